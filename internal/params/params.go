@@ -1,0 +1,254 @@
+package params
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Kind is a parameter's CloudFormation type.
+type Kind int
+
+const (
+	// String is a single value.
+	String Kind = iota
+	// List is a CommaDelimitedList: every element must match the pattern.
+	List
+	// Bool is a String restricted to "true" and "false".
+	Bool
+)
+
+// Param is one customer input.
+type Param struct {
+	Name        string
+	Label       string
+	Group       string
+	Description string
+	Kind        Kind
+	Default     string
+	// Required parameters have no default; the console shows them empty.
+	Required bool
+	NoEcho   bool
+	// Pattern is anchored and applies to the whole value (String) or to each
+	// element (List). It is written so CloudFormation's AllowedPattern and
+	// Go's regexp read it the same way.
+	Pattern string
+	// MinLength and MaxLength bound a String's length when non-zero (Go's
+	// regexp caps repeat counts at 1000, so long limits live here).
+	MinLength, MaxLength int
+	// MaxItems bounds a List.
+	MaxItems int
+	// AllowedValues restricts a String; Bool implies true and false.
+	AllowedValues []string
+	// Rule says in plain words what is allowed; it is the template's
+	// ConstraintDescription and the tail of every validation error.
+	Rule string
+}
+
+// Groups, in the order the console shows them.
+const (
+	GroupVendor       = "Values from your vendor"
+	GroupCUR          = "Cost & Usage Report"
+	GroupScope        = "Where the role is created"
+	GroupOptional     = "Optional access"
+	GroupVerification = "Verification"
+)
+
+// Groups returns the parameter groups in display order.
+func Groups() []string {
+	return []string{GroupVendor, GroupCUR, GroupScope, GroupOptional, GroupVerification}
+}
+
+const (
+	externalIDChars = `[A-Za-z0-9+=,.@:/_-]`
+	principalARN    = `arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@/_-]{1,512}`
+)
+
+// MaxLogGroups bounds LogGroupNames: the template grants each name its own
+// exact ARN, and CloudFormation has no loop outside transforms.
+const MaxLogGroups = 5
+
+// The parameters. Names are the template's parameter names and the custom
+// resource's property names.
+var (
+	ExternalID = Param{
+		Name: "ExternalId", Label: "External ID", Group: GroupVendor, Required: true, NoEcho: true,
+		Description: "The external ID your vendor issued for this organization. Every role trusts the vendor only when it presents this value.",
+		Pattern:     `^` + externalIDChars + `+$`, MinLength: 8, MaxLength: 1224,
+		Rule: "8 to 1224 characters: letters, digits and +=,.@:/_- (AWS's rule for external IDs); paste the value your vendor gave you",
+	}
+	PreviousExternalID = Param{
+		Name: "PreviousExternalId", Label: "Previous external ID (rotation)", Group: GroupVendor, NoEcho: true,
+		Description: "During external-ID rotation only: the old value, still accepted until your vendor confirms the new one works. Leave empty otherwise.",
+		Pattern:     `^(` + externalIDChars + `{8}` + externalIDChars + `*)?$`, MaxLength: 1224,
+		Rule: "empty, or 8 to 1224 characters: letters, digits and +=,.@:/_-",
+	}
+	CallbackSecret = Param{
+		Name: "CallbackSecret", Label: "Callback signing secret", Group: GroupVendor, Required: true, NoEcho: true,
+		Description: "The whsec_ signing secret your vendor issued for this organization. Results are signed with it; it is stored in AWS Secrets Manager.",
+		Pattern:     `^whsec_[A-Za-z0-9+/]{32,172}={0,2}$`,
+		Rule:        "the whsec_ value your vendor issued: whsec_ followed by at least 32 base64 characters",
+	}
+	CURBucketName = Param{
+		Name: "CurBucketName", Label: "CUR bucket name", Group: GroupCUR, Required: true,
+		Description: "The S3 bucket your Cost & Usage Reports are delivered to, in this (management) account. The role may list it and read report files under the prefix, nothing else in S3.",
+		Pattern:     `^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`,
+		Rule:        "an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit",
+	}
+	CURReportPrefix = Param{
+		Name: "CurReportPrefix", Label: "CUR report prefix", Group: GroupCUR,
+		Description: "The S3 prefix of your Cost & Usage Reports, such as cur/. Leave empty if reports are at the bucket root.",
+		Pattern:     `^[A-Za-z0-9!_.'()/-]{0,512}$`,
+		Rule:        "empty, or up to 512 characters of letters, digits and !_.'()/- (no wildcards)",
+	}
+	DeployToOrganization = Param{
+		Name: "DeployToOrganization", Label: "Create the role in member accounts", Group: GroupScope, Kind: Bool, Default: "true",
+		Description: "true: also create the role in every member account of the chosen organizational units, including accounts that join later (service-managed StackSet). false: this account only.",
+		Rule:        "true or false",
+	}
+	OrganizationalUnitIDs = Param{
+		Name: "OrganizationalUnitIds", Label: "Organizational units", Group: GroupScope, Kind: List,
+		Description: "Comma-separated OU ids (ou-...) whose accounts get the role. Leave empty for the whole organization.",
+		Pattern:     `^((ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})|(r-[a-z0-9]{4,32}))?$`,
+		Rule:        "empty for the whole organization, or comma-separated ids such as ou-ab12-cdef3456 (or the root id r-ab12)",
+	}
+	StackSetCallAs = Param{
+		Name: "StackSetCallAs", Label: "Deploy the StackSet as", Group: GroupScope, Default: "SELF",
+		AllowedValues: []string{"SELF", "DELEGATED_ADMIN"},
+		Description:   "SELF when this is the organization's management account; DELEGATED_ADMIN when this account is a registered delegated administrator for CloudFormation StackSets.",
+		Rule:          "SELF or DELEGATED_ADMIN",
+	}
+	InventoryRegions = Param{
+		Name: "InventoryRegions", Label: "Inventory regions", Group: GroupScope, Kind: List, MaxItems: 30,
+		Description: "Comma-separated regions where Bedrock, CloudWatch and CloudTrail are inventoried and verified. Leave empty for this stack's region only.",
+		Pattern:     `^([a-z]{2}(-gov)?-[a-z]+-[0-9])?$`,
+		Rule:        "empty, or comma-separated region names such as us-east-1,eu-west-1",
+	}
+	EnableBedrockAccess = Param{
+		Name: "EnableBedrockAccess", Label: "Bedrock inventory", Group: GroupOptional, Kind: Bool, Default: "true",
+		Description: "true: grant read access to Bedrock model metadata, invocation-logging configuration, inference profiles and provisioned throughput (never invocation). false: no Bedrock access.",
+		Rule:        "true or false",
+	}
+	LogGroupNames = Param{
+		Name: "LogGroupNames", Label: "Log groups whose events may be read", Group: GroupOptional, Kind: List, MaxItems: MaxLogGroups,
+		Description: "Comma-separated CloudWatch Logs log group names (up to 5), such as your Bedrock invocation log group. Log events can contain prompts and completions; leave empty to grant no log-event reads.",
+		Pattern:     `^([A-Za-z0-9_./#-]{1,512})?$`,
+		Rule:        "empty, or up to 5 comma-separated log group names of letters, digits and _./#-",
+	}
+	AdditionalVerifierPrincipalARNs = Param{
+		Name: "AdditionalVerifierPrincipalArns", Label: "Extra identities allowed to verify", Group: GroupVerification, Kind: List, MaxItems: 10,
+		Description: "Comma-separated IAM role or user ARNs of your own (such as a CI role) that may assume the role, with the same external ID, to run the verify tool. They must already exist.",
+		Pattern:     `^(` + principalARN + `)?$`,
+		Rule:        "empty, or comma-separated IAM role or user ARNs such as arn:aws:iam::123456789012:role/ci",
+	}
+)
+
+// All returns every parameter in the order of the console form.
+func All() []Param {
+	return []Param{
+		ExternalID, PreviousExternalID, CallbackSecret,
+		CURBucketName, CURReportPrefix,
+		DeployToOrganization, OrganizationalUnitIDs, StackSetCallAs, InventoryRegions,
+		EnableBedrockAccess, LogGroupNames,
+		AdditionalVerifierPrincipalARNs,
+	}
+}
+
+// CFNType returns the CloudFormation parameter type.
+func (p Param) CFNType() string {
+	if p.Kind == List {
+		return "CommaDelimitedList"
+	}
+	return "String"
+}
+
+// Allowed returns the values a String or Bool parameter is restricted to.
+func (p Param) Allowed() []string {
+	if p.Kind == Bool {
+		return []string{"true", "false"}
+	}
+	return p.AllowedValues
+}
+
+var compiled sync.Map // pattern -> *regexp.Regexp
+
+func (p Param) regexp() *regexp.Regexp {
+	if p.Pattern == "" {
+		return nil
+	}
+	if re, ok := compiled.Load(p.Pattern); ok {
+		return re.(*regexp.Regexp)
+	}
+	re := regexp.MustCompile(p.Pattern)
+	compiled.Store(p.Pattern, re)
+	return re
+}
+
+// Validate checks a String or Bool value.
+func (p Param) Validate(value string) error {
+	if p.Required && value == "" {
+		return fmt.Errorf("%s is required: %s", p.Name, p.Rule)
+	}
+	if p.MaxLength > 0 && len(value) > p.MaxLength || value != "" && len(value) < p.MinLength {
+		return fmt.Errorf("%s %s is not allowed: use %s", p.Name, p.show(value), p.Rule)
+	}
+	if allowed := p.Allowed(); len(allowed) > 0 {
+		for _, a := range allowed {
+			if value == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s %s is not allowed: use %s", p.Name, p.show(value), p.Rule)
+	}
+	if re := p.regexp(); re != nil && !re.MatchString(value) {
+		return fmt.Errorf("%s %s is not allowed: use %s", p.Name, p.show(value), p.Rule)
+	}
+	return nil
+}
+
+// ValidateList checks a List value element by element.
+func (p Param) ValidateList(values []string) error {
+	if p.MaxItems > 0 && len(values) > p.MaxItems {
+		return fmt.Errorf("%s has %d values; at most %d are allowed: %s", p.Name, len(values), p.MaxItems, p.Rule)
+	}
+	re := p.regexp()
+	seen := map[string]bool{}
+	for i, v := range values {
+		if v == "" {
+			return fmt.Errorf("%s value %d is empty: %s", p.Name, i+1, p.Rule)
+		}
+		if re != nil && !re.MatchString(v) {
+			return fmt.Errorf("%s value %s is not allowed: use %s", p.Name, p.show(v), p.Rule)
+		}
+		if seen[v] {
+			return fmt.Errorf("%s lists %s twice", p.Name, p.show(v))
+		}
+		seen[v] = true
+	}
+	return nil
+}
+
+// SplitList turns a CommaDelimitedList value as CloudFormation passes it to
+// a custom resource (a list, or one comma-joined string) into its elements,
+// trimming spaces and dropping the empty value an empty parameter gives.
+func SplitList(raw string) []string {
+	var out []string
+	for _, v := range strings.Split(raw, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// show quotes a value for an error message, hiding NoEcho values.
+func (p Param) show(v string) string {
+	if p.NoEcho {
+		return fmt.Sprintf("(%d characters, not shown)", len(v))
+	}
+	if len(v) > 80 {
+		v = v[:77] + "..."
+	}
+	return fmt.Sprintf("%q", v)
+}

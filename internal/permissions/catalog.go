@@ -1,0 +1,283 @@
+package permissions
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"strings"
+)
+
+// Version names the permission set. Bump it whenever Modules changes; the
+// vendor receives it with every callback, beside Digest.
+const Version = "2026-11.1"
+
+// Placeholders a statement's resources may contain. Policies fills them in
+// for a concrete account; the synth package maps them to template
+// parameters and pseudo parameters.
+const (
+	VarPartition = "${Partition}"
+	VarAccountID = "${AccountId}"
+	VarRoleName  = "${RoleName}"
+	VarCURBucket = "${CurBucket}"
+	VarCURPrefix = "${CurPrefix}"
+	// VarLogGroup stands for each log group named by the customer: a
+	// resource containing it is repeated once per name, and a statement
+	// whose resources all contain it is left out when no name is given.
+	VarLogGroup = "${LogGroup}"
+)
+
+// Module is one group of grants a customer can read about and, if Optional,
+// switch off.
+type Module struct {
+	// ID is stable and short; it names the inline policy ("rolecall-cost").
+	ID string `json:"id"`
+	// Title is what the summary calls the module.
+	Title string `json:"title"`
+	// Purpose says in one sentence what the vendor can see with it.
+	Purpose string `json:"purpose"`
+	// Optional modules are granted only when the customer enables them
+	// (EnableBedrockAccess for the Bedrock module).
+	Optional bool `json:"optional,omitempty"`
+	// Statements are the grants, each with explicit actions.
+	Statements []Statement `json:"statements"`
+}
+
+// Statement is one Allow statement with explicit actions and resource
+// patterns that may contain the Var placeholders.
+type Statement struct {
+	Sid       string   `json:"sid"`
+	Actions   []string `json:"actions"`
+	Resources []string `json:"resources"`
+	// ManagementOnly statements are granted only to the role in the
+	// management account (the CUR bucket lives there).
+	ManagementOnly bool `json:"managementOnly,omitempty"`
+	// Exposes, when set, says which customer data contents these reads
+	// return; the summary states it plainly.
+	Exposes string `json:"exposes,omitempty"`
+}
+
+// PolicyName is the name of the module's inline policy on the role. Policies
+// are split by module to stay well under IAM's policy size quota.
+func (m Module) PolicyName() string { return "rolecall-" + m.ID }
+
+// Actions returns every action of the module, sorted.
+func (m Module) Actions() []string {
+	var out []string
+	for _, s := range m.Statements {
+		out = append(out, s.Actions...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Services returns the IAM service prefixes the module grants, sorted.
+func (m Module) Services() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range m.Actions() {
+		svc, _, _ := strings.Cut(a, ":")
+		if !seen[svc] {
+			seen[svc] = true
+			out = append(out, svc)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Module IDs.
+const (
+	ModuleCost          = "cost"
+	ModuleBedrock       = "bedrock"
+	ModuleObservability = "observability"
+	ModuleIdentity      = "identity"
+	ModuleSelfCheck     = "self-check"
+)
+
+// Modules returns the catalog. The slice is new on every call; callers may
+// keep or change it.
+func Modules() []Module {
+	const allResources = "*"
+	return []Module{
+		{
+			ID:      ModuleCost,
+			Title:   "Cost & billing",
+			Purpose: "Cost Explorer reads, CUR report definitions, the public price list, and the Cost & Usage Report files in the CUR bucket (management account only).",
+			Statements: []Statement{
+				{
+					Sid: "CostExplorerRead",
+					Actions: []string{
+						"ce:DescribeCostCategoryDefinition",
+						"ce:GetAnomalies",
+						"ce:GetAnomalyMonitors",
+						"ce:GetAnomalySubscriptions",
+						"ce:GetCostAndUsage",
+						"ce:GetCostAndUsageWithResources",
+						"ce:GetCostCategories",
+						"ce:GetCostForecast",
+						"ce:GetDimensionValues",
+						"ce:GetReservationCoverage",
+						"ce:GetReservationPurchaseRecommendation",
+						"ce:GetReservationUtilization",
+						"ce:GetRightsizingRecommendation",
+						"ce:GetSavingsPlansCoverage",
+						"ce:GetSavingsPlansPurchaseRecommendation",
+						"ce:GetSavingsPlansUtilization",
+						"ce:GetSavingsPlansUtilizationDetails",
+						"ce:GetTags",
+						"ce:GetUsageForecast",
+						"ce:ListCostAllocationTags",
+						"ce:ListCostCategoryDefinitions",
+					},
+					Resources: []string{allResources},
+				},
+				{
+					Sid:       "ReportDefinitionsRead",
+					Actions:   []string{"cur:DescribeReportDefinitions"},
+					Resources: []string{allResources},
+				},
+				{
+					Sid: "PriceListRead",
+					Actions: []string{
+						"pricing:DescribeServices",
+						"pricing:GetAttributeValues",
+						"pricing:GetPriceListFileUrl",
+						"pricing:GetProducts",
+						"pricing:ListPriceLists",
+					},
+					Resources: []string{allResources},
+				},
+				{
+					Sid:            "CurBucketList",
+					Actions:        []string{"s3:GetBucketLocation", "s3:ListBucket"},
+					Resources:      []string{"arn:" + VarPartition + ":s3:::" + VarCURBucket},
+					ManagementOnly: true,
+				},
+				{
+					Sid:            "CurReportsRead",
+					Actions:        []string{"s3:GetObject"},
+					Resources:      []string{"arn:" + VarPartition + ":s3:::" + VarCURBucket + "/" + VarCURPrefix + "*"},
+					ManagementOnly: true,
+					Exposes:        "the contents of the Cost & Usage Report files under the report prefix",
+				},
+			},
+		},
+		{
+			ID:       ModuleBedrock,
+			Title:    "Bedrock",
+			Purpose:  "Foundation, custom and imported model metadata, the invocation-logging configuration, inference profiles and provisioned throughput. Never invokes a model.",
+			Optional: true,
+			Statements: []Statement{
+				{
+					Sid: "BedrockInventoryRead",
+					Actions: []string{
+						"bedrock:GetCustomModel",
+						"bedrock:GetFoundationModel",
+						"bedrock:GetImportedModel",
+						"bedrock:GetInferenceProfile",
+						"bedrock:GetModelInvocationLoggingConfiguration",
+						"bedrock:GetProvisionedModelThroughput",
+						"bedrock:ListCustomModels",
+						"bedrock:ListFoundationModels",
+						"bedrock:ListImportedModels",
+						"bedrock:ListInferenceProfiles",
+						"bedrock:ListProvisionedModelThroughputs",
+					},
+					Resources: []string{allResources},
+				},
+			},
+		},
+		{
+			ID:      ModuleObservability,
+			Title:   "CloudWatch, Logs & CloudTrail",
+			Purpose: "Metrics, the list of log groups, log events in the log groups you name, and the CloudTrail API call history.",
+			Statements: []Statement{
+				{
+					Sid:       "MetricsRead",
+					Actions:   []string{"cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:ListMetrics"},
+					Resources: []string{allResources},
+				},
+				{
+					Sid:       "LogGroupsList",
+					Actions:   []string{"logs:DescribeLogGroups"},
+					Resources: []string{allResources},
+				},
+				{
+					Sid:       "NamedLogGroupsRead",
+					Actions:   []string{"logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:GetLogEvents"},
+					Resources: []string{"arn:" + VarPartition + ":logs:*:" + VarAccountID + ":log-group:" + VarLogGroup + ":*"},
+					Exposes:   "log events in the log groups you named (Bedrock invocation logs contain prompts and completions)",
+				},
+				{
+					Sid:       "ApiActivityRead",
+					Actions:   []string{"cloudtrail:DescribeTrails", "cloudtrail:LookupEvents"},
+					Resources: []string{allResources},
+				},
+			},
+		},
+		{
+			ID:      ModuleIdentity,
+			Title:   "Identity inventory",
+			Purpose: "Lists IAM roles and users (no policy contents, no changes) and reads the Organizations hierarchy.",
+			Statements: []Statement{
+				{
+					Sid:       "IdentityList",
+					Actions:   []string{"iam:ListAccountAliases", "iam:ListRoles", "iam:ListUsers"},
+					Resources: []string{allResources},
+				},
+				{
+					Sid: "OrganizationRead",
+					Actions: []string{
+						"organizations:DescribeAccount",
+						"organizations:DescribeOrganization",
+						"organizations:DescribeOrganizationalUnit",
+						"organizations:ListAccounts",
+						"organizations:ListAccountsForParent",
+						"organizations:ListOrganizationalUnitsForParent",
+						"organizations:ListParents",
+						"organizations:ListRoots",
+					},
+					Resources: []string{allResources},
+				},
+			},
+		},
+		{
+			ID:      ModuleSelfCheck,
+			Title:   "Self-check",
+			Purpose: "Lets the role read its own policies and simulate its own permissions, so anyone who can assume it can prove it is read-only.",
+			Statements: []Statement{
+				{
+					Sid: "OwnPoliciesRead",
+					Actions: []string{
+						"iam:GetRole",
+						"iam:GetRolePolicy",
+						"iam:ListAttachedRolePolicies",
+						"iam:ListRolePolicies",
+						"iam:SimulatePrincipalPolicy",
+					},
+					Resources: []string{"arn:" + VarPartition + ":iam::" + VarAccountID + ":role/" + VarRoleName},
+				},
+				{
+					Sid:       "AttachedPoliciesRead",
+					Actions:   []string{"iam:GetPolicy", "iam:GetPolicyVersion"},
+					Resources: []string{"arn:" + VarPartition + ":iam::*:policy/*"},
+				},
+			},
+		},
+	}
+}
+
+// Digest returns "sha256:<hex>" of the catalog's canonical JSON. Two builds
+// with the same Digest grant exactly the same permissions.
+func Digest() string {
+	b, err := json.Marshal(struct {
+		Version string   `json:"version"`
+		Modules []Module `json:"modules"`
+	}{Version, Modules()})
+	if err != nil {
+		panic(err) // plain structs of strings always marshal
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

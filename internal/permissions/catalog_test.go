@@ -1,0 +1,224 @@
+package permissions
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rolecall/rolecall/internal/iamdata"
+)
+
+func managementTarget() Target {
+	return Target{
+		Partition: "aws", AccountID: "111111111111", RoleName: "VendorReadOnly",
+		Management: true, CURBucket: "acme-cur", CURPrefix: "cur/",
+		Bedrock: true, LogGroups: []string{"/aws/bedrock/invocations", "app-logs"},
+	}
+}
+
+func TestCatalogPassesTheGate(t *testing.T) {
+	targets := map[string]Target{
+		"management, every module": managementTarget(),
+		"member, no bedrock":       {Partition: "aws", AccountID: "222222222222", RoleName: "VendorReadOnly"},
+		"member, every module":     {Partition: "aws", AccountID: "222222222222", RoleName: "VendorReadOnly", Bedrock: true, LogGroups: []string{"g"}},
+	}
+	for name, target := range targets {
+		t.Run(name, func(t *testing.T) {
+			g := Gate{Data: iamdata.Embedded(), CUR: CURScope{Bucket: target.CURBucket, Prefix: target.CURPrefix}}
+			var warned []string
+			for _, p := range Policies(target) {
+				for _, f := range g.Check(p.Name, p.Document) {
+					if f.Severity == Error {
+						t.Errorf("catalog fails the gate: %s", f)
+					}
+					warned = append(warned, f.Action)
+				}
+			}
+			slices.Sort(warned)
+			var want []string
+			if target.Management {
+				want = append(want, "s3:GetObject")
+			}
+			if len(target.LogGroups) > 0 {
+				want = append(want, "logs:FilterLogEvents", "logs:GetLogEvents")
+			}
+			slices.Sort(want)
+			if !slices.Equal(warned, want) {
+				t.Errorf("content-read warnings for %v, want %v", warned, want)
+			}
+		})
+	}
+}
+
+func TestCatalogActionsAreExplicitKnownAndReadOnly(t *testing.T) {
+	data := iamdata.Embedded()
+	seen := map[string]string{}
+	for _, m := range Modules() {
+		for _, s := range m.Statements {
+			if len(s.Actions) == 0 || len(s.Resources) == 0 {
+				t.Errorf("%s/%s: statement without actions or resources", m.ID, s.Sid)
+			}
+			if !slices.IsSorted(s.Actions) {
+				t.Errorf("%s/%s: keep actions sorted so reviews read easily", m.ID, s.Sid)
+			}
+			for _, action := range s.Actions {
+				a, ok := data.Lookup(action)
+				switch {
+				case strings.ContainsAny(action, "*?"):
+					t.Errorf("%s: wildcard %s", m.ID, action)
+				case !ok:
+					t.Errorf("%s: %s not in the dataset", m.ID, action)
+				case a.String() != action:
+					t.Errorf("%s: write %s as %s", m.ID, action, a)
+				case !a.ReadOnly():
+					t.Errorf("%s: %s is %s", m.ID, action, a.AccessLevel)
+				}
+				if prev, dup := seen[action]; dup {
+					t.Errorf("%s granted twice (%s and %s/%s)", action, prev, m.ID, s.Sid)
+				}
+				seen[action] = m.ID + "/" + s.Sid
+			}
+		}
+	}
+}
+
+// The summary and the gate must agree on what reads data contents.
+func TestExposesMatchesTheGatesContentReads(t *testing.T) {
+	for _, m := range Modules() {
+		for _, s := range m.Statements {
+			for _, a := range s.Actions {
+				content := slices.Contains(ContentReads(), strings.ToLower(a))
+				if content && s.Exposes == "" {
+					t.Errorf("%s/%s grants content read %s but does not say what it exposes", m.ID, s.Sid, a)
+				}
+			}
+			if s.Exposes != "" {
+				any := false
+				for _, a := range s.Actions {
+					any = any || slices.Contains(ContentReads(), strings.ToLower(a))
+				}
+				if !any {
+					t.Errorf("%s/%s says it exposes data but grants no content read", m.ID, s.Sid)
+				}
+			}
+		}
+	}
+}
+
+func TestGrantedDependsOnAccountAndOptions(t *testing.T) {
+	tests := []struct {
+		name         string
+		target       Target
+		wantModules  []string
+		wantServices []string
+	}{
+		{"management with bedrock", managementTarget(),
+			[]string{"cost", "bedrock", "observability", "identity", "self-check"},
+			[]string{"bedrock", "ce", "cloudtrail", "cloudwatch", "cur", "iam", "logs", "organizations", "pricing", "s3"}},
+		{"member without bedrock or log groups", Target{AccountID: "2", RoleName: "R"},
+			[]string{"cost", "observability", "identity", "self-check"},
+			[]string{"ce", "cloudtrail", "cloudwatch", "cur", "iam", "logs", "organizations", "pricing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ids []string
+			for _, m := range Granted(tt.target) {
+				ids = append(ids, m.ID)
+			}
+			if !slices.Equal(ids, tt.wantModules) {
+				t.Errorf("modules %v, want %v", ids, tt.wantModules)
+			}
+			if got := GrantedServices(tt.target); !slices.Equal(got, tt.wantServices) {
+				t.Errorf("services %v, want %v", got, tt.wantServices)
+			}
+		})
+	}
+}
+
+func TestPoliciesFillInTheTarget(t *testing.T) {
+	byName := map[string]Document{}
+	for _, p := range Policies(managementTarget()) {
+		byName[p.Name] = p.Document
+	}
+	find := func(policy, sid string) DocStatement {
+		for _, s := range byName[policy].Statement {
+			if s.Sid == sid {
+				return s
+			}
+		}
+		t.Fatalf("policy %s has no statement %s", policy, sid)
+		return DocStatement{}
+	}
+	if got := find("rolecall-cost", "CurReportsRead").Resource; !slices.Equal(got, []string{"arn:aws:s3:::acme-cur/cur/*"}) {
+		t.Errorf("CUR objects resource %v", got)
+	}
+	if got := find("rolecall-self-check", "OwnPoliciesRead").Resource; !slices.Equal(got, []string{"arn:aws:iam::111111111111:role/VendorReadOnly"}) {
+		t.Errorf("self-check resource %v", got)
+	}
+	want := []string{
+		"arn:aws:logs:*:111111111111:log-group:/aws/bedrock/invocations:*",
+		"arn:aws:logs:*:111111111111:log-group:app-logs:*",
+	}
+	if got := find("rolecall-observability", "NamedLogGroupsRead").Resource; !slices.Equal(got, want) {
+		t.Errorf("log group resources %v, want %v", got, want)
+	}
+	for _, p := range Policies(managementTarget()) {
+		for _, s := range p.Document.Statement {
+			for _, r := range s.Resource {
+				if strings.Contains(r, "${") {
+					t.Errorf("%s/%s: placeholder left in %q", p.Name, s.Sid, r)
+				}
+			}
+		}
+	}
+}
+
+// IAM counts policy size without whitespace: 10,240 characters for all of
+// a role's inline policies together. Keep the worst case under half of it.
+func TestPoliciesStayWellUnderIAMSizeQuota(t *testing.T) {
+	target := managementTarget()
+	target.CURBucket = strings.Repeat("b", 63)
+	target.CURPrefix = strings.Repeat("p", 200) + "/"
+	target.RoleName = strings.Repeat("r", 64)
+	target.LogGroups = nil
+	for range 5 {
+		target.LogGroups = append(target.LogGroups, "/"+strings.Repeat("l", 120))
+	}
+	total := 0
+	for _, p := range Policies(target) {
+		n := MinifiedSize(p.Document)
+		total += n
+		t.Logf("%s: %d characters", p.Name, n)
+	}
+	if total > 10240/2 {
+		t.Errorf("inline policies total %d characters; IAM allows 10,240 per role, keep under half", total)
+	}
+}
+
+func TestDigestIsStableSHA256(t *testing.T) {
+	d := Digest()
+	if !regexp.MustCompile(`^sha256:[0-9a-f]{64}$`).MatchString(d) {
+		t.Fatalf("digest %q", d)
+	}
+	if d != Digest() {
+		t.Error("digest changes between calls")
+	}
+}
+
+func TestSummaryNamesEveryModuleAndWhatReadsContents(t *testing.T) {
+	with, without := Summary(true), Summary(false)
+	for _, m := range Modules() {
+		if !strings.Contains(with, m.Title) {
+			t.Errorf("summary does not mention %s", m.Title)
+		}
+	}
+	if strings.Contains(without, "Bedrock (") {
+		t.Error("summary without Bedrock still describes the Bedrock module")
+	}
+	for _, want := range []string{Version, "Reads data contents", "Cost & Usage Report files", "No write"} {
+		if !strings.Contains(with, want) {
+			t.Errorf("summary lacks %q:\n%s", want, with)
+		}
+	}
+}

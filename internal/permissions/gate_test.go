@@ -1,0 +1,191 @@
+package permissions
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rolecall/rolecall/internal/iamdata"
+)
+
+func testGate() Gate {
+	return Gate{Data: iamdata.Embedded(), CUR: CURScope{Bucket: "acme-cur", Prefix: "cur/"}}
+}
+
+func allow(actions []string, resources ...string) Document {
+	if len(resources) == 0 {
+		resources = []string{"*"}
+	}
+	return Document{Version: "2012-10-17", Statement: []DocStatement{{Sid: "Test", Effect: "Allow", Action: actions, Resource: resources}}}
+}
+
+func errorsOf(fs []Finding) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if f.Severity == Error {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestGateRejectsPoliciesThatAreNotReadOnly(t *testing.T) {
+	tests := []struct {
+		name       string
+		doc        Document
+		wantAction string
+		wantInMsg  string
+	}{
+		{"s3 PutObject is a write", allow([]string{"s3:PutObject"}, "arn:aws:s3:::acme-cur/cur/*"), "s3:PutObject", `access level "Write"`},
+		{"iam PassRole is a write", allow([]string{"iam:PassRole"}), "iam:PassRole", `access level "Write"`},
+		{"ce wildcard", allow([]string{"ce:*"}), "ce:*", "is a wildcard"},
+		{"ce Get wildcard as the seed wrote it", allow([]string{"ce:Get*"}), "ce:Get*", "is a wildcard"},
+		{"sts GetFederationToken looks like a read but is a write", allow([]string{"sts:GetFederationToken"}), "sts:GetFederationToken", `access level "Write"`},
+		{"bare star", allow([]string{"*"}), "*", "every action of every service"},
+		{"tagging", allow([]string{"iam:TagRole"}), "iam:TagRole", `"Tagging, Write"`},
+		{"permissions management", allow([]string{"iam:PutRolePolicy"}), "iam:PutRolePolicy", `"Permissions management, Write"`},
+		{"unknown action", allow([]string{"s3:GetObjekt"}), "s3:GetObjekt", "not an action in the IAM action dataset"},
+		{"unknown service", allow([]string{"ec2:DescribeInstances"}), "ec2:DescribeInstances", `service "ec2" is not in the IAM action dataset`},
+		{"not service:action", allow([]string{"GetObject"}), "GetObject", "write it as service:Action"},
+		{"bedrock InvokeModel is Read in the dataset but runs a model", allow([]string{"bedrock:InvokeModel"}), "bedrock:InvokeModel", "runs a model"},
+		{"logs Unmask reveals masked data", allow([]string{"logs:Unmask"}), "logs:Unmask", "reveals log data"},
+		{"s3 read of another bucket", allow([]string{"s3:GetObject"}, "arn:aws:s3:::someone-else/*"), "s3:GetObject", "outside the CUR bucket"},
+		{"s3 read outside the prefix", allow([]string{"s3:GetObject"}, "arn:aws:s3:::acme-cur/private/*"), "s3:GetObject", "outside the CUR bucket"},
+		{"s3 read of every bucket", allow([]string{"s3:ListBucket"}, "*"), "s3:ListBucket", "outside the CUR bucket"},
+		{"s3 bucket name that only starts like the CUR bucket", allow([]string{"s3:ListBucket"}, "arn:aws:s3:::acme-cur-backup"), "s3:ListBucket", "outside the CUR bucket"},
+		{"log events everywhere", allow([]string{"logs:GetLogEvents"}), "logs:GetLogEvents", "name the resources"},
+	}
+	g := testGate()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := errorsOf(g.Check("TestPolicy", tt.doc))
+			if len(errs) == 0 {
+				t.Fatalf("gate passed %v; want an error naming %s", tt.doc.Statement[0].Action, tt.wantAction)
+			}
+			f := errs[0]
+			if f.Action != tt.wantAction {
+				t.Errorf("finding action = %q, want %q", f.Action, tt.wantAction)
+			}
+			if !strings.Contains(f.String(), tt.wantAction) || !strings.Contains(f.Message, tt.wantInMsg) {
+				t.Errorf("finding %q does not name %s with %q", f, tt.wantAction, tt.wantInMsg)
+			}
+			if !strings.Contains(f.String(), "TestPolicy statement Test") {
+				t.Errorf("finding %q does not locate the policy and statement", f)
+			}
+		})
+	}
+}
+
+func TestGateRejectsStatementShapesThatGrantTooMuch(t *testing.T) {
+	tests := []struct {
+		name string
+		st   DocStatement
+		want string
+	}{
+		{"NotAction", DocStatement{Effect: "Allow", NotAction: StringList{"iam:*"}, Resource: StringList{"*"}}, "NotAction allows every action"},
+		{"NotResource", DocStatement{Effect: "Allow", Action: StringList{"ce:GetCostAndUsage"}, NotResource: StringList{"arn:aws:s3:::x"}}, "NotResource allows every resource"},
+		{"bad effect", DocStatement{Effect: "allow", Action: StringList{"ce:GetCostAndUsage"}, Resource: StringList{"*"}}, "neither Allow nor Deny"},
+		{"no action", DocStatement{Effect: "Allow", Resource: StringList{"*"}}, "no Action"},
+	}
+	g := testGate()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := errorsOf(g.Check("P", Document{Statement: []DocStatement{tt.st}}))
+			if len(errs) == 0 || !strings.Contains(errs[0].Message, tt.want) {
+				t.Fatalf("findings %v; want an error containing %q", errs, tt.want)
+			}
+			if errs[0].Statement != "#1" {
+				t.Errorf("statement without Sid located as %q, want #1", errs[0].Statement)
+			}
+		})
+	}
+}
+
+func TestGatePassesReadsInScope(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  Document
+	}{
+		{"cost explorer read", allow([]string{"ce:GetCostAndUsage"})},
+		{"action names are case-insensitive", allow([]string{"CE:getcostandusage"})},
+		{"CUR bucket list", allow([]string{"s3:ListBucket", "s3:GetBucketLocation"}, "arn:aws:s3:::acme-cur")},
+		{"CUR objects under the prefix", allow([]string{"s3:GetObject"}, "arn:aws:s3:::acme-cur/cur/*")},
+		{"CUR objects deeper under the prefix", allow([]string{"s3:GetObject"}, "arn:aws:s3:::acme-cur/cur/2026/*")},
+		{"other partitions", allow([]string{"s3:GetObject"}, "arn:aws-cn:s3:::acme-cur/cur/*")},
+		{"deny statements only take away", Document{Statement: []DocStatement{{Effect: "Deny", NotAction: StringList{"*"}, Resource: StringList{"*"}}}}},
+	}
+	g := testGate()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if errs := errorsOf(g.Check("P", tt.doc)); len(errs) > 0 {
+				t.Fatalf("gate rejected a read-only policy: %v", errs)
+			}
+		})
+	}
+}
+
+func TestGateUnderstandsTemplateParameters(t *testing.T) {
+	g := Gate{Data: iamdata.Embedded(), CUR: CURScope{Bucket: "${CurBucketName}", Prefix: "${CurReportPrefix}"}}
+	ok := allow([]string{"s3:GetObject"}, "arn:${AWS::Partition}:s3:::${CurBucketName}/${CurReportPrefix}*")
+	if errs := errorsOf(g.Check("P", ok)); len(errs) > 0 {
+		t.Errorf("template CUR resource rejected: %v", errs)
+	}
+	bad := allow([]string{"s3:GetObject"}, "arn:${AWS::Partition}:s3:::${OtherBucket}/*")
+	if errs := errorsOf(g.Check("P", bad)); len(errs) == 0 {
+		t.Errorf("template resource on another bucket passed")
+	}
+}
+
+func TestGateWithoutCURBucketRejectsAllS3(t *testing.T) {
+	g := Gate{Data: iamdata.Embedded()}
+	errs := errorsOf(g.Check("P", allow([]string{"s3:ListBucket"}, "arn:aws:s3:::anything")))
+	if len(errs) != 1 || !strings.Contains(errs[0].Message, "no CUR bucket configured") {
+		t.Fatalf("findings %v; want one error saying no CUR bucket is configured", errs)
+	}
+}
+
+func TestGateWarnsAboutContentReads(t *testing.T) {
+	fs := testGate().Check("P", allow([]string{"s3:GetObject", "ce:GetCostAndUsage"}, "arn:aws:s3:::acme-cur/cur/*"))
+	if Failed(fs) {
+		t.Fatalf("unexpected errors: %v", fs)
+	}
+	if len(fs) != 1 || fs[0].Severity != Warning || fs[0].Action != "s3:GetObject" {
+		t.Fatalf("findings %v; want exactly one warning for s3:GetObject", fs)
+	}
+}
+
+func TestForbiddenReadsAreReadActionsInTheDataset(t *testing.T) {
+	data := iamdata.Embedded()
+	for action := range forbiddenReads {
+		a, ok := data.Lookup(action)
+		if !ok {
+			t.Errorf("forbidden read %s is not in the dataset: a typo, or AWS removed it", action)
+			continue
+		}
+		if !a.ReadOnly() {
+			t.Errorf("forbidden read %s has level %q; the access-level rule already rejects it, drop it from the list", a, a.AccessLevel)
+		}
+	}
+}
+
+// A dataset refresh that brings a new Read-level Invoke action must make
+// someone decide about it.
+func TestEveryReadLevelInvokeActionIsForbidden(t *testing.T) {
+	data := iamdata.Embedded()
+	for _, svc := range data.Services() {
+		for _, a := range data.Actions(svc, iamdata.Action.ReadOnly) {
+			if strings.HasPrefix(a.Name, "Invoke") && !IsForbiddenRead(a.String()) {
+				t.Errorf("%s is %s in the dataset and not forbidden: decide whether a read-only role may have it", a, a.AccessLevel)
+			}
+		}
+	}
+}
+
+func TestContentReadsAreKnownReadActions(t *testing.T) {
+	data := iamdata.Embedded()
+	for _, action := range ContentReads() {
+		a, ok := data.Lookup(action)
+		if !ok || !a.ReadOnly() {
+			t.Errorf("content read %s: in dataset %v, read-only %v", action, ok, a.ReadOnly())
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package synth
+
+import (
+	"fmt"
+
+	"github.com/awslabs/goformation/v7/cloudformation"
+	"github.com/awslabs/goformation/v7/cloudformation/iam"
+	"github.com/awslabs/goformation/v7/cloudformation/tags"
+
+	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/permissions"
+	"github.com/rolecall/rolecall/internal/profile"
+)
+
+// Logical IDs and output names other packages rely on.
+const (
+	// RoleLogicalID is the role in the role template.
+	RoleLogicalID = "Role"
+	// OutputRoleARN is the role template's and the management stack's
+	// output with the role's ARN.
+	OutputRoleARN = "RoleArn"
+
+	paramVerifierRoleARN = "VerifierRoleArn"
+)
+
+// roleTemplateParams are the role template's parameters: the customer
+// inputs the role depends on, plus the verifier role the parent passes in.
+// CUR parameters are optional here: member accounts get no S3 access.
+func roleTemplateParams() []params.Param {
+	cur, prefix := params.CURBucketName, params.CURReportPrefix
+	cur.Required = false
+	cur.Pattern = "^(" + cur.Pattern[1:len(cur.Pattern)-1] + ")?$"
+	cur.Rule = "empty (member accounts), or " + cur.Rule
+	cur.Description = "Management account only: the CUR bucket. Leave empty in member accounts, which get no S3 access."
+	prefix.Description = "Management account only: the CUR report prefix."
+	verifier := params.Param{
+		Name: paramVerifierRoleARN, Required: true,
+		Description: "The onboarding function's role in the management account. It may assume this role, with the external ID, to verify it.",
+		Pattern:     `^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@/_-]{1,512}$`,
+		Rule:        "an IAM role ARN",
+	}
+	return []params.Param{
+		params.ExternalID, params.PreviousExternalID,
+		cur, prefix,
+		params.EnableBedrockAccess, params.LogGroupNames,
+		params.AdditionalVerifierPrincipalARNs, verifier,
+	}
+}
+
+// roleTemplate builds templates/member-role.yaml. It is plain CloudFormation
+// (a service-managed StackSet refuses transforms).
+func roleTemplate(p *profile.Profile) *cloudformation.Template {
+	t := cloudformation.NewTemplate()
+	t.Description = fmt.Sprintf("rolecall: read-only cross-account role for %s (permission set %s). Deployed to member accounts by a service-managed StackSet and to the management account by the onboarding stack.", p.Name, permissions.Version)
+	for _, prm := range roleTemplateParams() {
+		t.Parameters[prm.Name] = parameter(prm)
+	}
+	t.Conditions[condHasPreviousExternalID] = notEmpty(cloudformation.Ref(params.PreviousExternalID.Name))
+	t.Conditions[condHasAdditional] = notEmpty(cloudformation.Join("", cloudformation.Ref(params.AdditionalVerifierPrincipalARNs.Name)))
+	t.Conditions[condBedrock] = cloudformation.Equals(cloudformation.Ref(params.EnableBedrockAccess.Name), "true")
+	t.Conditions[condHasCURBucket] = notEmpty(cloudformation.Ref(params.CURBucketName.Name))
+	for i := range params.MaxLogGroups {
+		t.Conditions[condHasLogGroup(i)] = notEmpty(logGroupName(i))
+	}
+
+	t.Resources[RoleLogicalID] = withProperties{
+		Resource: &iam.Role{
+			RoleName:                 str(p.RoleName),
+			Description:              str(fmt.Sprintf("Read-only access for %s, permission set %s. Created by rolecall; remove it by deleting the onboarding stack.", p.Name, permissions.Version)),
+			AssumeRolePolicyDocument: trustPolicy(p.PrincipalARN),
+			MaxSessionDuration:       num(3600),
+			Tags: []tags.Tag{
+				{Key: "rolecall:vendor", Value: p.ID},
+				{Key: "rolecall:permission-set", Value: permissions.Version},
+			},
+		},
+		extra: map[string]any{"Policies": modulePolicies(p.RoleName)},
+	}
+	t.Outputs[OutputRoleARN] = cloudformation.Output{
+		Value:       cloudformation.GetAtt(RoleLogicalID, "Arn"),
+		Description: str("ARN of the read-only role in this account."),
+	}
+	return t
+}
+
+func notEmpty(v string) string {
+	return cloudformation.Not([]string{cloudformation.Equals(v, "")})
+}
+
+// parameter turns a params.Param into a template parameter.
+func parameter(p params.Param) cloudformation.Parameter {
+	out := cloudformation.Parameter{
+		Type:        p.CFNType(),
+		Description: str(p.Description),
+	}
+	if !p.Required {
+		out.Default = p.Default
+	}
+	if p.NoEcho {
+		out.NoEcho = yes()
+	}
+	if allowed := p.Allowed(); len(allowed) > 0 {
+		for _, a := range allowed {
+			out.AllowedValues = append(out.AllowedValues, a)
+		}
+	} else if p.Pattern != "" {
+		out.AllowedPattern = str(p.Pattern)
+	}
+	if p.MinLength > 0 {
+		out.MinLength = num(p.MinLength)
+	}
+	if p.MaxLength > 0 {
+		out.MaxLength = num(p.MaxLength)
+	}
+	if p.Rule != "" {
+		out.ConstraintDescription = str("Must be " + p.Rule + ".")
+	}
+	return out
+}

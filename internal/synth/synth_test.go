@@ -1,0 +1,312 @@
+package synth
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/permissions"
+	"github.com/rolecall/rolecall/internal/profile"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+const vendorsDir = "../../vendors"
+
+func profiles(t *testing.T) []*profile.Profile {
+	t.Helper()
+	matches, err := filepath.Glob(filepath.Join(vendorsDir, "*.yaml"))
+	if err != nil || len(matches) < 2 {
+		t.Fatalf("want both seed brands in %s, found %v", vendorsDir, matches)
+	}
+	var out []*profile.Profile
+	for _, m := range matches {
+		p, err := profile.Load(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func build(t *testing.T, p *profile.Profile) map[string][]byte {
+	t.Helper()
+	files, err := Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, f := range files {
+		out[f.Path] = f.Data
+	}
+	return out
+}
+
+// Golden files pin the whole output byte for byte; regenerate with
+// go test ./internal/synth -update after an intended change.
+func TestTemplatesMatchGoldenFiles(t *testing.T) {
+	for _, p := range profiles(t) {
+		for path, data := range build(t, p) {
+			golden := filepath.Join("testdata", p.ID+"."+strings.ReplaceAll(strings.TrimSuffix(path, ".yaml"), "/", "-")+".golden.yaml")
+			t.Run(golden, func(t *testing.T) {
+				if *update {
+					if err := os.WriteFile(golden, data, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test ./internal/synth -update)", err)
+				}
+				if !bytes.Equal(data, want) {
+					t.Errorf("%s differs from %s; if the change is intended, run go test ./internal/synth -update", path, golden)
+				}
+			})
+		}
+	}
+}
+
+func TestBuildIsDeterministic(t *testing.T) {
+	p := profiles(t)[0]
+	a, b := build(t, p), build(t, p)
+	for path := range a {
+		if !bytes.Equal(a[path], b[path]) {
+			t.Errorf("%s differs between two builds", path)
+		}
+	}
+}
+
+// Both brands build from the same code: once each brand's own values are
+// swapped for a neutral token, the templates are identical.
+func TestBrandsDifferOnlyInProfileFields(t *testing.T) {
+	ps := profiles(t)
+	neutral := func(p *profile.Profile, data []byte) string {
+		s := string(data)
+		for _, pair := range [][2]string{
+			{p.PrincipalARN, "<principal>"},
+			{p.Callback.URL, "<callback-url>"},
+			{p.Callback.Audience, "<audience>"},
+			{p.RoleName, "<role>"},
+			{p.Name, "<Brand>"},
+			{p.ID, "<brand>"},
+		} {
+			s = strings.ReplaceAll(s, pair[0], pair[1])
+		}
+		return s
+	}
+	first := build(t, ps[0])
+	for _, p := range ps[1:] {
+		other := build(t, p)
+		for path, data := range first {
+			a, b := neutral(ps[0], data), neutral(p, other[path])
+			if a != b {
+				t.Errorf("%s: %s and %s differ beyond their profile fields", path, ps[0].ID, p.ID)
+			}
+			if bytes.Equal(data, other[path]) {
+				t.Errorf("%s: %s and %s are identical; the brand did not reach the template", path, ps[0].ID, p.ID)
+			}
+		}
+	}
+}
+
+// No Go source names a vendor: every brand comes from vendors/.
+func TestOnlyProfilesNameAVendor(t *testing.T) {
+	var brands []string
+	for _, p := range profiles(t) {
+		brands = append(brands, strings.ToLower(p.ID), strings.ToLower(p.Name), strings.ToLower(p.RoleName))
+	}
+	err := filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != "../.." || d.Name() == "node_modules" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		lower := strings.ToLower(string(src))
+		for _, b := range brands {
+			if strings.Contains(lower, b) {
+				t.Errorf("%s names the vendor %q; brand values belong in vendors/*.yaml", path, b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+type tpl struct {
+	Transform  any                       `yaml:"Transform"`
+	Metadata   map[string]any            `yaml:"Metadata"`
+	Parameters map[string]map[string]any `yaml:"Parameters"`
+	Resources  map[string]struct {
+		Type       string         `yaml:"Type"`
+		Condition  string         `yaml:"Condition"`
+		Properties map[string]any `yaml:"Properties"`
+		Metadata   map[string]any `yaml:"Metadata"`
+	} `yaml:"Resources"`
+	Outputs map[string]any `yaml:"Outputs"`
+}
+
+func parse(t *testing.T, data []byte) tpl {
+	t.Helper()
+	var out tpl
+	if err := yaml.Unmarshal(data, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestManagementTemplateShape(t *testing.T) {
+	p := profiles(t)[0]
+	files := build(t, p)
+	m := parse(t, files[ManagementTemplatePath])
+
+	if m.Transform != "AWS::Serverless-2016-10-31" {
+		t.Errorf("Transform = %v", m.Transform)
+	}
+	wantTypes := map[string]string{
+		FunctionLogicalID:       "AWS::Serverless::Function",
+		FunctionRoleLogicalID:   "AWS::IAM::Role",
+		PreflightLogicalID:      PreflightType,
+		ManagementRoleLogicalID: "AWS::CloudFormation::Stack",
+		StackSetLogicalID:       "AWS::CloudFormation::StackSet",
+		VerificationLogicalID:   VerificationType,
+		EventRuleLogicalID:      "AWS::Events::Rule",
+		SecretLogicalID:         "AWS::SecretsManager::Secret",
+	}
+	for id, typ := range wantTypes {
+		if got := m.Resources[id].Type; got != typ {
+			t.Errorf("resource %s has type %q, want %q", id, got, typ)
+		}
+	}
+
+	fn := m.Resources[FunctionLogicalID].Properties
+	for k, want := range map[string]any{"Runtime": "provided.al2023", "Handler": "bootstrap", "Timeout": FunctionTimeoutSeconds} {
+		if fn[k] != want {
+			t.Errorf("function %s = %v, want %v", k, fn[k], want)
+		}
+	}
+	if arch, _ := fn["Architectures"].([]any); len(arch) != 1 || arch[0] != "arm64" {
+		t.Errorf("function Architectures = %v, want [arm64]", fn["Architectures"])
+	}
+	if lc, _ := fn["LoggingConfig"].(map[string]any); lc["LogFormat"] != "JSON" {
+		t.Errorf("function LoggingConfig = %v, want LogFormat JSON", fn["LoggingConfig"])
+	}
+	if m.Resources[FunctionLogicalID].Metadata["BuildMethod"] != "makefile" {
+		t.Errorf("function Metadata = %v, want BuildMethod makefile", m.Resources[FunctionLogicalID].Metadata)
+	}
+
+	for _, id := range []string{PreflightLogicalID, VerificationLogicalID} {
+		st, _ := m.Resources[id].Properties["ServiceTimeout"].(int)
+		if st <= FunctionTimeoutSeconds || st > FunctionTimeoutSeconds+120 {
+			t.Errorf("%s ServiceTimeout = %v; want a little above the function timeout %d", id, m.Resources[id].Properties["ServiceTimeout"], FunctionTimeoutSeconds)
+		}
+	}
+
+	ss := m.Resources[StackSetLogicalID]
+	if ss.Properties["PermissionModel"] != "SERVICE_MANAGED" || ss.Condition != condDeployToOrg {
+		t.Errorf("StackSet PermissionModel %v, Condition %q", ss.Properties["PermissionModel"], ss.Condition)
+	}
+	if ad, _ := ss.Properties["AutoDeployment"].(map[string]any); ad["Enabled"] != true {
+		t.Errorf("StackSet AutoDeployment = %v, want Enabled", ss.Properties["AutoDeployment"])
+	}
+	body, _ := ss.Properties["TemplateBody"].(string)
+	role := string(files[RoleTemplatePath])
+	if !strings.HasSuffix(role, body) || body == "" {
+		t.Error("the StackSet's TemplateBody is not the role template written to templates/")
+	}
+
+	for _, out := range []string{OutputRoleARN, OutputGrantedPermissions, OutputVerificationStatus, OutputStackSetID} {
+		if _, ok := m.Outputs[out]; !ok {
+			t.Errorf("output %s missing", out)
+		}
+	}
+	if !strings.Contains(string(files[ManagementTemplatePath]), permissions.SummaryHeader()) {
+		t.Error("GrantedPermissions does not carry the catalog's summary")
+	}
+}
+
+func TestEveryParameterIsDescribedConstrainedAndGrouped(t *testing.T) {
+	m := parse(t, build(t, profiles(t)[0])[ManagementTemplatePath])
+	iface, _ := m.Metadata["AWS::CloudFormation::Interface"].(map[string]any)
+	grouped := map[string]bool{}
+	groups, _ := iface["ParameterGroups"].([]any)
+	for _, g := range groups {
+		for _, name := range g.(map[string]any)["Parameters"].([]any) {
+			grouped[name.(string)] = true
+		}
+	}
+	for _, p := range params.All() {
+		got, ok := m.Parameters[p.Name]
+		if !ok {
+			t.Errorf("parameter %s missing", p.Name)
+			continue
+		}
+		if got["Description"] == nil || got["ConstraintDescription"] == nil {
+			t.Errorf("parameter %s lacks a description or constraint description", p.Name)
+		}
+		if got["AllowedPattern"] == nil && got["AllowedValues"] == nil {
+			t.Errorf("parameter %s has neither AllowedPattern nor AllowedValues", p.Name)
+		}
+		if _, hasDefault := got["Default"]; hasDefault == p.Required {
+			t.Errorf("parameter %s: Required %v but Default present %v", p.Name, p.Required, hasDefault)
+		}
+		if p.NoEcho && got["NoEcho"] != true {
+			t.Errorf("parameter %s must be NoEcho", p.Name)
+		}
+		if !grouped[p.Name] {
+			t.Errorf("parameter %s is in no console parameter group", p.Name)
+		}
+	}
+}
+
+func TestRoleTemplateIsPlainCloudFormation(t *testing.T) {
+	r := parse(t, build(t, profiles(t)[0])[RoleTemplatePath])
+	if r.Transform != nil {
+		t.Errorf("the role template has Transform %v; a service-managed StackSet refuses transforms", r.Transform)
+	}
+	for id, res := range r.Resources {
+		if strings.HasPrefix(res.Type, "AWS::Serverless") {
+			t.Errorf("resource %s is %s", id, res.Type)
+		}
+	}
+}
+
+// A raw {"Ref": X} map in a property is resolved by goformation at marshal
+// time, and a parameter without a default becomes null: no null may reach
+// a template.
+func TestNoIntrinsicCollapsedToNull(t *testing.T) {
+	for _, p := range profiles(t) {
+		for path, data := range build(t, p) {
+			var doc yaml.Node
+			if err := yaml.Unmarshal(data, &doc); err != nil {
+				t.Fatal(err)
+			}
+			var walk func(n *yaml.Node)
+			walk = func(n *yaml.Node) {
+				if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+					t.Errorf("%s/%s: null at line %d", p.ID, path, n.Line)
+				}
+				for _, c := range n.Content {
+					walk(c)
+				}
+			}
+			walk(&doc)
+		}
+	}
+}
