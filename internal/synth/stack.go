@@ -32,9 +32,6 @@ const (
 	EventRuleLogicalID       = "StackInstanceEvents"
 	EventPermissionLogicalID = "StackInstanceEventsPermission"
 
-	PreflightType    = "Custom::Preflight"
-	VerificationType = "Custom::RoleVerification"
-
 	OutputGrantedPermissions = "GrantedPermissions"
 	OutputVerificationStatus = "VerificationStatus"
 	OutputStackSetID         = "StackSetId"
@@ -44,10 +41,6 @@ const (
 	// RoleTemplatePath is where the role template is written, relative to
 	// the management template; the nested stack refers to it by this path.
 	RoleTemplatePath = "templates/member-role.yaml"
-
-	// StackInstanceEventType is the EventBridge detail-type of a StackSet
-	// instance status change.
-	StackInstanceEventType = "CloudFormation StackSet StackInstance Status Change"
 
 	// FunctionTimeoutSeconds bounds one invocation. The custom resources'
 	// ServiceTimeout is a little above it, so CloudFormation gives up on a
@@ -59,37 +52,6 @@ const (
 
 const (
 	condDeployToOrg = "DeployToOrganization"
-)
-
-// Environment variables the function reads for StackSet instance events,
-// which carry no custom-resource properties.
-const (
-	EnvVendorName   = "ROLECALL_VENDOR_NAME"
-	EnvRoleName     = "ROLECALL_ROLE_NAME"
-	EnvStackSetName = "ROLECALL_STACK_SET_NAME"
-	EnvStackID      = "ROLECALL_STACK_ID"
-	EnvSecretARN    = "ROLECALL_SECRET_ARN"
-	EnvCallbackURL  = "ROLECALL_CALLBACK_URL"
-	EnvAudience     = "ROLECALL_CALLBACK_AUDIENCE"
-	EnvCURBucket    = "ROLECALL_CUR_BUCKET"
-	EnvCURPrefix    = "ROLECALL_CUR_PREFIX"
-	EnvRegions      = "ROLECALL_INVENTORY_REGIONS"
-	EnvBedrock      = "ROLECALL_BEDROCK"
-	EnvLogGroups    = "ROLECALL_LOG_GROUPS"
-	EnvDeployToOrg  = "ROLECALL_DEPLOY_TO_ORGANIZATION"
-)
-
-// Custom resource property names beyond the customer parameters, which
-// keep their parameter names.
-const (
-	PropRoleName             = "RoleName"
-	PropManagementRoleARN    = "ManagementRoleArn"
-	PropStackSetName         = "StackSetName"
-	PropSecretARN            = "SecretArn"
-	PropCallbackURL          = "CallbackUrl"
-	PropCallbackAudience     = "CallbackAudience"
-	PropPermissionSetVersion = "PermissionSetVersion"
-	PropPermissionSetDigest  = "PermissionSetDigest"
 )
 
 // stackSetName is unique per stack, so a customer can run two onboardings
@@ -123,7 +85,7 @@ func managementTemplate(p *profile.Profile, roleBody string) *cloudformation.Tem
 
 	token := cloudformation.GetAtt(FunctionLogicalID, "Arn")
 	t.Resources[PreflightLogicalID] = customResource{
-		typ: PreflightType,
+		typ: params.PreflightType,
 		properties: map[string]any{
 			"ServiceToken":                    token,
 			"ServiceTimeout":                  ServiceTimeoutSeconds,
@@ -173,7 +135,7 @@ func managementTemplate(p *profile.Profile, roleBody string) *cloudformation.Tem
 			// registered once per region.
 			"StackInstancesGroup": []any{map[string]any{
 				"DeploymentTargets": map[string]any{
-					"OrganizationalUnitIds": cloudformation.Split(",", cloudformation.GetAtt(PreflightLogicalID, "DeploymentTargets")),
+					"OrganizationalUnitIds": cloudformation.Split(",", cloudformation.GetAtt(PreflightLogicalID, params.DataDeploymentTargets)),
 				},
 				"Regions": []string{ref("AWS::Region")},
 			}},
@@ -181,7 +143,7 @@ func managementTemplate(p *profile.Profile, roleBody string) *cloudformation.Tem
 	}
 
 	t.Resources[VerificationLogicalID] = customResource{
-		typ:        VerificationType,
+		typ:        params.VerificationType,
 		properties: verificationProperties(p),
 	}
 
@@ -189,7 +151,7 @@ func managementTemplate(p *profile.Profile, roleBody string) *cloudformation.Tem
 		Description: str("rolecall: verify a member account's role when its StackSet instance changes, and tell the vendor."),
 		EventPattern: map[string]any{
 			"source":      []string{"aws.cloudformation"},
-			"detail-type": []string{StackInstanceEventType},
+			"detail-type": []string{params.StackInstanceEventType},
 			"detail": map[string]any{
 				"stack-set-arn": []string{cloudformation.SubVars(
 					"arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stackset/${Id}",
@@ -220,11 +182,11 @@ func managementTemplate(p *profile.Profile, roleBody string) *cloudformation.Tem
 		Description: str("What the role may do, in plain words. Keep it for audit."),
 	}
 	t.Outputs[OutputVerificationStatus] = cloudformation.Output{
-		Value:       cloudformation.GetAtt(VerificationLogicalID, "VerificationStatus"),
+		Value:       cloudformation.GetAtt(VerificationLogicalID, params.DataVerificationStatus),
 		Description: str("verified, or gaps with the accounts and probes to look at."),
 	}
 	t.Outputs[OutputCallbackStatus] = cloudformation.Output{
-		Value:       cloudformation.GetAtt(VerificationLogicalID, "CallbackStatus"),
+		Value:       cloudformation.GetAtt(VerificationLogicalID, params.DataCallbackStatus),
 		Description: str(fmt.Sprintf("Whether %s received the role ARNs and the verification report.", p.Name)),
 	}
 	t.Outputs[OutputStackSetID] = cloudformation.Output{
@@ -249,16 +211,16 @@ func roleParameters() map[string]string {
 
 func verificationProperties(p *profile.Profile) map[string]any {
 	props := map[string]any{
-		"ServiceToken":           cloudformation.GetAtt(FunctionLogicalID, "Arn"),
-		"ServiceTimeout":         ServiceTimeoutSeconds,
-		PropRoleName:             p.RoleName,
-		PropManagementRoleARN:    cloudformation.GetAtt(ManagementRoleLogicalID, "Outputs."+OutputRoleARN),
-		PropStackSetName:         cloudformation.If(condDeployToOrg, cloudformation.GetAtt(StackSetLogicalID, "StackSetId"), noValue),
-		PropSecretARN:            ref(SecretLogicalID),
-		PropCallbackURL:          p.Callback.URL,
-		PropCallbackAudience:     p.Callback.Audience,
-		PropPermissionSetVersion: permissions.Version,
-		PropPermissionSetDigest:  permissions.Digest(),
+		"ServiceToken":                  cloudformation.GetAtt(FunctionLogicalID, "Arn"),
+		"ServiceTimeout":                ServiceTimeoutSeconds,
+		params.PropRoleName:             p.RoleName,
+		params.PropManagementRoleARN:    cloudformation.GetAtt(ManagementRoleLogicalID, "Outputs."+OutputRoleARN),
+		params.PropStackSetID:           cloudformation.If(condDeployToOrg, cloudformation.GetAtt(StackSetLogicalID, "StackSetId"), noValue),
+		params.PropSecretARN:            ref(SecretLogicalID),
+		params.PropCallbackURL:          p.Callback.URL,
+		params.PropCallbackAudience:     p.Callback.Audience,
+		params.PropPermissionSetVersion: permissions.Version,
+		params.PropPermissionSetDigest:  permissions.Digest(),
 	}
 	// Every customer input except the callback secret, which stays in
 	// Secrets Manager. The external IDs are here so that rotating one
@@ -274,19 +236,20 @@ func verificationProperties(p *profile.Profile) map[string]any {
 
 func function(p *profile.Profile) cloudformation.Resource {
 	env := map[string]string{
-		EnvVendorName:   p.Name,
-		EnvRoleName:     p.RoleName,
-		EnvStackSetName: stackSetName,
-		EnvStackID:      ref("AWS::StackId"),
-		EnvSecretARN:    ref(SecretLogicalID),
-		EnvCallbackURL:  p.Callback.URL,
-		EnvAudience:     p.Callback.Audience,
-		EnvCURBucket:    ref(params.CURBucketName.Name),
-		EnvCURPrefix:    ref(params.CURReportPrefix.Name),
-		EnvRegions:      joined(params.InventoryRegions.Name),
-		EnvBedrock:      ref(params.EnableBedrockAccess.Name),
-		EnvLogGroups:    joined(params.LogGroupNames.Name),
-		EnvDeployToOrg:  ref(params.DeployToOrganization.Name),
+		params.EnvVendorName:   p.Name,
+		params.EnvRoleName:     p.RoleName,
+		params.EnvStackSetName: stackSetName,
+		params.EnvStackID:      ref("AWS::StackId"),
+		params.EnvSecretARN:    ref(SecretLogicalID),
+		params.EnvCallbackURL:  p.Callback.URL,
+		params.EnvAudience:     p.Callback.Audience,
+		params.EnvCURBucket:    ref(params.CURBucketName.Name),
+		params.EnvCURPrefix:    ref(params.CURReportPrefix.Name),
+		params.EnvRegions:      joined(params.InventoryRegions.Name),
+		params.EnvBedrock:      ref(params.EnableBedrockAccess.Name),
+		params.EnvLogGroups:    joined(params.LogGroupNames.Name),
+		params.EnvDeployToOrg:  ref(params.DeployToOrganization.Name),
+		params.EnvCallAs:       ref(params.StackSetCallAs.Name),
 	}
 	return withProperties{
 		Resource: &serverless.Function{

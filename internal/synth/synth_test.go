@@ -182,10 +182,10 @@ func TestManagementTemplateShape(t *testing.T) {
 	wantTypes := map[string]string{
 		FunctionLogicalID:       "AWS::Serverless::Function",
 		FunctionRoleLogicalID:   "AWS::IAM::Role",
-		PreflightLogicalID:      PreflightType,
+		PreflightLogicalID:      params.PreflightType,
 		ManagementRoleLogicalID: "AWS::CloudFormation::Stack",
 		StackSetLogicalID:       "AWS::CloudFormation::StackSet",
-		VerificationLogicalID:   VerificationType,
+		VerificationLogicalID:   params.VerificationType,
 		EventRuleLogicalID:      "AWS::Events::Rule",
 		SecretLogicalID:         "AWS::SecretsManager::Secret",
 	}

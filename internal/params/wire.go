@@ -1,0 +1,71 @@
+package params
+
+// The contract between the template and the onboarding function: custom
+// resource types, the property names beyond the customer parameters (which
+// keep their parameter names), and the environment variables the function
+// reads for StackSet instance events, which carry no properties. Both the
+// synth package and the function import these names, so they cannot drift.
+
+// Custom resource types the function serves.
+const (
+	// PreflightType checks the organization before anything is created and
+	// resolves the StackSet's deployment targets.
+	PreflightType = "Custom::Preflight"
+	// VerificationType verifies every role and reports to the vendor.
+	VerificationType = "Custom::RoleVerification"
+)
+
+// Custom resource properties set by the template, not typed by the customer.
+const (
+	PropRoleName             = "RoleName"
+	PropManagementRoleARN    = "ManagementRoleArn"
+	PropStackSetID           = "StackSetId"
+	PropSecretARN            = "SecretArn"
+	PropCallbackURL          = "CallbackUrl"
+	PropCallbackAudience     = "CallbackAudience"
+	PropPermissionSetVersion = "PermissionSetVersion"
+	PropPermissionSetDigest  = "PermissionSetDigest"
+)
+
+// Data keys the custom resources answer with (Fn::GetAtt attributes).
+const (
+	DataDeploymentTargets   = "DeploymentTargets"
+	DataOrganizationID      = "OrganizationId"
+	DataManagementAccountID = "ManagementAccountId"
+	DataRoleARN             = "RoleArn"
+	DataAccountCount        = "AccountCount"
+	DataVerifiedCount       = "VerifiedCount"
+	DataVerificationStatus  = "VerificationStatus"
+	DataCallbackStatus      = "CallbackStatus"
+)
+
+// Environment variables of the onboarding function.
+const (
+	EnvVendorName   = "ROLECALL_VENDOR_NAME"
+	EnvRoleName     = "ROLECALL_ROLE_NAME"
+	EnvStackSetName = "ROLECALL_STACK_SET_NAME"
+	EnvStackID      = "ROLECALL_STACK_ID"
+	EnvSecretARN    = "ROLECALL_SECRET_ARN"
+	EnvCallbackURL  = "ROLECALL_CALLBACK_URL"
+	EnvAudience     = "ROLECALL_CALLBACK_AUDIENCE"
+	EnvCURBucket    = "ROLECALL_CUR_BUCKET"
+	EnvCURPrefix    = "ROLECALL_CUR_PREFIX"
+	EnvRegions      = "ROLECALL_INVENTORY_REGIONS"
+	EnvBedrock      = "ROLECALL_BEDROCK"
+	EnvLogGroups    = "ROLECALL_LOG_GROUPS"
+	EnvDeployToOrg  = "ROLECALL_DEPLOY_TO_ORGANIZATION"
+	EnvCallAs       = "ROLECALL_STACK_SET_CALL_AS"
+)
+
+// Secret is the JSON the template stores in Secrets Manager. The external
+// IDs are there for StackSet instance events; the custom resource gets them
+// as properties too, so rotating one re-verifies every role.
+type Secret struct {
+	ExternalID         string `json:"externalId"`
+	PreviousExternalID string `json:"previousExternalId"`
+	CallbackSecret     string `json:"callbackSecret"`
+}
+
+// StackInstanceEventType is the EventBridge detail-type of a StackSet
+// instance status change.
+const StackInstanceEventType = "CloudFormation StackSet StackInstance Status Change"
