@@ -1,0 +1,126 @@
+"""Run moto's server with rolecall's trust-policy fixes.
+
+moto (pinned in tools/requirements.txt) evaluates role trust policies in a
+way that differs from AWS in three places that rolecall depends on; this
+launcher patches exactly those before starting the unmodified server.
+Each fix makes moto stricter or closer to AWS, never looser, and each is
+pinned by a test in internal/emulator (moto_behaviour_test.go):
+
+1. Cross-account AssumeRole: moto looks the target role up in the caller's
+   own account, does not find it, and then skips the trust policy entirely,
+   so any caller may assume a role in another account. Here the role is
+   looked up in its own account and its trust policy is always checked.
+2. Principal matching: moto tests a string principal with a substring
+   match ("user/alice" matches "user/alice-admin"), denies the sessions of
+   a role whose ARN is the principal, and denies account-root principals.
+   Here a principal matches as in AWS: exactly, as "*", as the role of an
+   assumed-role session, or as the root of the caller's account.
+3. Statements: moto denies when any trust statement names a principal
+   other than the caller, so a second statement breaks the first. Here
+   statements that do not apply are skipped, an applying Deny wins, and
+   otherwise an applying Allow allows. A statement whose Principal is of
+   another kind (Service, Federated) never matches an AWS caller.
+
+Usage: python tools/moto/server.py -H 127.0.0.1 -p PORT
+"""
+
+import json
+import re
+import sys
+
+from moto.iam import access_control as ac
+from moto.iam.models import iam_backends
+from moto.iam.exceptions import NotFoundException
+from moto.server import main
+
+_ASSUMED = re.compile(r"^arn:([^:]+):sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")
+_ROLE_ARN = re.compile(r"^arn:([^:]+):iam::(\d{12}):role/(?:.*/)?([^/]+)$")
+
+
+def _role_in_its_own_account(request, role_arn):
+    m = _ROLE_ARN.match(role_arn)
+    if not m:
+        return None
+    partition, account = m.group(1), m.group(2)
+    try:
+        return iam_backends[account][partition].get_role_by_arn(role_arn)
+    except (NotFoundException, KeyError):
+        return None
+
+
+def _is_assuming_role_operation(self, resource_arn):
+    if ":role" not in resource_arn.lower():
+        return False
+    if _role_in_its_own_account(self, resource_arn) is None:
+        return False
+    return self._action in ac.REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
+
+
+def _check_role_trust_relationship(self, role_arn):
+    """Evaluate the trust policy as AWS does: a statement whose action,
+    principal or conditions do not apply is skipped (moto denies outright
+    when any statement names another principal); an applying Deny wins;
+    otherwise an applying Allow allows."""
+    role = _role_in_its_own_account(self, role_arn)
+    if role is None:
+        return False
+    document = role.assume_role_policy_document
+    if isinstance(document, str):
+        document = json.loads(document)
+    statements = document.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    caller = self._access_key.arn
+    conditions = ac.format_incoming_conditional_values(self._data)
+    allowed = False
+    for raw in statements:
+        statement = ac.IAMPolicyStatement(raw)
+        if "Action" not in raw or not statement._check_element_matches("Action", self._action):
+            continue
+        if not _check_principal(statement, caller):
+            continue
+        if not statement._check_conditions(conditions):
+            continue
+        if raw.get("Effect") == "Deny":
+            return False
+        allowed = raw.get("Effect") == "Allow" or allowed
+    return allowed
+
+
+def _principal_matches(expected, caller):
+    if expected == "*" or expected == caller:
+        return True
+    session = _ASSUMED.match(caller)
+    if session:
+        partition, account, role = session.groups()
+        role_arn = _ROLE_ARN.match(expected)
+        if role_arn and role_arn.groups() == (partition, account, role):
+            return True
+    caller_account = caller.split(":")[4] if caller.count(":") >= 5 else None
+    if caller_account and expected in (
+        caller_account,
+        f"arn:{caller.split(':')[1]}:iam::{caller_account}:root",
+    ):
+        return True
+    return False
+
+
+def _check_principal(self, principal):
+    expected = self._statement.get("Principal")
+    if not expected:
+        return True
+    if expected == "*":
+        return True
+    if not isinstance(expected, dict) or "AWS" not in expected:
+        return False
+    aws = expected["AWS"]
+    candidates = aws if isinstance(aws, list) else [aws]
+    return any(_principal_matches(c, principal) for c in candidates)
+
+
+ac.IAMRequestBase._is_assuming_role_operation = _is_assuming_role_operation
+ac.IAMRequestBase._check_role_trust_relationship = _check_role_trust_relationship
+ac.IAMPolicyStatement._check_principal = _check_principal
+
+if __name__ == "__main__":
+    sys.exit(main())
