@@ -55,11 +55,25 @@ type Statement struct {
 	// Exposes, when set, says which customer data contents these reads
 	// return; the summary states it plainly.
 	Exposes string `json:"exposes,omitempty"`
+	// Policy names the separate inline policy a conditional statement
+	// lives in (appended to the module's policy name). A statement that is
+	// granted only in some accounts or configurations gets a policy of its
+	// own, so templates can add or leave out a whole policy instead of
+	// editing a statement list.
+	Policy string `json:"policy,omitempty"`
 }
 
 // PolicyName is the name of the module's inline policy on the role. Policies
 // are split by module to stay well under IAM's policy size quota.
 func (m Module) PolicyName() string { return "rolecall-" + m.ID }
+
+// PolicyNameOf returns the name of the inline policy that carries s.
+func (m Module) PolicyNameOf(s Statement) string {
+	if s.Policy == "" {
+		return m.PolicyName()
+	}
+	return m.PolicyName() + "-" + s.Policy
+}
 
 // Actions returns every action of the module, sorted.
 func (m Module) Actions() []string {
@@ -153,12 +167,14 @@ func Modules() []Module {
 					Actions:        []string{"s3:GetBucketLocation", "s3:ListBucket"},
 					Resources:      []string{"arn:" + VarPartition + ":s3:::" + VarCURBucket},
 					ManagementOnly: true,
+					Policy:         "cur-bucket",
 				},
 				{
 					Sid:            "CurReportsRead",
 					Actions:        []string{"s3:GetObject"},
 					Resources:      []string{"arn:" + VarPartition + ":s3:::" + VarCURBucket + "/" + VarCURPrefix + "*"},
 					ManagementOnly: true,
+					Policy:         "cur-bucket",
 					Exposes:        "the contents of the Cost & Usage Report files under the report prefix",
 				},
 			},
@@ -207,6 +223,7 @@ func Modules() []Module {
 					Sid:       "NamedLogGroupsRead",
 					Actions:   []string{"logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:GetLogEvents"},
 					Resources: []string{"arn:" + VarPartition + ":logs:*:" + VarAccountID + ":log-group:" + VarLogGroup + ":*"},
+					Policy:    "log-events",
 					Exposes:   "log events in the log groups you named (Bedrock invocation logs contain prompts and completions)",
 				},
 				{

@@ -150,7 +150,7 @@ func TestPoliciesFillInTheTarget(t *testing.T) {
 		t.Fatalf("policy %s has no statement %s", policy, sid)
 		return DocStatement{}
 	}
-	if got := find("rolecall-cost", "CurReportsRead").Resource; !slices.Equal(got, []string{"arn:aws:s3:::acme-cur/cur/*"}) {
+	if got := find("rolecall-cost-cur-bucket", "CurReportsRead").Resource; !slices.Equal(got, []string{"arn:aws:s3:::acme-cur/cur/*"}) {
 		t.Errorf("CUR objects resource %v", got)
 	}
 	if got := find("rolecall-self-check", "OwnPoliciesRead").Resource; !slices.Equal(got, []string{"arn:aws:iam::111111111111:role/VendorReadOnly"}) {
@@ -160,7 +160,7 @@ func TestPoliciesFillInTheTarget(t *testing.T) {
 		"arn:aws:logs:*:111111111111:log-group:/aws/bedrock/invocations:*",
 		"arn:aws:logs:*:111111111111:log-group:app-logs:*",
 	}
-	if got := find("rolecall-observability", "NamedLogGroupsRead").Resource; !slices.Equal(got, want) {
+	if got := find("rolecall-observability-log-events", "NamedLogGroupsRead").Resource; !slices.Equal(got, want) {
 		t.Errorf("log group resources %v, want %v", got, want)
 	}
 	for _, p := range Policies(managementTarget()) {
@@ -219,6 +219,34 @@ func TestSummaryNamesEveryModuleAndWhatReadsContents(t *testing.T) {
 	for _, want := range []string{Version, "Reads data contents", "Cost & Usage Report files", "No write"} {
 		if !strings.Contains(with, want) {
 			t.Errorf("summary lacks %q:\n%s", want, with)
+		}
+	}
+}
+
+// Templates add or leave out whole policies, never single statements: every
+// conditional statement sits in a policy of its own, with statements of the
+// same condition only.
+func TestConditionalStatementsHaveTheirOwnPolicy(t *testing.T) {
+	for _, m := range Modules() {
+		cond := map[string]string{}
+		for _, s := range m.Statements {
+			c := ""
+			switch {
+			case s.ManagementOnly:
+				c = "management"
+			case s.PerLogGroup():
+				c = "log-groups"
+			}
+			if c != "" && s.Policy == "" {
+				t.Errorf("%s/%s is granted only with %s but shares the module's policy", m.ID, s.Sid, c)
+			}
+			if prev, ok := cond[s.Policy]; ok && prev != c {
+				t.Errorf("%s: policy %q mixes statements granted under %q and %q", m.ID, m.PolicyNameOf(s), prev, c)
+			}
+			cond[s.Policy] = c
+		}
+		if m.Optional && len(cond) > 1 {
+			t.Errorf("optional module %s has conditional statements; templates cannot combine the two conditions", m.ID)
 		}
 	}
 }

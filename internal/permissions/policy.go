@@ -152,7 +152,8 @@ func GrantedServices(t Target) []string {
 	return out
 }
 
-// Policies renders the target's inline policies, one per granted module.
+// Policies renders the target's inline policies: one per granted module,
+// plus one per group of conditional statements (see Statement.Policy).
 func Policies(t Target) []Policy {
 	partition := t.Partition
 	if partition == "" {
@@ -167,7 +168,7 @@ func Policies(t Target) []Policy {
 	)
 	var out []Policy
 	for _, m := range Granted(t) {
-		doc := Document{Version: "2012-10-17"}
+		index := map[string]int{}
 		for _, s := range m.Statements {
 			var res []string
 			for _, pattern := range s.Resources {
@@ -179,14 +180,20 @@ func Policies(t Target) []Policy {
 				}
 				res = append(res, r.Replace(pattern))
 			}
-			doc.Statement = append(doc.Statement, DocStatement{
+			name := m.PolicyNameOf(s)
+			i, ok := index[name]
+			if !ok {
+				i = len(out)
+				index[name] = i
+				out = append(out, Policy{Name: name, Document: Document{Version: "2012-10-17"}})
+			}
+			out[i].Document.Statement = append(out[i].Document.Statement, DocStatement{
 				Sid:      s.Sid,
 				Effect:   "Allow",
 				Action:   append(StringList(nil), s.Actions...),
 				Resource: res,
 			})
 		}
-		out = append(out, Policy{Name: m.PolicyName(), Document: doc})
 	}
 	return out
 }

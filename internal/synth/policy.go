@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/awslabs/goformation/v7/cloudformation"
+	"github.com/awslabs/goformation/v7/cloudformation/iam"
 
 	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/permissions"
@@ -43,25 +44,34 @@ func logGroupName(i int) string {
 	return cloudformation.Select(i, padded)
 }
 
-// resources turns a statement's resource patterns into template values.
-func resources(s permissions.Statement, r *strings.Replacer) []any {
+// logGroupARNs lists the exact ARN of each named log group. CloudFormation
+// cannot map a prefix over a list without a transform (and StackSets refuse
+// transforms), and moto chokes on AWS::NoValue inside a list, so the list
+// for each possible count is spelled out and Fn::If picks the longest one
+// whose last name is given.
+func logGroupARNs(arn string) any {
+	lists := make([][]string, params.MaxLogGroups)
+	for n := 1; n <= params.MaxLogGroups; n++ {
+		for i := range n {
+			lists[n-1] = append(lists[n-1], cloudformation.SubVars(arn, map[string]any{"LogGroupName": logGroupName(i)}))
+		}
+	}
+	var out any = lists[0]
+	for n := 2; n <= params.MaxLogGroups; n++ {
+		out = cloudformation.If(condHasLogGroup(n-1), lists[n-1], out)
+	}
+	return out
+}
+
+// resources turns a statement's resource patterns into a template value.
+func resources(s permissions.Statement, r *strings.Replacer) any {
 	var out []any
 	for _, pattern := range s.Resources {
 		if strings.Contains(pattern, permissions.VarLogGroup) {
-			// CloudFormation cannot map a prefix over a list without a
-			// transform (and StackSets refuse transforms), so each of the
-			// allowed names gets its own exact ARN, present only when given.
-			// The statement itself exists only when the first name is given.
-			arn := r.Replace(strings.ReplaceAll(pattern, permissions.VarLogGroup, "${LogGroupName}"))
-			for i := range params.MaxLogGroups {
-				res := cloudformation.SubVars(arn, map[string]any{"LogGroupName": logGroupName(i)})
-				if i == 0 {
-					out = append(out, res)
-					continue
-				}
-				out = append(out, cloudformation.If(condHasLogGroup(i), res, noValue))
+			if len(s.Resources) != 1 {
+				panic("synth: a per-log-group statement must have exactly one resource pattern")
 			}
-			continue
+			return logGroupARNs(r.Replace(strings.ReplaceAll(pattern, permissions.VarLogGroup, "${LogGroupName}")))
 		}
 		if strings.Contains(pattern, "${") {
 			out = append(out, cloudformation.Sub(r.Replace(pattern)))
@@ -85,43 +95,63 @@ func statementCondition(s permissions.Statement) string {
 	return ""
 }
 
-// modulePolicies renders the catalog as the role's inline policies, one per
-// module; optional modules and conditional statements are wrapped in Fn::If.
-func modulePolicies(roleName string) []any {
+// policyResources renders the catalog as one AWS::IAM::Policy per inline
+// policy of the role (see permissions.Statement.Policy), each present only
+// under its module's or statements' condition. Separate resources rather
+// than the role's Policies list: a whole policy can then be left out with a
+// resource Condition instead of AWS::NoValue inside a list.
+func policyResources(roleName string) map[string]cloudformation.Resource {
 	r := catalogToTemplate(roleName)
-	var out []any
+	out := map[string]cloudformation.Resource{}
 	for _, m := range permissions.Modules() {
-		var statements []any
+		var order []string
+		statements := map[string][]any{}
+		conditions := map[string]string{}
 		for _, s := range m.Statements {
-			st := map[string]any{
+			name := m.PolicyNameOf(s)
+			if _, ok := statements[name]; !ok {
+				order = append(order, name)
+			}
+			statements[name] = append(statements[name], map[string]any{
 				"Sid":      s.Sid,
 				"Effect":   "Allow",
 				"Action":   s.Actions,
 				"Resource": resources(s, r),
+			})
+			conditions[name] = statementCondition(s)
+		}
+		for _, name := range order {
+			cond := conditions[name]
+			if m.Optional {
+				if m.ID != permissions.ModuleBedrock || cond != "" {
+					panic("synth: optional module " + m.ID + " has no single template condition")
+				}
+				cond = condBedrock
 			}
-			if c := statementCondition(s); c != "" {
-				statements = append(statements, cloudformation.If(c, st, noValue))
-			} else {
-				statements = append(statements, st)
+			out[policyLogicalID(name)] = &iam.Policy{
+				PolicyName: name,
+				PolicyDocument: map[string]any{
+					"Version":   "2012-10-17",
+					"Statement": statements[name],
+				},
+				Roles:                      []string{cloudformation.Ref(RoleLogicalID)},
+				AWSCloudFormationCondition: cond,
 			}
 		}
-		policy := map[string]any{
-			"PolicyName": m.PolicyName(),
-			"PolicyDocument": map[string]any{
-				"Version":   "2012-10-17",
-				"Statement": statements,
-			},
-		}
-		if m.Optional {
-			if m.ID != permissions.ModuleBedrock {
-				panic("synth: optional module " + m.ID + " has no template condition")
-			}
-			out = append(out, cloudformation.If(condBedrock, policy, noValue))
-			continue
-		}
-		out = append(out, policy)
 	}
 	return out
+}
+
+// policyLogicalID turns "rolecall-cost-cur-bucket" into "PolicyCostCurBucket".
+func policyLogicalID(name string) string {
+	var b strings.Builder
+	b.WriteString("Policy")
+	for _, part := range strings.Split(strings.TrimPrefix(name, "rolecall-"), "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
 }
 
 // trustPolicy lets the vendor principal, the onboarding function's role and

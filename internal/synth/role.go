@@ -63,18 +63,18 @@ func roleTemplate(p *profile.Profile) *cloudformation.Template {
 		t.Conditions[condHasLogGroup(i)] = notEmpty(logGroupName(i))
 	}
 
-	t.Resources[RoleLogicalID] = withProperties{
-		Resource: &iam.Role{
-			RoleName:                 str(p.RoleName),
-			Description:              str(fmt.Sprintf("Read-only access for %s, permission set %s. Created by rolecall; remove it by deleting the onboarding stack.", p.Name, permissions.Version)),
-			AssumeRolePolicyDocument: trustPolicy(p.PrincipalARN),
-			MaxSessionDuration:       num(3600),
-			Tags: []tags.Tag{
-				{Key: "rolecall:vendor", Value: p.ID},
-				{Key: "rolecall:permission-set", Value: permissions.Version},
-			},
+	t.Resources[RoleLogicalID] = &iam.Role{
+		RoleName:                 str(p.RoleName),
+		Description:              str(fmt.Sprintf("Read-only access for %s, permission set %s. Created by rolecall; remove it by deleting the onboarding stack.", p.Name, permissions.Version)),
+		AssumeRolePolicyDocument: trustPolicy(p.PrincipalARN),
+		MaxSessionDuration:       num(3600),
+		Tags: []tags.Tag{
+			{Key: "rolecall:vendor", Value: p.ID},
+			{Key: "rolecall:permission-set", Value: permissions.Version},
 		},
-		extra: map[string]any{"Policies": modulePolicies(p.RoleName)},
+	}
+	for id, res := range policyResources(p.RoleName) {
+		t.Resources[id] = res
 	}
 	t.Outputs[OutputRoleARN] = cloudformation.Output{
 		Value:       cloudformation.GetAtt(RoleLogicalID, "Arn"),
