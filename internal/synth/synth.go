@@ -12,11 +12,17 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/permissions"
 	"github.com/rolecall/rolecall/internal/profile"
 )
 
-// ManagementTemplatePath is where the management stack is written.
-const ManagementTemplatePath = "template.yaml"
+// Paths of the generated files, relative to the repository root.
+const (
+	// ManagementTemplatePath is the management-account stack.
+	ManagementTemplatePath = "template.yaml"
+	// PermissionsDocPath is the catalog for security reviewers.
+	PermissionsDocPath = "docs/permissions.md"
+)
 
 // File is one generated file, its path relative to the repository root.
 type File struct {
@@ -35,9 +41,11 @@ func Build(p *profile.Profile) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("management template: %w", err)
 	}
+	trusted := fmt.Sprintf("%s (`%s`)", p.Name, p.PrincipalARN)
 	return []File{
 		{Path: ManagementTemplatePath, Data: withHeader(mgmt, p)},
 		{Path: RoleTemplatePath, Data: withHeader(role, p)},
+		{Path: PermissionsDocPath, Data: []byte(permissions.Markdown(p.RoleName, trusted))},
 	}, nil
 }
 
