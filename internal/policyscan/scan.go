@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rolecall/rolecall/internal/cfnyaml"
 	"github.com/rolecall/rolecall/internal/permissions"
 )
 
@@ -41,7 +42,7 @@ type Result struct {
 // Scan reads a template and returns its policies. A file that is a policy
 // document itself (it has a Statement) is returned as one policy.
 func Scan(data []byte) (Result, error) {
-	tpl, err := decode(data)
+	tpl, err := cfnyaml.Decode(data)
 	if err != nil {
 		return Result{}, err
 	}
@@ -100,7 +101,7 @@ func scanResources(r *Result, prefix string, resources map[string]any) {
 			if !ok {
 				continue
 			}
-			inner, err := decode([]byte(body))
+			inner, err := cfnyaml.Decode([]byte(body))
 			if err != nil {
 				r.Problems = append(r.Problems, fmt.Sprintf("%s: TemplateBody: %v", loc, err))
 				continue

@@ -1,4 +1,4 @@
-package policyscan
+package cfnyaml
 
 import (
 	"fmt"
@@ -17,9 +17,10 @@ var shortForms = map[string]string{
 	"!Transform": "Fn::Transform", "!Length": "Fn::Length", "!ToJsonString": "Fn::ToJsonString",
 }
 
-// decode turns a template into plain Go values (map[string]any, []any,
-// string, bool, numbers as strings), short-form tags into long-form maps.
-func decode(data []byte) (map[string]any, error) {
+// Decode turns a template (YAML or JSON) into plain Go values
+// (map[string]any, []any, string, bool, nil; numbers stay strings), with
+// short-form tags such as !Ref turned into their long-form maps.
+func Decode(data []byte) (map[string]any, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("not YAML or JSON: %w", err)
