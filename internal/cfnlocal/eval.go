@@ -77,6 +77,15 @@ func Load(data []byte, values map[string]string, pseudo map[string]string, resou
 	return s, nil
 }
 
+// SetResource records what Ref and Fn::GetAtt return for a resource once it
+// exists, as CloudFormation learns it while it creates a stack in order.
+func (s *Stack) SetResource(logicalID string, r Resource) {
+	if s.resources == nil {
+		s.resources = map[string]Resource{}
+	}
+	s.resources[logicalID] = r
+}
+
 // Condition evaluates a named condition.
 func (s *Stack) Condition(name string) (bool, error) {
 	if v, ok := s.conditions[name]; ok {

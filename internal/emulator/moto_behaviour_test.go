@@ -441,15 +441,41 @@ func TestMotoStackSetDeploymentTargets(t *testing.T) {
 	}
 	cfn := cloudformation.NewFromConfig(admin)
 
-	t.Run("instances reach the target OU and its children, not grandchildren", func(t *testing.T) {
-		// AWS deploys to every OU below the target.
+	t.Run("instances reach the target OU and every OU below it, as in AWS", func(t *testing.T) {
+		// Raw moto stops at the children (not the grandchild OU EU); rolecall's moto
+		// fix (tools/moto/server.py) goes all the way down, as AWS does.
 		var got []string
 		for _, in := range dep.Instances {
 			got = append(got, aws.ToString(in.Account))
 		}
-		want := []string{workloads.AccountIDs[0], prod.AccountIDs[0]}
+		want := []string{workloads.AccountIDs[0], prod.AccountIDs[0], eu.AccountIDs[0]}
 		if !slices.Equal(sorted(got), sorted(want)) {
-			t.Errorf("instances in %q, want %q (not %s in %s)", got, want, eu.AccountIDs[0], eu.Path)
+			t.Errorf("instances in %q, want %q", got, want)
+		}
+	})
+	t.Run("the root as target skips the management account, as in AWS", func(t *testing.T) {
+		// Raw moto deploys into the management account too.
+		rootDep, err := emulator.DeployStackSet(ctx, admin, emulator.StackSetSpec{
+			Name:         "everywhere",
+			TemplateBody: readTemplate(t, "member-role.yaml"),
+			Parameters: map[string]string{
+				"RoleName": "Everywhere", "TrustedPrincipalARN": arnOfUser("vendor"), "ExternalID": "x",
+			},
+			OrganizationalUnitIDs: []string{org.RootID},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, in := range rootDep.Instances {
+			got = append(got, aws.ToString(in.Account))
+		}
+		var want []string
+		for _, a := range org.Accounts {
+			want = append(want, a.ID)
+		}
+		if !slices.Equal(sorted(got), sorted(want)) || slices.Contains(got, org.ManagementAccountID) {
+			t.Errorf("instances in %q, want every member account %q and not the management account %s", got, want, org.ManagementAccountID)
 		}
 	})
 	t.Run("instance summaries carry no OU ID, and detailed status SUCCEEDED", func(t *testing.T) {

@@ -21,6 +21,13 @@ pinned by a test in internal/emulator (moto_behaviour_test.go):
    otherwise an applying Allow allows. A statement whose Principal is of
    another kind (Service, Federated) never matches an AWS caller.
 
+It also makes service-managed StackSet instances land where AWS puts them:
+
+4. In every account of the target OUs and of all their descendant OUs
+   (moto goes one level down only), and never in the organization's
+   management account (moto deploys there when the root is a target; AWS
+   never does, the management account needs its own stack).
+
 Usage: python tools/moto/server.py -H 127.0.0.1 -p PORT
 """
 
@@ -28,6 +35,7 @@ import json
 import re
 import sys
 
+from moto.cloudformation import models as cfn_models
 from moto.iam import access_control as ac
 from moto.iam.models import iam_backends
 from moto.iam.exceptions import NotFoundException
@@ -118,6 +126,32 @@ def _check_principal(self, principal):
     return any(_principal_matches(c, principal) for c in candidates)
 
 
+_original_create_instances = cfn_models.StackInstances.create_instances
+
+
+def _create_instances(self, accounts, regions, parameters, deployment_targets, permission_model):
+    requested = list((deployment_targets or {}).get("OrganizationalUnitIds", []))
+    if permission_model != "SERVICE_MANAGED" or not requested:
+        return _original_create_instances(self, accounts, regions, parameters, deployment_targets, permission_model)
+    org = self.org_backend
+    targets = set(requested)
+    grew = True
+    while grew:
+        children = {ou.id for ou in org.ou if ou.parent_id in targets}
+        grew = not children <= targets
+        targets |= children
+    management = org.org.master_account_id if org.org else None
+    member_accounts = [
+        a.id for a in org.accounts if a.parent_id in targets and a.id != management
+    ]
+    # Hand moto plain accounts: it creates an instance for each, and skips
+    # the ones that exist already.
+    return _original_create_instances(
+        self, list(accounts or []) + member_accounts, regions, parameters, {}, permission_model
+    )
+
+
+cfn_models.StackInstances.create_instances = _create_instances
 ac.IAMRequestBase._is_assuming_role_operation = _is_assuming_role_operation
 ac.IAMRequestBase._check_role_trust_relationship = _check_role_trust_relationship
 ac.IAMPolicyStatement._check_principal = _check_principal

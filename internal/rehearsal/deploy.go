@@ -1,0 +1,316 @@
+package rehearsal
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rolecall/rolecall/internal/cfnlocal"
+	"github.com/rolecall/rolecall/internal/emulator"
+	"github.com/rolecall/rolecall/internal/synth"
+)
+
+// Deployment is an onboarding stack as CloudFormation would have created it.
+type Deployment struct {
+	StackName string
+	StackID   string
+	Region    string
+	AccountID string
+	Params    map[string]string
+
+	stack *cfnlocal.Stack
+	// suffix makes generated physical names unique, as CloudFormation does.
+	suffix string
+
+	SecretARN         string
+	FunctionRoleARN   string
+	LogGroupARN       string
+	ManagementRoleARN string
+	StackSetName      string
+	StackSetID        string
+	// FunctionEnv is the function's environment from the template.
+	FunctionEnv map[string]string
+}
+
+// Stack returns the evaluated management template.
+func (d *Deployment) Stack() *cfnlocal.Stack { return d.stack }
+
+// newSuffix returns a random upper-case suffix like CloudFormation's.
+func newSuffix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return strings.ToUpper(hex.EncodeToString(b))
+}
+
+// NewExternalID returns a fresh external ID, as a vendor would issue one.
+func NewExternalID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "rehearsal-" + hex.EncodeToString(b)
+}
+
+// NewCallbackSecret returns a fresh whsec_ signing secret.
+func NewCallbackSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// templateFiles returns the generated files by path.
+func templateFiles(files []synth.File) (mgmt, role []byte, err error) {
+	for _, f := range files {
+		switch f.Path {
+		case synth.ManagementTemplatePath:
+			mgmt = f.Data
+		case synth.RoleTemplatePath:
+			role = f.Data
+		}
+	}
+	if mgmt == nil || role == nil {
+		return nil, nil, fmt.Errorf("synth produced no %s or %s", synth.ManagementTemplatePath, synth.RoleTemplatePath)
+	}
+	return mgmt, role, nil
+}
+
+// deployBase creates what the onboarding function needs before it first
+// runs (its secret, log group and execution role), evaluating each from the
+// management template as CloudFormation would.
+func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stackName string, values map[string]string) (*Deployment, error) {
+	d := &Deployment{
+		StackName: stackName,
+		Region:    admin.Region,
+		AccountID: emulator.DefaultAccountID,
+		Params:    values,
+		suffix:    newSuffix(),
+	}
+	d.StackID = fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/%s/%s", d.Region, d.AccountID, stackName, uuidLike())
+	stack, err := cfnlocal.Load(mgmtTemplate, values, map[string]string{
+		"AWS::Region":    d.Region,
+		"AWS::AccountId": d.AccountID,
+		"AWS::StackName": stackName,
+		"AWS::StackId":   d.StackID,
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate %s: %w", synth.ManagementTemplatePath, err)
+	}
+	d.stack = stack
+
+	// The secret.
+	props, err := stack.Properties(synth.SecretLogicalID)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := secretsmanager.NewFromConfig(admin).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:         aws.String(d.physicalName(synth.SecretLogicalID)),
+		Description:  aws.String(fmt.Sprint(props["Description"])),
+		SecretString: aws.String(fmt.Sprint(props["SecretString"])),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create the onboarding secret: %w", err)
+	}
+	d.SecretARN = aws.ToString(sec.ARN)
+	stack.SetResource(synth.SecretLogicalID, cfnlocal.Resource{Ref: d.SecretARN})
+
+	// The log group.
+	logGroup := d.physicalName(synth.LogGroupLogicalID)
+	if _, err := cloudwatchlogs.NewFromConfig(admin).CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(logGroup)}); err != nil {
+		return nil, fmt.Errorf("create the function's log group: %w", err)
+	}
+	d.LogGroupARN = fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s:*", d.Region, d.AccountID, logGroup)
+	stack.SetResource(synth.LogGroupLogicalID, cfnlocal.Resource{Ref: logGroup, Attrs: map[string]string{"Arn": d.LogGroupARN}})
+
+	// The execution role, with the template's own policies. Lambda would
+	// assume it through the trust on lambda.amazonaws.com; here the
+	// emulator's administrator plays the Lambda service.
+	props, err = stack.Properties(synth.FunctionRoleLogicalID)
+	if err != nil {
+		return nil, err
+	}
+	roleName := d.physicalName(synth.FunctionRoleLogicalID)
+	trust := map[string]any{"Version": "2012-10-17", "Statement": []any{
+		props["AssumeRolePolicyDocument"].(map[string]any)["Statement"].([]any)[0],
+		map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": map[string]any{"AWS": "arn:aws:iam::" + d.AccountID + ":user/" + emulator.AdminUserName}},
+	}}
+	client := iam.NewFromConfig(admin)
+	role, err := client.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(roleName), AssumeRolePolicyDocument: aws.String(mustJSON(trust))})
+	if err != nil {
+		return nil, fmt.Errorf("create the function's execution role: %w", err)
+	}
+	d.FunctionRoleARN = aws.ToString(role.Role.Arn)
+	policies, _ := props["Policies"].([]any)
+	for _, p := range policies {
+		pm := p.(map[string]any)
+		if _, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+			RoleName:       aws.String(roleName),
+			PolicyName:     aws.String(fmt.Sprint(pm["PolicyName"])),
+			PolicyDocument: aws.String(mustJSON(pm["PolicyDocument"])),
+		}); err != nil {
+			return nil, fmt.Errorf("grant the function's execution role: %w", err)
+		}
+	}
+	stack.SetResource(synth.FunctionRoleLogicalID, cfnlocal.Resource{Ref: roleName, Attrs: map[string]string{"Arn": d.FunctionRoleARN}})
+
+	// The function itself runs in-process; what it gets from the template
+	// is its environment.
+	fnArn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", d.Region, d.AccountID, d.physicalName(synth.FunctionLogicalID))
+	stack.SetResource(synth.FunctionLogicalID, cfnlocal.Resource{Ref: d.physicalName(synth.FunctionLogicalID), Attrs: map[string]string{"Arn": fnArn}})
+	props, err = stack.Properties(synth.FunctionLogicalID)
+	if err != nil {
+		return nil, err
+	}
+	d.FunctionEnv = map[string]string{}
+	if env, ok := props["Environment"].(map[string]any); ok {
+		vars, _ := env["Variables"].(map[string]any)
+		for k, v := range vars {
+			d.FunctionEnv[k] = fmt.Sprint(v)
+		}
+	}
+	return d, nil
+}
+
+// deployManagementRole creates the nested stack that holds the management
+// account's role, from the role template with the parameters the
+// management template passes it.
+func (d *Deployment) deployManagementRole(ctx context.Context, admin aws.Config, roleTemplate []byte) error {
+	props, err := d.stack.Properties(synth.ManagementRoleLogicalID)
+	if err != nil {
+		return err
+	}
+	var cfParams []cftypes.Parameter
+	nested, _ := props["Parameters"].(map[string]any)
+	for _, k := range sortedKeys(nested) {
+		cfParams = append(cfParams, cftypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(fmt.Sprint(nested[k]))})
+	}
+	name := d.StackName + "-" + synth.ManagementRoleLogicalID + "-" + d.suffix
+	cfn := cloudformation.NewFromConfig(admin)
+	if _, err := cfn.CreateStack(ctx, &cloudformation.CreateStackInput{
+		StackName:    aws.String(name),
+		TemplateBody: aws.String(string(roleTemplate)),
+		Parameters:   cfParams,
+		Capabilities: []cftypes.Capability{cftypes.CapabilityCapabilityNamedIam},
+	}); err != nil {
+		return fmt.Errorf("create the management role's stack from %s: %w", synth.RoleTemplatePath, err)
+	}
+	out, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(name)})
+	if err != nil || len(out.Stacks) == 0 {
+		return fmt.Errorf("read the management role's stack: %v", err)
+	}
+	st := out.Stacks[0]
+	if st.StackStatus != cftypes.StackStatusCreateComplete {
+		return fmt.Errorf("the management role's stack is %s: %s", st.StackStatus, aws.ToString(st.StackStatusReason))
+	}
+	for _, o := range st.Outputs {
+		if aws.ToString(o.OutputKey) == synth.OutputRoleARN {
+			d.ManagementRoleARN = aws.ToString(o.OutputValue)
+		}
+	}
+	if d.ManagementRoleARN == "" {
+		return fmt.Errorf("the management role's stack has no %s output", synth.OutputRoleARN)
+	}
+	d.stack.SetResource(synth.ManagementRoleLogicalID, cfnlocal.Resource{Ref: aws.ToString(st.StackId), Attrs: map[string]string{"Outputs." + synth.OutputRoleARN: d.ManagementRoleARN}})
+	return nil
+}
+
+// deployStackSet creates the StackSet and its instances in the deployment
+// targets the Preflight resource answered with.
+func (d *Deployment) deployStackSet(ctx context.Context, admin aws.Config, preflightData map[string]any) error {
+	if ok, err := d.stack.HasResource(synth.StackSetLogicalID); err != nil || !ok {
+		return err
+	}
+	d.stack.SetResource(synth.PreflightLogicalID, cfnlocal.Resource{Attrs: stringAttrs(preflightData)})
+	props, err := d.stack.Properties(synth.StackSetLogicalID)
+	if err != nil {
+		return err
+	}
+	d.StackSetName = fmt.Sprint(props["StackSetName"])
+	values := map[string]string{}
+	plist, _ := props["Parameters"].([]any)
+	for _, p := range plist {
+		pm := p.(map[string]any)
+		values[fmt.Sprint(pm["ParameterKey"])] = fmt.Sprint(pm["ParameterValue"])
+	}
+	var ous []string
+	groups, _ := props["StackInstancesGroup"].([]any)
+	for _, g := range groups {
+		targets := g.(map[string]any)["DeploymentTargets"].(map[string]any)
+		for _, ou := range targets["OrganizationalUnitIds"].([]any) {
+			ous = append(ous, fmt.Sprint(ou))
+		}
+	}
+	dep, err := emulator.DeployStackSet(ctx, admin, emulator.StackSetSpec{
+		Name:                  d.StackSetName,
+		TemplateBody:          fmt.Sprint(props["TemplateBody"]),
+		Parameters:            values,
+		OrganizationalUnitIDs: ous,
+	})
+	if err != nil {
+		return fmt.Errorf("deploy the member-role StackSet: %w", err)
+	}
+	d.StackSetID = dep.StackSetID
+	d.stack.SetResource(synth.StackSetLogicalID, cfnlocal.Resource{Ref: dep.StackSetID, Attrs: map[string]string{"StackSetId": dep.StackSetID}})
+	return nil
+}
+
+// createCURBucket creates the CUR bucket with one report file, as a
+// customer's Cost & Usage Report delivery would.
+func createCURBucket(ctx context.Context, admin aws.Config, bucket, prefix string) error {
+	if err := emulator.CreateBucket(ctx, admin, bucket); err != nil {
+		return err
+	}
+	key := prefix + "rolecall-rehearsal/20261101-20261201/rolecall-rehearsal-00001.csv.gz"
+	_, err := emulator.S3Client(admin).PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(bucket),
+		Key:    aws.String(key),
+		Body:   strings.NewReader("identity/LineItemId,lineItem/UnblendedCost\nrehearsal,0.01\n"),
+	})
+	return err
+}
+
+func (d *Deployment) physicalName(logicalID string) string {
+	return d.StackName + "-" + logicalID + "-" + d.suffix
+}
+
+func uuidLike() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func stringAttrs(m map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = fmt.Sprint(v)
+	}
+	return out
+}
