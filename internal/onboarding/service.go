@@ -1,0 +1,56 @@
+package onboarding
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/cfn"
+
+	"github.com/rolecall/rolecall/internal/customresource"
+	"github.com/rolecall/rolecall/internal/params"
+)
+
+// Service serves the onboarding's custom resources and events. Build it once
+// per process with the clients of the function's own identity.
+type Service struct {
+	Org orgAPI
+	S3  bucketAPI
+
+	// Region is the region the function runs in: the default inventory
+	// region and the StackSet instances' region.
+	Region string
+	// AllowLoopbackHTTP accepts an http callback URL on loopback, for the
+	// local rehearsal and tests only.
+	AllowLoopbackHTTP bool
+	Now               func() time.Time
+	Logger            *slog.Logger
+}
+
+var _ customresource.Handler = (*Service)(nil)
+
+// Create serves a Create request for either resource type.
+func (s *Service) Create(ctx context.Context, req customresource.Request) (customresource.Result, error) {
+	return s.dispatch(ctx, req)
+}
+
+// Update serves an Update request for either resource type.
+func (s *Service) Update(ctx context.Context, req customresource.Request) (customresource.Result, error) {
+	return s.dispatch(ctx, req)
+}
+
+// Delete serves a Delete request for either resource type.
+func (s *Service) Delete(ctx context.Context, req customresource.Request) (customresource.Result, error) {
+	return s.dispatch(ctx, req)
+}
+
+func (s *Service) dispatch(ctx context.Context, req customresource.Request) (customresource.Result, error) {
+	switch req.ResourceType {
+	case params.PreflightType:
+		if req.RequestType == cfn.RequestDelete {
+			return customresource.Result{}, nil
+		}
+		return s.preflight(ctx, req)
+	}
+	return customresource.Result{}, customresource.Failf("resource type %q is not served by this function (it serves %s and %s): check the template", req.ResourceType, params.PreflightType, params.VerificationType)
+}
