@@ -77,6 +77,18 @@ build: ## build the Lambda's bootstrap for linux/arm64 into .build/bootstrap
 build-OnboardingFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./lambda
 
+.PHONY: package
+package: build ## write the release for VENDOR (zipped function, per-region templates) into .build/release/VENDOR
+	$(GO) run ./cmd/publish package -vendor $(VENDOR) -bootstrap $(BUILD)/bootstrap -out $(BUILD)/release/$(VENDOR)
+
+.PHONY: publish
+publish: build ## upload the release for VENDOR to its regional buckets (needs the vendor's AWS credentials)
+	$(GO) run ./cmd/publish upload -vendor $(VENDOR) -bootstrap $(BUILD)/bootstrap $(if $(AWS_PROFILE),-profile $(AWS_PROFILE))
+
+.PHONY: link
+link: ## print a customer's Launch Stack link: make link VENDOR=... REGION=... EXTERNAL_ID=...
+	$(GO) run ./cmd/publish link -vendor $(VENDOR) -region $(REGION) -external-id $(EXTERNAL_ID)
+
 ## ---- checks -------------------------------------------------------------
 
 .PHONY: fmt-check

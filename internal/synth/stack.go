@@ -62,8 +62,10 @@ func ref(name string) string { return cloudformation.Ref(name) }
 
 func joined(name string) string { return cloudformation.Join(",", cloudformation.Ref(name)) }
 
-// managementTemplate builds template.yaml.
-func managementTemplate(p *profile.Profile, roleBody string) *cloudformation.Template {
+// managementTemplate builds template.yaml. With a nil Artifacts the code
+// and the role template are local paths, for sam build and sam deploy; with
+// Artifacts they are the vendor's published S3 objects, for Launch Stack.
+func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts) *cloudformation.Template {
 	t := cloudformation.NewTemplate()
 	t.Transform = &cloudformation.Transform{String: str("AWS::Serverless-2016-10-31")}
 	t.Description = fmt.Sprintf("rolecall: connect this AWS organization to %s with a read-only role in every account, verified before the stack completes (permission set %s).", p.Name, permissions.Version)
@@ -81,7 +83,7 @@ func managementTemplate(p *profile.Profile, roleBody string) *cloudformation.Tem
 	}
 	t.Resources[LogGroupLogicalID] = &logs.LogGroup{RetentionInDays: num(90)}
 	t.Resources[FunctionRoleLogicalID] = functionRole(p)
-	t.Resources[FunctionLogicalID] = function(p)
+	t.Resources[FunctionLogicalID] = function(p, a)
 
 	token := cloudformation.GetAtt(FunctionLogicalID, "Arn")
 	t.Resources[PreflightLogicalID] = customResource{
@@ -99,8 +101,12 @@ func managementTemplate(p *profile.Profile, roleBody string) *cloudformation.Tem
 	nested := roleParameters()
 	nested[params.CURBucketName.Name] = ref(params.CURBucketName.Name)
 	nested[params.CURReportPrefix.Name] = ref(params.CURReportPrefix.Name)
+	roleURL := RoleTemplatePath
+	if a != nil {
+		roleURL = a.URL(a.RoleTemplateKey())
+	}
 	t.Resources[ManagementRoleLogicalID] = &cfn.Stack{
-		TemplateURL:                RoleTemplatePath,
+		TemplateURL:                roleURL,
 		Parameters:                 nested,
 		AWSCloudFormationDependsOn: []string{PreflightLogicalID},
 	}
@@ -234,7 +240,7 @@ func verificationProperties(p *profile.Profile) map[string]any {
 	return props
 }
 
-func function(p *profile.Profile) cloudformation.Resource {
+func function(p *profile.Profile, a *Artifacts) cloudformation.Resource {
 	env := map[string]string{
 		params.EnvVendorName:   p.Name,
 		params.EnvRoleName:     p.RoleName,
@@ -254,7 +260,7 @@ func function(p *profile.Profile) cloudformation.Resource {
 	return withProperties{
 		Resource: &serverless.Function{
 			Description:   str(fmt.Sprintf("rolecall: verifies the %s roles and reports them to %s.", p.Name, p.Name)),
-			CodeUri:       &serverless.Function_CodeUri{String: str(".")},
+			CodeUri:       codeURI(a),
 			Handler:       str("bootstrap"),
 			Runtime:       str("provided.al2023"),
 			Architectures: []string{"arm64"},
@@ -274,6 +280,13 @@ func function(p *profile.Profile) cloudformation.Resource {
 			},
 		},
 	}
+}
+
+func codeURI(a *Artifacts) *serverless.Function_CodeUri {
+	if a == nil {
+		return &serverless.Function_CodeUri{String: str(".")}
+	}
+	return &serverless.Function_CodeUri{S3Location: &serverless.Function_S3Location{Bucket: a.Bucket, Key: a.FunctionKey()}}
 }
 
 // GateExemptMetadata marks a role the read-only gate skips, with the reason

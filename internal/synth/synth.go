@@ -30,14 +30,52 @@ type File struct {
 	Data []byte
 }
 
-// Build renders every template for one vendor profile. The output is
-// deterministic: the same profile gives the same bytes.
-func Build(p *profile.Profile) ([]File, error) {
+// Artifacts locates a release of the kit in one of the vendor's regional
+// buckets, for the templates a Launch Stack link points at.
+type Artifacts struct {
+	Region string
+	Bucket string
+	// Prefix is the key prefix of the release, such as "rolecall/1a2b3c4d".
+	Prefix string
+}
+
+// FunctionKey is the S3 key of the zipped function code.
+func (a Artifacts) FunctionKey() string { return a.Prefix + "/function.zip" }
+
+// RoleTemplateKey is the S3 key of the role template.
+func (a Artifacts) RoleTemplateKey() string { return a.Prefix + "/" + RoleTemplatePath }
+
+// ManagementTemplateKey is the S3 key of the management template.
+func (a Artifacts) ManagementTemplateKey() string { return a.Prefix + "/" + ManagementTemplatePath }
+
+// URL returns the https URL of a key in the bucket.
+func (a Artifacts) URL(key string) string {
+	return fmt.Sprintf("https://%s.s3.%s.amazonaws.com/%s", a.Bucket, a.Region, key)
+}
+
+// Build renders every template for one vendor profile, for sam build and
+// sam deploy from this repository. The output is deterministic: the same
+// profile gives the same bytes.
+func Build(p *profile.Profile) ([]File, error) { return build(p, nil) }
+
+// BuildPublished renders the templates of a release in the vendor's bucket:
+// the function code and the nested role template are S3 objects, so the
+// management template can be launched from a URL. It returns only the
+// templates.
+func BuildPublished(p *profile.Profile, a Artifacts) ([]File, error) {
+	files, err := build(p, &a)
+	if err != nil {
+		return nil, err
+	}
+	return files[:2], nil
+}
+
+func build(p *profile.Profile, a *Artifacts) ([]File, error) {
 	role, err := render(roleTemplate(p), roleParamOrder())
 	if err != nil {
 		return nil, fmt.Errorf("role template: %w", err)
 	}
-	mgmt, err := render(managementTemplate(p, string(role)), allParamOrder())
+	mgmt, err := render(managementTemplate(p, string(role), a), allParamOrder())
 	if err != nil {
 		return nil, fmt.Errorf("management template: %w", err)
 	}

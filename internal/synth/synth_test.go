@@ -36,7 +36,7 @@ func profiles(t *testing.T) []*profile.Profile {
 	return out
 }
 
-func build(t *testing.T, p *profile.Profile) map[string][]byte {
+func buildFiles(t *testing.T, p *profile.Profile) map[string][]byte {
 	t.Helper()
 	files, err := Build(p)
 	if err != nil {
@@ -53,7 +53,7 @@ func build(t *testing.T, p *profile.Profile) map[string][]byte {
 // go test ./internal/synth -update after an intended change.
 func TestTemplatesMatchGoldenFiles(t *testing.T) {
 	for _, p := range profiles(t) {
-		for path, data := range build(t, p) {
+		for path, data := range buildFiles(t, p) {
 			golden := filepath.Join("testdata", p.ID+"."+strings.ReplaceAll(strings.TrimSuffix(path, ".yaml"), "/", "-")+".golden.yaml")
 			t.Run(golden, func(t *testing.T) {
 				if *update {
@@ -75,7 +75,7 @@ func TestTemplatesMatchGoldenFiles(t *testing.T) {
 
 func TestBuildIsDeterministic(t *testing.T) {
 	p := profiles(t)[0]
-	a, b := build(t, p), build(t, p)
+	a, b := buildFiles(t, p), buildFiles(t, p)
 	for path := range a {
 		if !bytes.Equal(a[path], b[path]) {
 			t.Errorf("%s differs between two builds", path)
@@ -101,9 +101,9 @@ func TestBrandsDifferOnlyInProfileFields(t *testing.T) {
 		}
 		return s
 	}
-	first := build(t, ps[0])
+	first := buildFiles(t, ps[0])
 	for _, p := range ps[1:] {
-		other := build(t, p)
+		other := buildFiles(t, p)
 		for path, data := range first {
 			a, b := neutral(ps[0], data), neutral(p, other[path])
 			if a != b {
@@ -173,7 +173,7 @@ func parse(t *testing.T, data []byte) tpl {
 
 func TestManagementTemplateShape(t *testing.T) {
 	p := profiles(t)[0]
-	files := build(t, p)
+	files := buildFiles(t, p)
 	m := parse(t, files[ManagementTemplatePath])
 
 	if m.Transform != "AWS::Serverless-2016-10-31" {
@@ -242,7 +242,7 @@ func TestManagementTemplateShape(t *testing.T) {
 }
 
 func TestEveryParameterIsDescribedConstrainedAndGrouped(t *testing.T) {
-	m := parse(t, build(t, profiles(t)[0])[ManagementTemplatePath])
+	m := parse(t, buildFiles(t, profiles(t)[0])[ManagementTemplatePath])
 	iface, _ := m.Metadata["AWS::CloudFormation::Interface"].(map[string]any)
 	grouped := map[string]bool{}
 	groups, _ := iface["ParameterGroups"].([]any)
@@ -276,7 +276,7 @@ func TestEveryParameterIsDescribedConstrainedAndGrouped(t *testing.T) {
 }
 
 func TestRoleTemplateIsPlainCloudFormation(t *testing.T) {
-	r := parse(t, build(t, profiles(t)[0])[RoleTemplatePath])
+	r := parse(t, buildFiles(t, profiles(t)[0])[RoleTemplatePath])
 	if r.Transform != nil {
 		t.Errorf("the role template has Transform %v; a service-managed StackSet refuses transforms", r.Transform)
 	}
@@ -292,7 +292,7 @@ func TestRoleTemplateIsPlainCloudFormation(t *testing.T) {
 // a template.
 func TestNoIntrinsicCollapsedToNull(t *testing.T) {
 	for _, p := range profiles(t) {
-		for path, data := range build(t, p) {
+		for path, data := range buildFiles(t, p) {
 			var doc yaml.Node
 			if err := yaml.Unmarshal(data, &doc); err != nil {
 				t.Fatal(err)
@@ -308,5 +308,32 @@ func TestNoIntrinsicCollapsedToNull(t *testing.T) {
 			}
 			walk(&doc)
 		}
+	}
+}
+
+// A published release references the vendor's S3 objects instead of local
+// paths, and is otherwise the same stack.
+func TestPublishedTemplatesReferenceTheRelease(t *testing.T) {
+	p := profiles(t)[0]
+	a := Artifacts{Region: "eu-west-1", Bucket: "vendor-onboarding-eu-west-1", Prefix: "rolecall/abc123"}
+	files, err := BuildPublished(p, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 {
+		t.Fatalf("%d files, want the two templates", len(files))
+	}
+	m := parse(t, files[0].Data)
+	code, _ := m.Resources[FunctionLogicalID].Properties["CodeUri"].(map[string]any)
+	if code["Bucket"] != a.Bucket || code["Key"] != "rolecall/abc123/function.zip" {
+		t.Errorf("CodeUri = %v", m.Resources[FunctionLogicalID].Properties["CodeUri"])
+	}
+	want := "https://vendor-onboarding-eu-west-1.s3.eu-west-1.amazonaws.com/rolecall/abc123/templates/member-role.yaml"
+	if got := m.Resources[ManagementRoleLogicalID].Properties["TemplateURL"]; got != want {
+		t.Errorf("TemplateURL = %v, want %s", got, want)
+	}
+	local := buildFiles(t, p)
+	if !bytes.Equal(files[1].Data, local[RoleTemplatePath]) {
+		t.Error("the published role template differs from the local one")
 	}
 }

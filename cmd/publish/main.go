@@ -1,0 +1,113 @@
+// Command publish releases the kit for a vendor and hands out Launch Stack
+// links:
+//
+//	publish package -vendor NAME -bootstrap .build/bootstrap -out DIR   # offline: the release as files
+//	publish upload  -vendor NAME -bootstrap .build/bootstrap            # to the vendor's buckets (vendor's AWS credentials)
+//	publish link    -vendor NAME -region R -external-id ID [-stack-name N]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/rolecall/rolecall/internal/profile"
+	"github.com/rolecall/rolecall/internal/publish"
+)
+
+const usage = `usage:
+  publish package -vendor NAME -bootstrap FILE -out DIR
+  publish upload  -vendor NAME -bootstrap FILE [-profile P]
+  publish link    -vendor NAME -region REGION -external-id ID [-stack-name NAME]
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd := os.Args[1]
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+	vendor := fs.String("vendor", "", "vendor profile: vendors/<vendor>.yaml (required)")
+	vendors := fs.String("vendors", "vendors", "directory of vendor profiles")
+	bootstrap := fs.String("bootstrap", ".build/bootstrap", "the function binary built by make build")
+	out := fs.String("out", "", "package: directory to write the release into")
+	awsProfile := fs.String("profile", "", "upload: AWS shared-config profile with the vendor's credentials")
+	region := fs.String("region", "", "link: the region the customer launches in")
+	externalID := fs.String("external-id", "", "link: the customer's external ID")
+	stackName := fs.String("stack-name", "", "link: the stack name the form suggests (default <vendor>-onboarding)")
+	_ = fs.Parse(os.Args[2:])
+	if *vendor == "" {
+		fail(2, "-vendor is required")
+	}
+	p, err := profile.Find(*vendors, *vendor)
+	if err != nil {
+		fail(2, "%v", err)
+	}
+
+	switch cmd {
+	case "link":
+		name := *stackName
+		if name == "" {
+			name = p.ID + "-onboarding"
+		}
+		link, err := publish.LaunchURL(p, *region, name, *externalID)
+		if err != nil {
+			fail(2, "%v", err)
+		}
+		fmt.Println(link)
+	case "package", "upload":
+		bin, err := os.ReadFile(*bootstrap)
+		if err != nil {
+			fail(2, "%v: run make build first", err)
+		}
+		zipped, err := publish.Zip(bin)
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		r, err := publish.Build(p, zipped)
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		if cmd == "package" {
+			if *out == "" {
+				fail(2, "package: -out is required")
+			}
+			if err := publish.WriteDir(r, *out); err != nil {
+				fail(1, "%v", err)
+			}
+			fmt.Printf("publish: release %s for %s written to %s (function.zip %d bytes, %d objects)\n", r.Version, p.Name, *out, len(zipped), len(r.Objects))
+			return
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		for _, reg := range p.Publish.Regions {
+			opts := []func(*config.LoadOptions) error{config.WithRegion(reg)}
+			if *awsProfile != "" {
+				opts = append(opts, config.WithSharedConfigProfile(*awsProfile))
+			}
+			cfg, err := config.LoadDefaultConfig(ctx, opts...)
+			if err != nil {
+				fail(1, "%v", err)
+			}
+			n, err := publish.Upload(ctx, s3.NewFromConfig(cfg), r, reg)
+			if err != nil {
+				fail(1, "%v", err)
+			}
+			fmt.Printf("publish: %s: %d objects of release %s uploaded; template %s\n", reg, n, r.Version, r.Templates[reg])
+		}
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+}
+
+func fail(code int, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "publish: "+format+"\n", args...)
+	os.Exit(code)
+}

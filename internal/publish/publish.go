@@ -1,0 +1,182 @@
+package publish
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/profile"
+	"github.com/rolecall/rolecall/internal/synth"
+)
+
+// Object is one file of a release and where it goes.
+type Object struct {
+	Region string
+	Bucket string
+	Key    string
+	Body   []byte
+	// ContentType is the object's media type.
+	ContentType string
+}
+
+// Release is everything a vendor uploads for one version.
+type Release struct {
+	Vendor  *profile.Profile
+	Version string
+	Objects []Object
+	// Templates maps each region to the URL of its management template.
+	Templates map[string]string
+}
+
+// zipEpoch is the fixed time stamped on the zip entry, so the same binary
+// always zips to the same bytes (and the same version).
+var zipEpoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Zip packs the Lambda bootstrap the way the provided.al2023 runtime wants
+// it: one executable file named bootstrap at the root, deterministically.
+func Zip(bootstrap []byte) ([]byte, error) {
+	if len(bootstrap) == 0 {
+		return nil, fmt.Errorf("zip the function: the bootstrap binary is empty; run make build first")
+	}
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate, Modified: zipEpoch}
+	h.SetMode(0o755)
+	f, err := w.CreateHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(bootstrap); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Build prepares a release: the version is a digest of the function and the
+// templates, so a link always opens exactly what was tested.
+func Build(p *profile.Profile, functionZip []byte) (*Release, error) {
+	local, err := synth.Build(p)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write(functionZip)
+	for _, f := range local {
+		h.Write([]byte(f.Path))
+		h.Write(f.Data)
+	}
+	version := hex.EncodeToString(h.Sum(nil))[:12]
+	r := &Release{Vendor: p, Version: version, Templates: map[string]string{}}
+	for _, region := range p.Publish.Regions {
+		a := synth.Artifacts{Region: region, Bucket: Bucket(p, region), Prefix: "rolecall/" + version}
+		files, err := synth.BuildPublished(p, a)
+		if err != nil {
+			return nil, err
+		}
+		r.Objects = append(r.Objects, Object{Region: region, Bucket: a.Bucket, Key: a.FunctionKey(), Body: functionZip, ContentType: "application/zip"})
+		for _, f := range files {
+			r.Objects = append(r.Objects, Object{Region: region, Bucket: a.Bucket, Key: a.Prefix + "/" + f.Path, Body: f.Data, ContentType: "application/x-yaml"})
+			if f.Path == synth.ManagementTemplatePath {
+				// The links customers get point here, so they open the
+				// newest release; it names its versioned parts.
+				r.Objects = append(r.Objects, Object{Region: region, Bucket: a.Bucket, Key: LatestKey, Body: f.Data, ContentType: "application/x-yaml"})
+			}
+		}
+		r.Templates[region] = a.URL(a.ManagementTemplateKey())
+	}
+	return r, nil
+}
+
+// LatestKey is where each regional bucket holds the newest management
+// template, the one Launch Stack links open.
+const LatestKey = "rolecall/latest/" + synth.ManagementTemplatePath
+
+// Bucket names the vendor's bucket in a region.
+func Bucket(p *profile.Profile, region string) string {
+	return p.Publish.BucketPrefix + "-" + region
+}
+
+// s3API is the part of *s3.Client that Upload uses.
+type s3API interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// Upload puts every object of the release for one region. The buckets must
+// exist and be readable by the customers' CloudFormation (public read on the
+// rolecall/ prefix, or a bucket policy); Upload does not change policies.
+func Upload(ctx context.Context, client s3API, r *Release, region string) (int, error) {
+	n := 0
+	for _, o := range r.Objects {
+		if o.Region != region {
+			continue
+		}
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:      aws.String(o.Bucket),
+			Key:         aws.String(o.Key),
+			Body:        bytes.NewReader(o.Body),
+			ContentType: aws.String(o.ContentType),
+		}); err != nil {
+			return n, fmt.Errorf("upload s3://%s/%s: %w", o.Bucket, o.Key, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+var stackNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+
+// LaunchURL returns the Launch Stack link for one customer: the console's
+// quick-create form for the region's newest template, with the stack name
+// and the customer's external ID filled in. The callback secret is never
+// put in a link (links end up in browser history and chat logs); the
+// customer pastes it into the form.
+func LaunchURL(p *profile.Profile, region, stackName, externalID string) (string, error) {
+	if !slices.Contains(p.Publish.Regions, region) {
+		return "", fmt.Errorf("region %q is not one %s publishes to (%s): choose one of those, or add it to publish.regions in the profile", region, p.Name, strings.Join(p.Publish.Regions, ", "))
+	}
+	a := synth.Artifacts{Region: region, Bucket: Bucket(p, region)}
+	tpl := a.URL(LatestKey)
+	if !stackNamePattern.MatchString(stackName) {
+		return "", fmt.Errorf("stack name %q: use 1-128 letters, digits and hyphens, starting with a letter", stackName)
+	}
+	if err := params.ExternalID.Validate(externalID); err != nil {
+		return "", err
+	}
+	q := url.Values{}
+	q.Set("templateURL", tpl)
+	q.Set("stackName", stackName)
+	q.Set("param_"+params.ExternalID.Name, externalID)
+	return fmt.Sprintf("https://%s.console.aws.amazon.com/cloudformation/home?region=%s#/stacks/quickcreate?%s", region, region, q.Encode()), nil
+}
+
+// WriteDir writes the release under dir as <region>/<bucket>/<key>, so it
+// can be inspected or uploaded by other means.
+func WriteDir(r *Release, dir string) error {
+	for _, o := range r.Objects {
+		path := filepath.Join(dir, o.Region, o.Bucket, filepath.FromSlash(o.Key))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, o.Body, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
