@@ -72,6 +72,11 @@ build: ## build the Lambda's bootstrap for linux/arm64 into .build/bootstrap
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_GOFLAGS) -o $(BUILD)/bootstrap ./lambda
 	@echo "build: $(BUILD)/bootstrap, $$(stat -c %s $(BUILD)/bootstrap) bytes (linux/arm64)"
 
+.PHONY: size
+size: build ## print the zipped function size and its start-to-ready time
+	$(GO) run ./cmd/publish size -bootstrap $(BUILD)/bootstrap
+	$(GO) test -run '^$$' -bench StartToReady -benchtime 20x ./lambda | grep -E 'ms/start|^ok'
+
 # sam build (BuildMethod: makefile) calls this with ARTIFACTS_DIR set.
 .PHONY: build-OnboardingFunction
 build-OnboardingFunction:

@@ -24,6 +24,7 @@ const usage = `usage:
   publish package -vendor NAME -bootstrap FILE -out DIR
   publish upload  -vendor NAME -bootstrap FILE [-profile P]
   publish link    -vendor NAME -region REGION -external-id ID [-stack-name NAME]
+  publish size    -bootstrap FILE
 `
 
 func main() {
@@ -42,6 +43,19 @@ func main() {
 	externalID := fs.String("external-id", "", "link: the customer's external ID")
 	stackName := fs.String("stack-name", "", "link: the stack name the form suggests (default <vendor>-onboarding)")
 	_ = fs.Parse(os.Args[2:])
+	if cmd == "size" {
+		bin, err := os.ReadFile(*bootstrap)
+		if err != nil {
+			fail(2, "%v: run make build first", err)
+		}
+		zipped, err := publish.Zip(bin)
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		fmt.Printf("size: bootstrap %.1f MB, function.zip %.1f MB (%d bytes; Lambda allows 50 MB zipped, target under 10 MB)\n",
+			float64(len(bin))/1e6, float64(len(zipped))/1e6, len(zipped))
+		return
+	}
 	if *vendor == "" {
 		fail(2, "-vendor is required")
 	}
