@@ -1,0 +1,256 @@
+package callback
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Version is the payload version this package sends. Receivers accept any
+// 1.x: a minor version only adds properties.
+const Version = "1.0"
+
+// Event says what happened to an onboarding.
+type Event string
+
+// The events a callback reports.
+const (
+	// EventOnboardingCreated means the stack was created; Accounts is the whole set.
+	EventOnboardingCreated Event = "onboarding.created"
+	// EventOnboardingUpdated means the stack was updated; Accounts is the whole set.
+	EventOnboardingUpdated Event = "onboarding.updated"
+	// EventOnboardingDeleted means the stack is being deleted; the roles go next.
+	EventOnboardingDeleted Event = "onboarding.deleted"
+	// EventAccountAdded means StackSet instances appeared; Accounts lists them.
+	EventAccountAdded Event = "account.added"
+	// EventAccountRemoved means StackSet instances went away; Accounts lists them.
+	EventAccountRemoved Event = "account.removed"
+)
+
+// Events returns every event, in a stable order.
+func Events() []Event {
+	return []Event{EventOnboardingCreated, EventOnboardingUpdated, EventOnboardingDeleted, EventAccountAdded, EventAccountRemoved}
+}
+
+// Status is the verification result of one account.
+type Status string
+
+// Account statuses.
+const (
+	// StatusVerified means the role was assumed, every probe passed, no write is possible.
+	StatusVerified Status = "verified"
+	// StatusGaps means the role works but some probes were denied.
+	StatusGaps Status = "gaps"
+	// StatusFinding means a write was found possible: a security finding.
+	StatusFinding Status = "finding"
+	// StatusUnreachable means the role could not be assumed.
+	StatusUnreachable Status = "unreachable"
+)
+
+// Outcome is the result of a probe that did not pass.
+type Outcome string
+
+// Probe outcomes reported in a payload. Passing probes (ok, not_found) are
+// not reported.
+const (
+	OutcomeDenied       Outcome = "denied"
+	OutcomeWriteAllowed Outcome = "write_allowed"
+	OutcomeError        Outcome = "error"
+)
+
+// Payload is the JSON body of a callback. The verification engine's report
+// is mapped into Accounts by the caller; this package does not know it.
+type Payload struct {
+	Version             string        `json:"version"`
+	Event               Event         `json:"event"`
+	ID                  string        `json:"id"`
+	OccurredAt          time.Time     `json:"occurred_at"`
+	SentAt              time.Time     `json:"sent_at"`
+	OrganizationID      string        `json:"organization_id,omitempty"`
+	ManagementAccountID string        `json:"management_account_id"`
+	StackID             string        `json:"stack_id"`
+	Region              string        `json:"region"`
+	Accounts            []Account     `json:"accounts"`
+	CUR                 CUR           `json:"cur"`
+	InventoryRegions    []string      `json:"inventory_regions"`
+	PermissionSet       PermissionSet `json:"permission_set"`
+	ExternalIDRotated   bool          `json:"external_id_rotated"`
+	Notes               []string      `json:"notes"`
+}
+
+// Account is one account's role and verification result.
+type Account struct {
+	AccountID string      `json:"account_id"`
+	RoleARN   string      `json:"role_arn"`
+	Status    Status      `json:"status"`
+	Diagnoses []Diagnosis `json:"diagnoses"`
+	// FailedProbes lists the probes that were denied, found a write
+	// possible or failed; passing probes are left out.
+	FailedProbes []Probe `json:"failed_probes"`
+}
+
+// Diagnosis is a known misconfiguration in plain language.
+type Diagnosis struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Probe is a failed probe in short form.
+type Probe struct {
+	Action  string  `json:"action"`
+	Region  string  `json:"region,omitempty"`
+	Outcome Outcome `json:"outcome"`
+}
+
+// CUR says where the Cost and Usage Reports are.
+type CUR struct {
+	Bucket string `json:"bucket"`
+	Prefix string `json:"prefix"`
+}
+
+// PermissionSet names what the roles grant (permissions.Version and
+// permissions.Digest).
+type PermissionSet struct {
+	Version string `json:"version"`
+	Digest  string `json:"digest"`
+}
+
+// EventID returns the ID of one logical event: the same for every delivery
+// and every retry of it, different for another event, request or set of
+// roles. requestID is the CloudFormation RequestId or the EventBridge event
+// id. The order and repetition of roleARNs do not matter.
+func EventID(event Event, stackID, requestID string, roleARNs []string) string {
+	roles := slices.Compact(slices.Sorted(slices.Values(roleARNs)))
+	h := sha256.New()
+	// Length-prefixed fields, so no two inputs hash alike.
+	field := func(s string) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	field("rolecall callback event id v1")
+	field(string(event))
+	field(stackID)
+	field(requestID)
+	for _, r := range roles {
+		field(r)
+	}
+	return "evt_" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// RoleARNs returns the role ARNs of p's accounts, in payload order.
+func (p *Payload) RoleARNs() []string {
+	arns := make([]string, len(p.Accounts))
+	for i, a := range p.Accounts {
+		arns[i] = a.RoleARN
+	}
+	return arns
+}
+
+// Marshal returns p as sent: with Version set if it was empty, every list
+// present (never null), and checked by Validate.
+func (p Payload) Marshal() ([]byte, error) {
+	p.normalize()
+	body, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("marshal payload: %w", err)
+	}
+	if err := validateBody(body, &p); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// Validate checks p against the JSON Schema and the rules a schema cannot
+// express: unique account IDs, each role ARN in its entry's account, and the
+// stack in the management account and region. Errors wrap ErrInvalidPayload.
+func (p Payload) Validate() error {
+	p.normalize()
+	body, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+	}
+	return validateBody(body, &p)
+}
+
+func (p *Payload) normalize() {
+	if p.Version == "" {
+		p.Version = Version
+	}
+	p.OccurredAt = p.OccurredAt.UTC()
+	p.SentAt = p.SentAt.UTC()
+	p.Accounts = orEmpty(p.Accounts)
+	p.InventoryRegions = orEmpty(p.InventoryRegions)
+	p.Notes = orEmpty(p.Notes)
+	// Copy before touching accounts: p is a copy, its slices are not.
+	accounts := make([]Account, len(p.Accounts))
+	for i, a := range p.Accounts {
+		a.Diagnoses = orEmpty(a.Diagnoses)
+		a.FailedProbes = orEmpty(a.FailedProbes)
+		accounts[i] = a
+	}
+	p.Accounts = accounts
+}
+
+func orEmpty[S ~[]E, E any](s S) S {
+	if s == nil {
+		return S{}
+	}
+	return s
+}
+
+// validateBody checks body (p marshalled) against the schema, then p
+// against the rules the schema cannot express.
+func validateBody(body []byte, p *Payload) error {
+	if err := validateSchema(body); err != nil {
+		return err
+	}
+	return p.checkConsistency()
+}
+
+func (p *Payload) checkConsistency() error {
+	seen := make(map[string]bool, len(p.Accounts))
+	for i, a := range p.Accounts {
+		if seen[a.AccountID] {
+			return fmt.Errorf("%w: accounts[%d]: account %s is listed twice", ErrInvalidPayload, i, a.AccountID)
+		}
+		seen[a.AccountID] = true
+		arn, err := parseARN(a.RoleARN)
+		if err != nil {
+			return fmt.Errorf("%w: accounts[%d].role_arn: %v", ErrInvalidPayload, i, err)
+		}
+		if arn.account != a.AccountID {
+			return fmt.Errorf("%w: accounts[%d]: role %s is not in account %s", ErrInvalidPayload, i, a.RoleARN, a.AccountID)
+		}
+	}
+	stack, err := parseARN(p.StackID)
+	if err != nil {
+		return fmt.Errorf("%w: stack_id: %v", ErrInvalidPayload, err)
+	}
+	if stack.account != p.ManagementAccountID {
+		return fmt.Errorf("%w: stack %s is not in the management account %s", ErrInvalidPayload, p.StackID, p.ManagementAccountID)
+	}
+	if stack.region != p.Region {
+		return fmt.Errorf("%w: stack %s is not in region %s", ErrInvalidPayload, p.StackID, p.Region)
+	}
+	return nil
+}
+
+// arn is the part of an ARN this package reads.
+type arn struct {
+	partition, service, region, account, resource string
+}
+
+func parseARN(s string) (arn, error) {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return arn{}, fmt.Errorf("%q is not an ARN", s)
+	}
+	return arn{partition: parts[1], service: parts[2], region: parts[3], account: parts[4], resource: parts[5]}, nil
+}

@@ -1,0 +1,250 @@
+package callback
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// committedSchema compiles the schema file as committed, and a strict
+// variant of it that refuses properties the schema does not name: the
+// published schema lets receivers ignore additions, the strict one makes
+// sure every property the Go types write is documented.
+func committedSchema(t *testing.T) (published, strict *jsonschema.Schema) {
+	t.Helper()
+	doc, err := os.ReadFile(SchemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published, err = CompileSchema(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree any
+	if err := json.Unmarshal(doc, &tree); err != nil {
+		t.Fatal(err)
+	}
+	forbidAdditional(tree)
+	strictDoc, err := json.Marshal(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict, err = CompileSchema(strictDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return published, strict
+}
+
+func forbidAdditional(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		if v["type"] == "object" && v["properties"] != nil {
+			v["additionalProperties"] = false
+		}
+		for _, c := range v {
+			forbidAdditional(c)
+		}
+	case []any:
+		for _, c := range v {
+			forbidAdditional(c)
+		}
+	}
+}
+
+func validate(t *testing.T, s *jsonschema.Schema, body []byte) error {
+	t.Helper()
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Validate(inst)
+}
+
+func TestEveryPayloadValidatesAgainstTheSchema(t *testing.T) {
+	published, strict := committedSchema(t)
+	type variant struct {
+		name string
+		edit func(*Payload)
+	}
+	variants := []variant{
+		{"as is", func(*Payload) {}},
+		{"single account, no organization", func(p *Payload) { p.OrganizationID = "" }},
+		{"external ID rotated, no notes, empty prefix", func(p *Payload) {
+			p.ExternalIDRotated, p.Notes, p.CUR.Prefix = true, nil, ""
+		}},
+		{"GovCloud", func(p *Payload) {
+			p.Region = "us-gov-west-1"
+			p.StackID = strings.Replace(strings.Replace(p.StackID, "arn:aws:", "arn:aws-us-gov:", 1), "us-east-1", "us-gov-west-1", 1)
+			for i := range p.Accounts {
+				p.Accounts[i].RoleARN = strings.Replace(p.Accounts[i].RoleARN, "arn:aws:", "arn:aws-us-gov:", 1)
+			}
+			p.InventoryRegions = []string{"us-gov-west-1"}
+		}},
+		{"role without a path", func(p *Payload) {
+			for i := range p.Accounts {
+				p.Accounts[i].RoleARN = "arn:aws:iam::" + p.Accounts[i].AccountID + ":role/VendorReadOnly"
+			}
+		}},
+	}
+	for _, event := range Events() {
+		for _, members := range []int{0, 1, 7, 5000} {
+			for _, v := range variants {
+				if members == 5000 && v.name != "as is" {
+					continue
+				}
+				t.Run(fmt.Sprintf("%s/%d members/%s", event, members, v.name), func(t *testing.T) {
+					p := testPayload(event, members)
+					v.edit(&p)
+					body, err := p.Marshal()
+					if err != nil {
+						t.Fatalf("Marshal: %v", err)
+					}
+					if err := validate(t, published, body); err != nil {
+						t.Errorf("the committed schema refuses it: %v", err)
+					}
+					if err := validate(t, strict, body); err != nil {
+						t.Errorf("a property is missing from the schema: %v", err)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestSchemaRejectsWrongPayloads(t *testing.T) {
+	published, _ := committedSchema(t)
+	valid, err := testPayload(EventOnboardingCreated, 2).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		edit func(m map[string]any)
+	}{
+		{"missing id", func(m map[string]any) { delete(m, "id") }},
+		{"id in another format", func(m map[string]any) { m["id"] = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W" }},
+		{"unknown event", func(m map[string]any) { m["event"] = "onboarding.exploded" }},
+		{"version 2", func(m map[string]any) { m["version"] = "2.0" }},
+		{"role ARN of a user", func(m map[string]any) { account(m, 0)["role_arn"] = "arn:aws:iam::123456789012:user/alice" }},
+		{"role ARN with a short account", func(m map[string]any) { account(m, 0)["role_arn"] = "arn:aws:iam::12345:role/x" }},
+		{"role ARN of another service", func(m map[string]any) { account(m, 0)["role_arn"] = "arn:aws:s3:::bucket" }},
+		{"unknown status", func(m map[string]any) { account(m, 1)["status"] = "ok" }},
+		{"account id with letters", func(m map[string]any) { account(m, 1)["account_id"] = "12345678901x" }},
+		{"probe with a wildcard", func(m map[string]any) {
+			account(m, 1)["failed_probes"] = []any{map[string]any{"action": "iam:*", "outcome": "denied"}}
+		}},
+		{"timestamp not in UTC", func(m map[string]any) { m["occurred_at"] = "2026-11-02T11:15:00+01:00" }},
+		{"timestamp not a date", func(m map[string]any) { m["sent_at"] = "yesterday" }},
+		{"digest not sha256", func(m map[string]any) { m["permission_set"].(map[string]any)["digest"] = "md5:abc" }},
+		{"created without accounts", func(m map[string]any) { m["accounts"] = []any{} }},
+		{"accounts null", func(m map[string]any) { m["accounts"] = nil }},
+		{"management account missing", func(m map[string]any) { delete(m, "management_account_id") }},
+		{"duplicate inventory region", func(m map[string]any) { m["inventory_regions"] = []any{"us-east-1", "us-east-1"} }},
+		{"CUR bucket with capitals", func(m map[string]any) { m["cur"].(map[string]any)["bucket"] = "My-Bucket" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m map[string]any
+			if err := json.Unmarshal(valid, &m); err != nil {
+				t.Fatal(err)
+			}
+			tt.edit(m)
+			body, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := validate(t, published, body); err == nil {
+				t.Error("the schema accepts it")
+			}
+			if err := validateSchema(body); !errors.Is(err, ErrInvalidPayload) {
+				t.Errorf("validateSchema: %v, want ErrInvalidPayload", err)
+			}
+		})
+	}
+}
+
+func account(m map[string]any, i int) map[string]any {
+	return m["accounts"].([]any)[i].(map[string]any)
+}
+
+func TestValidateChecksWhatTheSchemaCannot(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Payload)
+		want string
+	}{
+		{"account listed twice", func(p *Payload) { p.Accounts = append(p.Accounts, p.Accounts[1]) }, "listed twice"},
+		{"role in another account than its entry", func(p *Payload) { p.Accounts[1].RoleARN = roleARN(memberID(9)) }, "is not in account"},
+		{"stack outside the management account", func(p *Payload) { p.StackID = testStackID(memberID(0)) }, "not in the management account"},
+		{"stack in another region", func(p *Payload) { p.Region = "eu-west-1" }, "not in region"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testPayload(EventOnboardingCreated, 3)
+			tt.edit(&p)
+			err := p.Validate()
+			if !errors.Is(err, ErrInvalidPayload) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate: %v, want ErrInvalidPayload mentioning %q", err, tt.want)
+			}
+			if _, err := p.Marshal(); !errors.Is(err, ErrInvalidPayload) {
+				t.Errorf("Marshal: %v, want ErrInvalidPayload", err)
+			}
+		})
+	}
+}
+
+func TestMarshalWritesEveryListAndTheVersion(t *testing.T) {
+	p := testPayload(EventOnboardingDeleted, 0)
+	p.Version, p.Accounts, p.Notes, p.InventoryRegions = "", nil, nil, nil
+	body, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"version":"1.0"`, `"accounts":[]`, `"notes":[]`, `"inventory_regions":[]`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("body lacks %s: %s", want, body)
+		}
+	}
+	if strings.Contains(string(body), "null") {
+		t.Errorf("body has a null: %s", body)
+	}
+}
+
+func TestEventID(t *testing.T) {
+	stack := testStackID(testMgmt)
+	roles := []string{roleARN(testMgmt), roleARN(memberID(0)), roleARN(memberID(1))}
+	base := EventID(EventOnboardingCreated, stack, "req-1", roles)
+	if !regexp.MustCompile(`^evt_[0-9a-f]{32}$`).MatchString(base) {
+		t.Fatalf("EventID = %q, want evt_ and 32 hex digits", base)
+	}
+	tests := []struct {
+		name     string
+		id       string
+		wantSame bool
+	}{
+		{"same event again", EventID(EventOnboardingCreated, stack, "req-1", roles), true},
+		{"roles in another order", EventID(EventOnboardingCreated, stack, "req-1", []string{roles[2], roles[0], roles[1]}), true},
+		{"a role repeated", EventID(EventOnboardingCreated, stack, "req-1", append(roles, roles[1])), true},
+		{"one role fewer", EventID(EventOnboardingCreated, stack, "req-1", roles[:2]), false},
+		{"another role", EventID(EventOnboardingCreated, stack, "req-1", []string{roles[0], roles[1], roleARN(memberID(7))}), false},
+		{"another request", EventID(EventOnboardingCreated, stack, "req-2", roles), false},
+		{"another event", EventID(EventOnboardingUpdated, stack, "req-1", roles), false},
+		{"another stack", EventID(EventOnboardingCreated, testStackID(memberID(0)), "req-1", roles), false},
+		// Length-prefixed fields: moving characters between fields changes the id.
+		{"fields shifted", EventID(EventOnboardingCreated, stack+"r", "eq-1", roles), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if same := tt.id == base; same != tt.wantSame {
+				t.Errorf("id %s vs %s: same = %v, want %v", tt.id, base, same, tt.wantSame)
+			}
+		})
+	}
+}

@@ -1,0 +1,598 @@
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/rolecall/rolecall/callback"
+)
+
+const (
+	mgmt     = "123456789012"
+	otherAcc = "999988887777"
+	orgID    = "o-a1b2c3d4e5"
+	audience = "hooks.vendor.example"
+	secret   = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	wrong    = "whsec_c2VjcmV0LXR3by1mb3ItdGVzdHMtb25seS0zMmJ5dGVz"
+)
+
+var base = time.Date(2026, 11, 2, 10, 15, 0, 0, time.UTC)
+
+// Access keys the fake STS knows, by account.
+var keys = map[string]string{"AKIAMANAGEMENT000001": mgmt, "AKIAOTHERACCOUNT0001": otherAcc}
+
+func keyOf(account string) string {
+	for k, a := range keys {
+		if a == account {
+			return k
+		}
+	}
+	panic(account)
+}
+
+// fakeSTS answers GetCallerIdentity for the access key in the
+// Authorization header, without checking the signature (package callback
+// checks the wire against moto). down makes it fail.
+type fakeSTS struct {
+	mu   sync.Mutex
+	down bool
+}
+
+func (f *fakeSTS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	down := f.down
+	f.mu.Unlock()
+	if down {
+		http.Error(w, "<ErrorResponse><Error><Code>InternalFailure</Code></Error></ErrorResponse>", 500)
+		return
+	}
+	m := regexp.MustCompile(`Credential=([A-Z0-9]+)/`).FindStringSubmatch(r.Header.Get("Authorization"))
+	account, ok := "", false
+	if m != nil {
+		account, ok = keys[m[1]]
+	}
+	if !ok {
+		w.WriteHeader(403)
+		fmt.Fprint(w, "<ErrorResponse><Error><Code>InvalidClientTokenId</Code><Message>unknown key</Message></Error></ErrorResponse>")
+		return
+	}
+	fmt.Fprintf(w, "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:sts::%s:assumed-role/rolecall-onboarding/fn</Arn>"+
+		"<UserId>AROAEXAMPLE:fn</UserId><Account>%s</Account></GetCallerIdentityResult></GetCallerIdentityResponse>", account, account)
+}
+
+func (f *fakeSTS) setDown(down bool) {
+	f.mu.Lock()
+	f.down = down
+	f.mu.Unlock()
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a server writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+}
+
+// env is a receiver behind httptest, with its STS.
+type env struct {
+	t        *testing.T
+	sts      *fakeSTS
+	stsURL   string
+	store    *Store
+	verifier *callback.Verifier
+	out      *syncBuffer
+	server   *httptest.Server
+}
+
+func newEnv(t *testing.T, edit func(*Config)) *env {
+	t.Helper()
+	e := &env{t: t, sts: &fakeSTS{}, out: &syncBuffer{}}
+	stsSrv := httptest.NewServer(e.sts)
+	t.Cleanup(stsSrv.Close)
+	e.stsURL = stsSrv.URL
+	var err error
+	if e.store, err = OpenStore(filepath.Join(t.TempDir(), "onboardings")); err != nil {
+		t.Fatal(err)
+	}
+	e.verifier = e.newVerifier()
+	cfg := Config{Verifier: e.verifier, Store: e.store, Out: e.out, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return base }}
+	if edit != nil {
+		edit(&cfg)
+	}
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.server = httptest.NewServer(h)
+	t.Cleanup(e.server.Close)
+	return e
+}
+
+func (e *env) newVerifier() *callback.Verifier {
+	v, err := callback.NewVerifier(callback.VerifierConfig{
+		Secrets: []string{secret}, Audience: audience, STSEndpoint: e.stsURL, Now: func() time.Time { return base },
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+// signer signs as a session of account, with secretValue.
+func (e *env) signer(account, secretValue string) *callback.Signer {
+	s, err := callback.NewSigner(callback.SignerConfig{
+		Secrets:     []string{secretValue},
+		Credentials: credentials.NewStaticCredentialsProvider(keyOf(account), "secret", ""),
+		Audience:    audience,
+		STSEndpoint: e.stsURL,
+		Now:         func() time.Time { return base },
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+func (e *env) sender(account string) *callback.Sender {
+	s, err := callback.NewSender(callback.SenderConfig{
+		Signer:        e.signer(account, secret),
+		AllowLoopback: true,
+		Sleep:         func(context.Context, time.Duration) error { return nil },
+		Logger:        slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+func (e *env) deliver(p callback.Payload) (callback.Result, error) {
+	e.t.Helper()
+	return e.sender(p.ManagementAccountID).Deliver(e.t.Context(), e.server.URL+"/hooks/rolecall", p)
+}
+
+// post sends body with h and returns the status and answer.
+func (e *env) post(h http.Header, body []byte) (int, response) {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(e.t.Context(), http.MethodPost, e.server.URL, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header = h
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r response
+	_ = json.NewDecoder(resp.Body).Decode(&r)
+	return resp.StatusCode, r
+}
+
+func (e *env) files() []string {
+	e.t.Helper()
+	entries, err := os.ReadDir(e.store.Dir())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var names []string
+	for _, de := range entries {
+		names = append(names, de.Name())
+	}
+	return names
+}
+
+func member(i int) string { return fmt.Sprintf("%012d", 200000000000+i) }
+
+func acct(id string, status callback.Status) callback.Account {
+	return callback.Account{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/rolecall/VendorReadOnly", Status: status}
+}
+
+// payload builds a payload of event for the management account and
+// accounts, occurring at base+at.
+func payload(event callback.Event, management, request string, at time.Duration, accounts ...callback.Account) callback.Payload {
+	stack := "arn:aws:cloudformation:us-east-1:" + management + ":stack/rolecall-onboarding/1f2e3d4c-5b6a-4789-9abc-def012345678"
+	p := callback.Payload{
+		Event: event, OccurredAt: base.Add(at), OrganizationID: orgID, ManagementAccountID: management,
+		StackID: stack, Region: "us-east-1", Accounts: accounts,
+		CUR:              callback.CUR{Bucket: "acme-cur-reports", Prefix: "cur/"},
+		InventoryRegions: []string{"us-east-1"},
+		PermissionSet:    callback.PermissionSet{Version: "2026-11.1", Digest: "sha256:" + strings.Repeat("ab", 32)},
+	}
+	p.ID = callback.EventID(event, stack, request, p.RoleARNs())
+	return p
+}
+
+func accountIDs(o *Onboarding) []string {
+	var ids []string
+	for _, a := range o.Accounts {
+		ids = append(ids, a.AccountID)
+	}
+	return ids
+}
+
+func TestReceiverStoresAVerifiedCallback(t *testing.T) {
+	e := newEnv(t, nil)
+	p := payload(callback.EventOnboardingCreated, mgmt, "req-1", 0,
+		acct(mgmt, callback.StatusVerified), acct(member(1), callback.StatusGaps), acct(member(0), callback.StatusUnreachable))
+
+	res, err := e.deliver(p)
+	if err != nil || !res.Delivered || res.StatusCode != 200 || res.Attempts != 1 {
+		t.Fatalf("Deliver: %v, %+v", err, res)
+	}
+	o, err := e.store.Get(t.Context(), orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{mgmt, member(0), member(1)}; !slices.Equal(accountIDs(o), want) {
+		t.Errorf("accounts %v, want %v (sorted)", accountIDs(o), want)
+	}
+	if o.Status != StatusActive || o.ManagementAccountID != mgmt || o.LastEvent.ID != p.ID || !slices.Equal(o.EventIDs, []string{p.ID}) {
+		t.Errorf("stored %+v", o)
+	}
+	if o.CallerARN != "arn:aws:sts::"+mgmt+":assumed-role/rolecall-onboarding/fn" {
+		t.Errorf("caller ARN %q", o.CallerARN)
+	}
+	if files := e.files(); !slices.Equal(files, []string{orgID + ".json"}) {
+		t.Errorf("data dir holds %v, want only %s.json", files, orgID)
+	}
+	lines := e.out.Lines()
+	if len(lines) != 1 {
+		t.Fatalf("summary lines %q, want one", lines)
+	}
+	for _, want := range []string{"stored", "onboarding.created", orgID, "management=" + mgmt, "accounts=3", "verified=1", "gaps=1", "unreachable=1", "asserted=2", "id=" + p.ID} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("summary %q lacks %q", lines[0], want)
+		}
+	}
+}
+
+func TestReceiverMergesEvents(t *testing.T) {
+	e := newEnv(t, nil)
+	steps := []struct {
+		p          callback.Payload
+		wantStatus string
+		wantIDs    []string
+	}{
+		{payload(callback.EventOnboardingCreated, mgmt, "c", 0, acct(mgmt, callback.StatusVerified), acct(member(0), callback.StatusVerified), acct(member(1), callback.StatusVerified)),
+			StatusActive, []string{mgmt, member(0), member(1)}},
+		{payload(callback.EventAccountAdded, mgmt, "e1", time.Minute, acct(member(2), callback.StatusVerified), acct(member(1), callback.StatusGaps)),
+			StatusActive, []string{mgmt, member(0), member(1), member(2)}},
+		{payload(callback.EventAccountRemoved, mgmt, "e2", 2*time.Minute, acct(member(0), callback.StatusVerified)),
+			StatusActive, []string{mgmt, member(1), member(2)}},
+		// An update replaces the set.
+		{payload(callback.EventOnboardingUpdated, mgmt, "u", 3*time.Minute, acct(mgmt, callback.StatusVerified), acct(member(3), callback.StatusVerified)),
+			StatusActive, []string{mgmt, member(3)}},
+		// An event older than the last applied one is recorded, not applied.
+		{payload(callback.EventAccountAdded, mgmt, "late", 90*time.Second, acct(member(9), callback.StatusVerified)),
+			StatusActive, []string{mgmt, member(3)}},
+		{payload(callback.EventOnboardingDeleted, mgmt, "d", 4*time.Minute),
+			StatusPaused, []string{mgmt, member(3)}},
+		{payload(callback.EventOnboardingCreated, mgmt, "again", 5*time.Minute, acct(mgmt, callback.StatusVerified)),
+			StatusActive, []string{mgmt}},
+	}
+	for i, s := range steps {
+		if _, err := e.deliver(s.p); err != nil {
+			t.Fatalf("step %d (%s): %v", i, s.p.Event, err)
+		}
+		o, err := e.store.Get(t.Context(), orgID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Status != s.wantStatus || !slices.Equal(accountIDs(o), s.wantIDs) {
+			t.Errorf("after step %d (%s): %s %v, want %s %v", i, s.p.Event, o.Status, accountIDs(o), s.wantStatus, s.wantIDs)
+		}
+	}
+	if lines := e.out.Lines(); !strings.Contains(lines[4], "stale") {
+		t.Errorf("summary of the late event %q does not say stale", lines[4])
+	}
+	o, _ := e.store.Get(t.Context(), orgID)
+	if o.Accounts[0].Status != callback.StatusVerified || len(o.EventIDs) != len(steps) {
+		t.Errorf("final onboarding %+v", o)
+	}
+}
+
+func TestReceiverAnswersARedeliveryWithoutReprocessing(t *testing.T) {
+	e := newEnv(t, nil)
+	p := payload(callback.EventOnboardingCreated, mgmt, "req-1", 0, acct(mgmt, callback.StatusVerified))
+	if _, err := e.deliver(p); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(e.store.Dir(), orgID+".json")
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("re-delivered: 2xx, not processed", func(t *testing.T) {
+		res, err := e.deliver(p)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("Deliver: %v, %+v", err, res)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+			t.Error("the stored file changed")
+		}
+		if lines := e.out.Lines(); !strings.Contains(lines[len(lines)-1], "duplicate") {
+			t.Errorf("summary %q does not say duplicate", lines[len(lines)-1])
+		}
+	})
+	t.Run("re-delivered after a restart (empty replay cache)", func(t *testing.T) {
+		h, err := New(Config{Verifier: e.newVerifier(), Store: e.store, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		res, err := e.sender(mgmt).Deliver(t.Context(), srv.URL, p)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("Deliver: %v, %+v", err, res)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+			t.Error("the stored file changed")
+		}
+	})
+	t.Run("an id verified but not yet stored: 409", func(t *testing.T) {
+		q := payload(callback.EventAccountAdded, mgmt, "in-flight", time.Minute, acct(member(5), callback.StatusVerified))
+		body, err := q.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := e.signer(mgmt, secret).Sign(t.Context(), q.ID, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.verifier.Verify(t.Context(), h, body); err != nil { // as if another request were processing it
+			t.Fatal(err)
+		}
+		res, err := e.deliver(q)
+		if !errors.Is(err, callback.ErrRejected) || res.StatusCode != http.StatusConflict {
+			t.Fatalf("Deliver: %v, %+v; want 409", err, res)
+		}
+	})
+}
+
+func TestReceiverRejects(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxBodyBytes = 64 << 10 })
+	// The organization is on record under mgmt.
+	if _, err := e.deliver(payload(callback.EventOnboardingCreated, mgmt, "first", 0, acct(mgmt, callback.StatusVerified))); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(e.store.Dir(), orgID+".json"))
+
+	p := payload(callback.EventOnboardingUpdated, mgmt, "next", time.Minute, acct(mgmt, callback.StatusVerified))
+	sign := func(s *callback.Signer, p callback.Payload) (http.Header, []byte) {
+		body, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.Sign(t.Context(), p.ID, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h, body
+	}
+	good, body := sign(e.signer(mgmt, secret), p)
+
+	big := p
+	for i := range 2000 {
+		big.Accounts = append(big.Accounts, acct(member(i), callback.StatusVerified))
+	}
+	bigH, bigBody := sign(e.signer(mgmt, secret), big)
+
+	claim := payload(callback.EventOnboardingCreated, otherAcc, "takeover", time.Minute, acct(otherAcc, callback.StatusVerified))
+	claimH, claimBody := sign(e.signer(otherAcc, secret), claim)
+
+	badPayload := []byte(strings.Replace(string(body), `"onboarding.updated"`, `"onboarding.exploded"`, 1))
+	badH, err := e.signer(mgmt, secret).Sign(t.Context(), p.ID, badPayload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongH, _ := sign(e.signer(mgmt, wrong), p)
+	asOther := good.Clone()
+	otherH, _ := sign(e.signer(otherAcc, secret), p)
+	asOther.Set(callback.HeaderIdentityProof, otherH.Get(callback.HeaderIdentityProof))
+
+	tests := []struct {
+		name    string
+		method  string
+		h       http.Header
+		body    []byte
+		stsDown bool
+		want    int
+	}{
+		{name: "bad signature", h: wrongH, body: body, want: 401},
+		{name: "tampered body", h: good, body: bytes.Replace(body, []byte("acme-cur-reports"), []byte("evil-cur-reports"), 1), want: 401},
+		{name: "no headers", h: http.Header{}, body: body, want: 401},
+		{name: "identity proof of another account", h: asOther, body: body, want: 401},
+		{name: "signed body that is not a payload", h: badH, body: badPayload, want: 400},
+		{name: "body over the limit", h: bigH, body: bigBody, want: 413},
+		{name: "STS down", h: good, body: body, stsDown: true, want: 503},
+		{name: "organization claimed by another management account", h: claimH, body: claimBody, want: 403},
+		{name: "GET", method: http.MethodGet, h: good, body: nil, want: 405},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.sts.setDown(tt.stsDown)
+			defer e.sts.setDown(false)
+			var code int
+			var r response
+			if tt.method == http.MethodGet {
+				resp, err := http.Get(e.server.URL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				code = resp.StatusCode
+			} else {
+				code, r = e.post(tt.h.Clone(), tt.body)
+			}
+			if code != tt.want {
+				t.Errorf("status %d (%+v), want %d", code, r, tt.want)
+			}
+			if code != 405 && (r.Status == "" || r.Error == "") {
+				t.Errorf("answer %+v lacks a status and a reason", r)
+			}
+			if after, _ := os.ReadFile(filepath.Join(e.store.Dir(), orgID+".json")); !bytes.Equal(after, before) {
+				t.Error("a rejected callback changed the stored onboarding")
+			}
+		})
+	}
+	// After STS came back, the same callback is accepted: the 503 did not
+	// burn its id.
+	if code, r := e.post(good.Clone(), body); code != 200 || r.Status != "stored" {
+		t.Errorf("after STS recovered: %d %+v, want 200 stored", code, r)
+	}
+}
+
+func TestStoreWritesAtomically(t *testing.T) {
+	t.Run("a failed write leaves the old file whole and no temporary file", func(t *testing.T) {
+		e := newEnv(t, nil)
+		if _, err := e.deliver(payload(callback.EventOnboardingCreated, mgmt, "a", 0, acct(mgmt, callback.StatusVerified))); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(e.store.Dir(), orgID+".json")
+		before, _ := os.ReadFile(path)
+		e.store.mu.Lock()
+		e.store.syncFile = func(f *os.File) error {
+			// The new content is already half in the temporary file.
+			if fi, err := f.Stat(); err != nil || fi.Size() == 0 {
+				t.Errorf("temporary file empty at sync: %v", err)
+			}
+			return errors.New("disk on fire")
+		}
+		e.store.mu.Unlock()
+		m := &callback.Message{ID: "evt_x", Payload: payload(callback.EventOnboardingUpdated, mgmt, "b", time.Minute, acct(mgmt, callback.StatusGaps))}
+		m.ID = m.Payload.ID
+		if _, _, err := e.store.Apply(t.Context(), m, base); err == nil {
+			t.Fatal("Apply succeeded")
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+			t.Error("the stored file changed")
+		}
+		if files := e.files(); !slices.Equal(files, []string{orgID + ".json"}) {
+			t.Errorf("data dir holds %v after a failed write", files)
+		}
+	})
+	t.Run("a failed store answers 500 and the retry is stored", func(t *testing.T) {
+		e := newEnv(t, nil)
+		failures := 1
+		e.store.syncFile = func(f *os.File) error {
+			if failures > 0 {
+				failures--
+				return errors.New("disk full")
+			}
+			return f.Sync()
+		}
+		res, err := e.deliver(payload(callback.EventOnboardingCreated, mgmt, "a", 0, acct(mgmt, callback.StatusVerified)))
+		if err != nil || res.Attempts != 2 {
+			t.Fatalf("Deliver: %v, %+v; want stored on the second attempt", err, res)
+		}
+		if _, err := e.store.Get(t.Context(), orgID); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("a reader never sees a partial file", func(t *testing.T) {
+		store, err := OpenStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(store.Dir(), orgID+".json")
+		write := func(i int) {
+			var accounts []callback.Account
+			for j := range 50 + i%50 {
+				accounts = append(accounts, acct(member(j), callback.StatusVerified))
+			}
+			p := payload(callback.EventOnboardingUpdated, mgmt, fmt.Sprint(i), time.Duration(i)*time.Second, accounts...)
+			if _, _, err := store.Apply(t.Context(), &callback.Message{ID: p.ID, Payload: p}, base); err != nil {
+				t.Error(err)
+			}
+		}
+		write(0)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 1; i <= 100; i++ {
+				write(i)
+			}
+		}()
+		reads := 0
+		for finished := false; !finished; {
+			select {
+			case <-done:
+				finished = true
+			default:
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("read %d: %v", reads, err)
+			}
+			var o Onboarding
+			if err := json.Unmarshal(b, &o); err != nil {
+				t.Fatalf("read %d saw a partial file (%d bytes): %v", reads, len(b), err)
+			}
+			reads++
+		}
+	})
+}
+
+func TestServeShutsDownGracefully(t *testing.T) {
+	e := newEnv(t, nil)
+	h, err := New(Config{Verifier: e.verifier, Store: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- Serve(ctx, ln, h, "", "") }()
+
+	resp, err := http.Get("http://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %s, want 405", resp.Status)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Errorf("Serve after cancel: %v, want nil", err)
+	}
+	if conn, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		conn.Close()
+		t.Error("still accepting connections after shutdown")
+	}
+}

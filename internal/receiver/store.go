@@ -1,0 +1,296 @@
+package receiver
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rolecall/rolecall/callback"
+)
+
+// maxEventIDs bounds the accepted ids an Onboarding remembers.
+const maxEventIDs = 512
+
+// Onboarding states.
+const (
+	StatusActive = "active"
+	StatusPaused = "paused"
+)
+
+var (
+	// ErrNotFound: no onboarding is stored under the key.
+	ErrNotFound = errors.New("no onboarding stored")
+	// ErrManagementAccountChanged: the organization is stored under another
+	// management account. An organization's management account never
+	// changes, so this is someone else's claim.
+	ErrManagementAccountChanged = errors.New("organization is registered to another management account")
+)
+
+// Onboarding is what the receiver knows about one organization (or one
+// account, for a single-account stack): the merge of every event accepted.
+type Onboarding struct {
+	// Key names the file: the organization id, or the management account
+	// id when there is no organization.
+	Key                 string                 `json:"key"`
+	OrganizationID      string                 `json:"organization_id,omitempty"`
+	ManagementAccountID string                 `json:"management_account_id"`
+	Status              string                 `json:"status"`
+	StackID             string                 `json:"stack_id"`
+	Region              string                 `json:"region"`
+	Accounts            []callback.Account     `json:"accounts"` // by account id
+	CUR                 callback.CUR           `json:"cur"`
+	InventoryRegions    []string               `json:"inventory_regions"`
+	PermissionSet       callback.PermissionSet `json:"permission_set"`
+	Notes               []string               `json:"notes"`
+	ExternalIDRotatedAt *time.Time             `json:"external_id_rotated_at,omitempty"`
+	PausedAt            *time.Time             `json:"paused_at,omitempty"`
+	// LastEvent is the newest event applied; an older one arriving later
+	// is recorded but not applied.
+	LastEvent EventRef `json:"last_event"`
+	// CallerARN is who signed the last accepted event's identity proof.
+	CallerARN string    `json:"caller_arn"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// EventIDs are the ids accepted, oldest first, at most 512: a
+	// re-delivery of one of them is answered without processing it.
+	EventIDs []string `json:"event_ids"`
+}
+
+// EventRef names one event.
+type EventRef struct {
+	ID         string         `json:"id"`
+	Event      callback.Event `json:"event"`
+	OccurredAt time.Time      `json:"occurred_at"`
+}
+
+// Outcome is what Store.Apply did with a message.
+type Outcome string
+
+// Outcomes of Apply.
+const (
+	OutcomeStored    Outcome = "stored"
+	OutcomeDuplicate Outcome = "duplicate"
+	OutcomeStale     Outcome = "stale"
+)
+
+// Store keeps one JSON file per organization in a directory. Every write
+// goes to a temporary file in the same directory, is synced, and is renamed
+// over the old file, so a reader sees the old or the new file, never part
+// of one. Its methods are safe for concurrent use within one process;
+// two processes must not share a directory.
+type Store struct {
+	dir string
+	mu  sync.Mutex
+	// syncFile flushes a written file; tests replace it to fail.
+	syncFile func(*os.File) error
+}
+
+// OpenStore opens (creating if needed) a store in dir.
+func OpenStore(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return &Store{dir: dir, syncFile: (*os.File).Sync}, nil
+}
+
+// Dir returns the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+var keyPattern = regexp.MustCompile(`^(o-[a-z0-9]{10,32}|[0-9]{12})$`)
+
+// KeyOf returns the key p is stored under: its organization id, or its
+// management account id when it has none.
+func KeyOf(p *callback.Payload) string {
+	return cmp.Or(p.OrganizationID, p.ManagementAccountID)
+}
+
+// Get returns the onboarding stored under key (an organization id, or a
+// management account id for a single-account stack).
+func (s *Store) Get(ctx context.Context, key string) (*Onboarding, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.read(key)
+}
+
+// Seen reports whether the onboarding p belongs to has accepted id.
+func (s *Store) Seen(ctx context.Context, p *callback.Payload, id string) (bool, error) {
+	o, err := s.Get(ctx, KeyOf(p))
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(o.EventIDs, id), nil
+}
+
+// Apply merges a verified message into its organization's onboarding and
+// writes it. onboarding.created and .updated replace the account set,
+// account.added and .removed adjust it, onboarding.deleted pauses the
+// onboarding. An id already accepted changes nothing (OutcomeDuplicate);
+// an event older than the last one applied is recorded but not applied
+// (OutcomeStale).
+func (s *Store) Apply(ctx context.Context, m *callback.Message, receivedAt time.Time) (Outcome, *Onboarding, error) {
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	p := &m.Payload
+	key := KeyOf(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	o, err := s.read(key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		o = &Onboarding{Key: key, OrganizationID: p.OrganizationID, ManagementAccountID: p.ManagementAccountID, Status: StatusActive}
+	case err != nil:
+		return "", nil, err
+	case o.ManagementAccountID != p.ManagementAccountID:
+		return "", nil, fmt.Errorf("%w: %s is stored under %s, not %s", ErrManagementAccountChanged, key, o.ManagementAccountID, p.ManagementAccountID)
+	case slices.Contains(o.EventIDs, m.ID):
+		return OutcomeDuplicate, o, nil
+	}
+
+	outcome := OutcomeStored
+	if o.LastEvent.ID != "" && p.OccurredAt.Before(o.LastEvent.OccurredAt) {
+		outcome = OutcomeStale
+	} else {
+		merge(o, m)
+		o.UpdatedAt = receivedAt.UTC()
+	}
+	o.EventIDs = append(o.EventIDs, m.ID)
+	if n := len(o.EventIDs); n > maxEventIDs {
+		o.EventIDs = slices.Clone(o.EventIDs[n-maxEventIDs:])
+	}
+	if err := s.write(key, o); err != nil {
+		return "", nil, err
+	}
+	return outcome, o, nil
+}
+
+// merge applies m to o.
+func merge(o *Onboarding, m *callback.Message) {
+	p := &m.Payload
+	o.OrganizationID = p.OrganizationID
+	o.StackID, o.Region = p.StackID, p.Region
+	o.CUR, o.InventoryRegions, o.PermissionSet = p.CUR, p.InventoryRegions, p.PermissionSet
+	o.Notes = p.Notes
+	o.CallerARN = m.Caller.ARN
+	o.LastEvent = EventRef{ID: m.ID, Event: p.Event, OccurredAt: p.OccurredAt.UTC()}
+	if p.ExternalIDRotated {
+		at := p.OccurredAt.UTC()
+		o.ExternalIDRotatedAt = &at
+	}
+	byID := func(a, b callback.Account) int { return cmp.Compare(a.AccountID, b.AccountID) }
+	switch p.Event {
+	case callback.EventOnboardingCreated, callback.EventOnboardingUpdated:
+		o.Accounts = slices.Clone(p.Accounts)
+		o.Status, o.PausedAt = StatusActive, nil
+	case callback.EventAccountAdded:
+		for _, a := range p.Accounts {
+			if i := slices.IndexFunc(o.Accounts, func(b callback.Account) bool { return b.AccountID == a.AccountID }); i >= 0 {
+				o.Accounts[i] = a
+			} else {
+				o.Accounts = append(o.Accounts, a)
+			}
+		}
+	case callback.EventAccountRemoved:
+		gone := map[string]bool{}
+		for _, a := range p.Accounts {
+			gone[a.AccountID] = true
+		}
+		o.Accounts = slices.DeleteFunc(o.Accounts, func(a callback.Account) bool { return gone[a.AccountID] })
+	case callback.EventOnboardingDeleted:
+		at := p.OccurredAt.UTC()
+		o.Status, o.PausedAt = StatusPaused, &at
+	}
+	slices.SortFunc(o.Accounts, byID)
+	if o.Accounts == nil {
+		o.Accounts = []callback.Account{}
+	}
+}
+
+func (s *Store) path(key string) (string, error) {
+	if !keyPattern.MatchString(key) {
+		return "", fmt.Errorf("store: %q is not an organization or account id", key)
+	}
+	return filepath.Join(s.dir, key+".json"), nil
+}
+
+func (s *Store) read(key string) (*Onboarding, error) {
+	path, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w under %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read onboarding %s: %w", key, err)
+	}
+	var o Onboarding
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, fmt.Errorf("read onboarding %s: %w", key, err)
+	}
+	return &o, nil
+}
+
+// write replaces key's file atomically: temporary file in the same
+// directory, fsync, rename, fsync of the directory.
+func (s *Store) write(key string, o *Onboarding) (err error) {
+	path, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(o, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write onboarding %s: %w", key, err)
+	}
+	b = append(b, '\n')
+	tmp, err := os.CreateTemp(s.dir, "."+key+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write onboarding %s: %w", key, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(b); err != nil {
+		return fmt.Errorf("write onboarding %s: %w", key, err)
+	}
+	if err := s.syncFile(tmp); err != nil {
+		return fmt.Errorf("write onboarding %s: sync: %w", key, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write onboarding %s: %w", key, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write onboarding %s: %w", key, err)
+	}
+	return syncDir(s.dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
