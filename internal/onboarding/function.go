@@ -5,13 +5,18 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/rolecall/rolecall/callback"
 	"github.com/rolecall/rolecall/internal/customresource"
+	"github.com/rolecall/rolecall/internal/verify"
 )
 
 // Options adjust NewFunction for the local rehearsal and tests; production
@@ -26,6 +31,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Getenv reads the function's environment; nil means os.Getenv.
+	Getenv func(string) string
+	// Verify configures the verification engine; its S3PathStyle, Logger
+	// and Now are filled in when zero.
+	Verify verify.Options
+	// STSEndpoint and STSRegion are what the callback's identity proof is
+	// signed for; empty means the global STS endpoint the vendor's verifier
+	// uses by default.
+	STSEndpoint, STSRegion string
+	// Callback configures delivery; its Signer, AllowLoopback, Logger and
+	// Now are set by the function.
+	Callback callback.SenderConfig
 }
 
 // Function is the onboarding function: one entry point for the custom
@@ -33,6 +50,7 @@ type Options struct {
 type Function struct {
 	runtime *customresource.Runtime
 	service *Service
+	getenv  func(string) string
 	logger  *slog.Logger
 }
 
@@ -47,16 +65,52 @@ func NewFunction(cfg aws.Config, opts Options) *Function {
 	if now == nil {
 		now = time.Now
 	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	local := cfg.BaseEndpoint != nil
+	vopts := opts.Verify
+	vopts.S3PathStyle = vopts.S3PathStyle || local
+	if vopts.Logger == nil {
+		vopts.Logger = logger
+	}
+	if vopts.Now == nil {
+		vopts.Now = now
+	}
 	svc := &Service{
 		Org:               organizations.NewFromConfig(cfg),
-		S3:                s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = cfg.BaseEndpoint != nil }),
+		S3:                s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = local }),
+		Stacks:            cloudformation.NewFromConfig(cfg),
+		Secrets:           secretsmanager.NewFromConfig(cfg),
+		Verifier:          verify.New(cfg, vopts),
 		Region:            cfg.Region,
 		AllowLoopbackHTTP: opts.AllowLoopbackHTTP,
 		Now:               now,
 		Logger:            logger,
 	}
+	svc.NewSender = func(secret, audience string) (deliverer, error) {
+		signer, err := callback.NewSigner(callback.SignerConfig{
+			Secrets:     []string{secret},
+			Credentials: cfg.Credentials,
+			Audience:    audience,
+			STSEndpoint: opts.STSEndpoint,
+			STSRegion:   opts.STSRegion,
+			Now:         now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		sc := opts.Callback
+		sc.Signer = signer
+		sc.AllowLoopback = opts.AllowLoopbackHTTP
+		sc.Logger = logger
+		sc.Now = now
+		return callback.NewSender(sc)
+	}
 	return &Function{
 		service: svc,
+		getenv:  getenv,
 		logger:  logger,
 		runtime: &customresource.Runtime{
 			Handler:           svc,
@@ -72,6 +126,9 @@ func NewFunction(cfg aws.Config, opts Options) *Function {
 // event it could not handle at all and that Lambda should retry; a
 // custom-resource event is always answered and never retried.
 func (f *Function) Invoke(ctx context.Context, raw json.RawMessage) error {
+	if IsStackInstanceEvent(raw) {
+		return f.service.HandleStackInstanceEvent(ctx, raw, f.getenv)
+	}
 	if customresource.IsEvent(raw) {
 		return f.runtime.Handle(ctx, raw)
 	}

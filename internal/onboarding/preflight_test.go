@@ -39,7 +39,7 @@ func (f fakeOrg) DescribeOrganization(context.Context, *organizations.DescribeOr
 	if f.orgErr != nil {
 		return nil, f.orgErr
 	}
-	return &organizations.DescribeOrganizationOutput{Organization: &orgtypes.Organization{Id: aws.String("o-abc123"), MasterAccountId: aws.String(mgmtAccount)}}, nil
+	return &organizations.DescribeOrganizationOutput{Organization: &orgtypes.Organization{Id: aws.String("o-abc123defg"), MasterAccountId: aws.String(mgmtAccount)}}, nil
 }
 
 func (f fakeOrg) ListRoots(context.Context, *organizations.ListRootsInput, ...func(*organizations.Options)) (*organizations.ListRootsOutput, error) {
@@ -109,7 +109,7 @@ func TestPreflight(t *testing.T) {
 		{name: "whole organization deploys to the root", org: good, wantTarget: "r-ab12"},
 		{name: "chosen OUs", org: good, props: map[string]any{params.OrganizationalUnitIDs.Name: []any{"ou-ab12-11111111"}}, wantTarget: "ou-ab12-11111111"},
 		{name: "single account needs no organization", org: fakeOrg{orgErr: errors.New("unused")}, props: map[string]any{params.DeployToOrganization.Name: "false"}, wantTarget: "none"},
-		{name: "unknown OU", org: good, props: map[string]any{params.OrganizationalUnitIDs.Name: []any{"ou-ab12-99999999"}}, wantErr: "ou-ab12-99999999 not found in organization o-abc123"},
+		{name: "unknown OU", org: good, props: map[string]any{params.OrganizationalUnitIDs.Name: []any{"ou-ab12-99999999"}}, wantErr: "ou-ab12-99999999 not found in organization o-abc123defg"},
 		{name: "another organization's root", org: good, props: map[string]any{params.OrganizationalUnitIDs.Name: "r-zz99"}, wantErr: "r-zz99 is not the root"},
 		{name: "bad OU id", org: good, props: map[string]any{params.OrganizationalUnitIDs.Name: []any{"ou-AB"}}, wantErr: "OrganizationalUnitIds value \"ou-AB\" is not allowed"},
 		{name: "no trusted access", org: fakeOrg{trusted: false}, wantErr: "trusted access for CloudFormation StackSets is not enabled"},

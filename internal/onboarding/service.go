@@ -14,8 +14,16 @@ import (
 // Service serves the onboarding's custom resources and events. Build it once
 // per process with the clients of the function's own identity.
 type Service struct {
-	Org orgAPI
-	S3  bucketAPI
+	Org       orgAPI
+	S3        bucketAPI
+	Stacks    stacksAPI
+	Secrets   secretsAPI
+	Verifier  verifier
+	NewSender SenderFactory
+
+	// CallbackBudget is kept back from verification for the callback;
+	// zero means DefaultCallbackBudget.
+	CallbackBudget time.Duration
 
 	// Region is the region the function runs in: the default inventory
 	// region and the StackSet instances' region.
@@ -51,6 +59,8 @@ func (s *Service) dispatch(ctx context.Context, req customresource.Request) (cus
 			return customresource.Result{}, nil
 		}
 		return s.preflight(ctx, req)
+	case params.VerificationType:
+		return s.verification(ctx, req)
 	}
 	return customresource.Result{}, customresource.Failf("resource type %q is not served by this function (it serves %s and %s): check the template", req.ResourceType, params.PreflightType, params.VerificationType)
 }

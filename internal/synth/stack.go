@@ -308,6 +308,10 @@ func functionRole(p *profile.Profile) cloudformation.Resource {
 				ref(SecretLogicalID)),
 			stmt("ListOwnStackSetInstances", []string{"cloudformation:DescribeStackSet", "cloudformation:ListStackInstances"},
 				cloudformation.Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stackset/${AWS::StackName}-roles:*")),
+			// To tell an update's rollback, when a failed answer would leave
+			// the stack in UPDATE_ROLLBACK_FAILED.
+			stmt("ReadOwnStackStatus", []string{"cloudformation:DescribeStacks"},
+				cloudformation.Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*")),
 			stmt("ReadOrganization", []string{
 				"organizations:DescribeOrganization",
 				"organizations:DescribeOrganizationalUnit",

@@ -1,0 +1,198 @@
+package onboarding
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rolecall/rolecall/callback"
+	"github.com/rolecall/rolecall/internal/discovery"
+	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/permissions"
+	"github.com/rolecall/rolecall/internal/verify"
+)
+
+// StackInstanceEvent is EventBridge's "CloudFormation StackSet StackInstance
+// Status Change" event, the fields the onboarding reads.
+type StackInstanceEvent struct {
+	ID         string    `json:"id"`
+	DetailType string    `json:"detail-type"`
+	Source     string    `json:"source"`
+	Account    string    `json:"account"`
+	Region     string    `json:"region"`
+	Time       time.Time `json:"time"`
+	Detail     struct {
+		StackSetARN   string `json:"stack-set-arn"`
+		StackID       string `json:"stack-id"`
+		Action        string `json:"action"`
+		StatusDetails struct {
+			Status         string `json:"status"`
+			StatusReason   string `json:"status-reason"`
+			DetailedStatus string `json:"detailed-status"`
+		} `json:"status-details"`
+	} `json:"detail"`
+}
+
+// IsStackInstanceEvent reports whether raw is a StackSet instance status
+// change from EventBridge.
+func IsStackInstanceEvent(raw json.RawMessage) bool {
+	var probe struct {
+		DetailType string `json:"detail-type"`
+		Source     string `json:"source"`
+	}
+	return json.Unmarshal(raw, &probe) == nil && probe.Source == "aws.cloudformation" && probe.DetailType == params.StackInstanceEventType
+}
+
+// ParseStackInstanceEvent reads and checks an event.
+func ParseStackInstanceEvent(raw json.RawMessage) (StackInstanceEvent, error) {
+	var ev StackInstanceEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return ev, fmt.Errorf("stack instance event: %w", err)
+	}
+	var errs []string
+	if ev.ID == "" {
+		errs = append(errs, "no id")
+	}
+	if !strings.Contains(ev.Detail.StackSetARN, ":stackset/") {
+		errs = append(errs, fmt.Sprintf("stack-set-arn %q is not a StackSet ARN", clip(ev.Detail.StackSetARN, 120)))
+	}
+	if a := accountOfARN(ev.Detail.StackID); len(a) != 12 || !isDigits(a) {
+		errs = append(errs, fmt.Sprintf("stack-id %q names no account", clip(ev.Detail.StackID, 120)))
+	}
+	switch ev.Detail.Action {
+	case "CREATE", "UPDATE", "DELETE", "DETECT_DRIFT":
+	default:
+		errs = append(errs, fmt.Sprintf("action %q is not CREATE, UPDATE, DELETE or DETECT_DRIFT", clip(ev.Detail.Action, 40)))
+	}
+	if len(errs) > 0 {
+		return ev, fmt.Errorf("stack instance event: %s", strings.Join(errs, "; "))
+	}
+	return ev, nil
+}
+
+// StackSetName returns the name in the event's StackSet ARN
+// ("arn:...:stackset/NAME:UUID").
+func (e StackInstanceEvent) StackSetName() string {
+	_, rest, _ := strings.Cut(e.Detail.StackSetARN, ":stackset/")
+	name, _, _ := strings.Cut(rest, ":")
+	return name
+}
+
+// HandleStackInstanceEvent verifies the role of an account that joined one
+// of the onboarding's OUs and sends account.added, or sends account.removed
+// for one that left. Other events are logged and ignored. It returns an
+// error, so Lambda retries the event, only when the vendor could not be
+// told; the callback's id is the same on a retry.
+func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMessage, env func(string) string) error {
+	ev, err := ParseStackInstanceEvent(raw)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "ignored a malformed StackSet instance event", "error", err)
+		return nil
+	}
+	log := s.Logger.With("eventId", ev.ID, "action", ev.Detail.Action, "detailedStatus", ev.Detail.StatusDetails.DetailedStatus)
+	cfg, secret, err := s.configFromEnv(ctx, env)
+	if err != nil {
+		log.ErrorContext(ctx, "cannot handle StackSet instance events", "error", err)
+		return err
+	}
+	if ev.StackSetName() != stackSetName(cfg.StackSet) {
+		log.InfoContext(ctx, "ignored an event of another StackSet", "stackSet", ev.StackSetName())
+		return nil
+	}
+	account := accountOfARN(ev.Detail.StackID)
+	arn := discovery.MemberRoleARN(partitionOf(cfg.ManagementRoleARN), account, cfg.RoleName)
+	detailed := ev.Detail.StatusDetails.DetailedStatus
+
+	var event callback.Event
+	var acct callback.Account
+	switch {
+	case ev.Detail.Action == "CREATE" && detailed == "SUCCEEDED":
+		event = callback.EventAccountAdded
+		out := &outcome{}
+		s.Verifier.VerifyAll(ctx, func(yield func(verify.Role) bool) { yield(s.role(cfg, account, arn, false)) }, out.add)
+		if len(out.accounts) != 1 {
+			return errors.New("the verification of the new account returned no report")
+		}
+		acct = out.accounts[0]
+	case ev.Detail.Action == "CREATE" && detailed == "FAILED":
+		event = callback.EventAccountAdded
+		reason := "the StackSet could not create the role in account " + account
+		if r := ev.Detail.StatusDetails.StatusReason; r != "" {
+			reason += ": " + r
+		}
+		acct = callback.Account{AccountID: account, RoleARN: arn, Status: callback.StatusUnreachable,
+			Diagnoses: []callback.Diagnosis{{Code: "stack_instance_failed", Message: clip(reason, 500)}}}
+	case ev.Detail.Action == "DELETE" && detailed == "SUCCEEDED":
+		event = callback.EventAccountRemoved
+		acct = callback.Account{AccountID: account, RoleARN: arn, Status: callback.StatusUnreachable,
+			Diagnoses: []callback.Diagnosis{{Code: "account_removed", Message: "the account left the onboarding's organizational units; its role was deleted"}}}
+	default:
+		log.InfoContext(ctx, "ignored a StackSet instance event that changes no account")
+		return nil
+	}
+	stackID := env(params.EnvStackID)
+	payload := s.payload(event, stackID, ev.ID, s.organizationID(ctx, true), accountOfARN(stackID), cfg, []callback.Account{acct})
+	payload.OccurredAt = ev.Time
+	status := s.deliver(ctx, cfg, secret, payload)
+	log.InfoContext(ctx, "StackSet instance event handled", "event", string(event), "account", account, "status", string(acct.Status), "callbackStatus", status)
+	if !strings.HasPrefix(status, "delivered") {
+		return fmt.Errorf("%s for account %s: %s", event, account, status)
+	}
+	return nil
+}
+
+// configFromEnv builds the onboarding's configuration from the function's
+// environment and its secret, with the same rules as the custom resource's
+// properties.
+func (s *Service) configFromEnv(ctx context.Context, env func(string) string) (Config, string, error) {
+	secretARN := env(params.EnvSecretARN)
+	out, err := s.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretARN)})
+	if err != nil {
+		return Config{}, "", fmt.Errorf("read the onboarding secret %s: %w", secretARN, err)
+	}
+	var sec params.Secret
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &sec); err != nil {
+		return Config{}, "", fmt.Errorf("the onboarding secret %s is not the JSON the template writes: %w", secretARN, err)
+	}
+	stackID := env(params.EnvStackID)
+	roleName := env(params.EnvRoleName)
+	props := map[string]any{
+		params.ExternalID.Name:           sec.ExternalID,
+		params.PreviousExternalID.Name:   sec.PreviousExternalID,
+		params.CURBucketName.Name:        env(params.EnvCURBucket),
+		params.CURReportPrefix.Name:      env(params.EnvCURPrefix),
+		params.DeployToOrganization.Name: env(params.EnvDeployToOrg),
+		params.StackSetCallAs.Name:       env(params.EnvCallAs),
+		params.InventoryRegions.Name:     env(params.EnvRegions),
+		params.EnableBedrockAccess.Name:  env(params.EnvBedrock),
+		params.LogGroupNames.Name:        env(params.EnvLogGroups),
+		params.PropRoleName:              roleName,
+		params.PropManagementRoleARN:     fmt.Sprintf("arn:%s:iam::%s:role/%s", partitionOf(stackID), accountOfARN(stackID), roleName),
+		params.PropStackSetID:            env(params.EnvStackSetName),
+		params.PropSecretARN:             secretARN,
+		params.PropCallbackURL:           env(params.EnvCallbackURL),
+		params.PropCallbackAudience:      env(params.EnvAudience),
+		params.PropPermissionSetVersion:  permissions.Version,
+		params.PropPermissionSetDigest:   permissions.Digest(),
+	}
+	cfg, err := ParseConfig(props, ParseOptions{DefaultRegion: s.Region, AllowLoopbackHTTP: s.AllowLoopbackHTTP})
+	if err != nil {
+		return Config{}, "", fmt.Errorf("the function's environment: %w", err)
+	}
+	return cfg, sec.CallbackSecret, nil
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

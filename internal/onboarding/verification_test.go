@@ -1,0 +1,318 @@
+package onboarding
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rolecall/rolecall/callback"
+	"github.com/rolecall/rolecall/internal/customresource"
+	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/verify"
+)
+
+// fakeVerifier answers each role with report(role), verified by default,
+// and records the roles it saw.
+type fakeVerifier struct {
+	mu     sync.Mutex
+	seen   []verify.Role
+	report func(verify.Role) verify.Report
+}
+
+func (f *fakeVerifier) VerifyAll(_ context.Context, roles iter.Seq[verify.Role], each func(verify.Report)) verify.Summary {
+	var s verify.Summary
+	for r := range roles {
+		f.mu.Lock()
+		f.seen = append(f.seen, r)
+		f.mu.Unlock()
+		rep := verify.Report{AccountID: r.AccountID, RoleARN: r.RoleARN, Status: verify.StatusVerified}
+		if f.report != nil {
+			rep = f.report(r)
+		}
+		s.Accounts++
+		switch rep.Status {
+		case verify.StatusVerified:
+			s.Verified++
+		case verify.StatusGaps:
+			s.Gaps++
+		case verify.StatusFinding:
+			s.Findings++
+		case verify.StatusUnreachable:
+			s.Unreachable++
+		}
+		each(rep)
+	}
+	return s
+}
+
+// fakeStacks lists instances (failing if listErr is set) and reports the
+// stack's status.
+type fakeStacks struct {
+	instances []cftypes.StackInstanceSummary
+	status    cftypes.StackStatus
+}
+
+func (f fakeStacks) ListStackInstances(_ context.Context, in *cloudformation.ListStackInstancesInput, _ ...func(*cloudformation.Options)) (*cloudformation.ListStackInstancesOutput, error) {
+	return &cloudformation.ListStackInstancesOutput{Summaries: f.instances}, nil
+}
+
+func (f fakeStacks) DescribeStacks(context.Context, *cloudformation.DescribeStacksInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
+	if f.status == "" {
+		return nil, errors.New("no such stack")
+	}
+	return &cloudformation.DescribeStacksOutput{Stacks: []cftypes.Stack{{StackStatus: f.status}}}, nil
+}
+
+func instance(account string, status cftypes.StackInstanceStatus, detailed cftypes.StackInstanceDetailedStatus, reason string) cftypes.StackInstanceSummary {
+	return cftypes.StackInstanceSummary{Account: aws.String(account), Region: aws.String("us-east-1"), Status: status,
+		StackInstanceStatus: &cftypes.StackInstanceComprehensiveStatus{DetailedStatus: detailed}, StatusReason: aws.String(reason)}
+}
+
+type fakeSecrets struct{ err error }
+
+func (f fakeSecrets) GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	b, _ := json.Marshal(params.Secret{ExternalID: "ext-7f3c9e1d-2b4a", CallbackSecret: "whsec_" + strings.Repeat("A", 32)})
+	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(string(b))}, nil
+}
+
+// fakeSender records payloads and answers as configured.
+type fakeSender struct {
+	mu       sync.Mutex
+	payloads []callback.Payload
+	err      error
+}
+
+func (f *fakeSender) Deliver(_ context.Context, _ string, p callback.Payload) (callback.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.payloads = append(f.payloads, p)
+	if f.err != nil {
+		return callback.Result{Attempts: 5}, f.err
+	}
+	return callback.Result{Delivered: true, Attempts: 1, StatusCode: 200}, nil
+}
+
+func newService(v *fakeVerifier, stacks fakeStacks, sender *fakeSender) *Service {
+	return &Service{
+		Org:       fakeOrg{trusted: true},
+		Stacks:    stacks,
+		Secrets:   fakeSecrets{},
+		Verifier:  v,
+		NewSender: func(string, string) (deliverer, error) { return sender, nil },
+		Region:    "us-east-1",
+		Now:       func() time.Time { return time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC) },
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+func verificationRequest(t cfn.RequestType) customresource.Request {
+	return customresource.Request{RequestType: t, ResourceType: params.VerificationType, StackID: stackID, RequestID: "req-1",
+		LogicalResourceID: "RoleVerification", Properties: verificationProps()}
+}
+
+func TestCreateVerifiesEveryRoleAndTellsTheVendor(t *testing.T) {
+	v := &fakeVerifier{}
+	sender := &fakeSender{}
+	stacks := fakeStacks{instances: []cftypes.StackInstanceSummary{
+		instance("222222222222", cftypes.StackInstanceStatusCurrent, cftypes.StackInstanceDetailedStatusSucceeded, ""),
+		instance("333333333333", cftypes.StackInstanceStatusCurrent, cftypes.StackInstanceDetailedStatusSucceeded, ""),
+		instance("444444444444", cftypes.StackInstanceStatusInoperable, cftypes.StackInstanceDetailedStatusFailed, "Role creation blocked by SCP"),
+	}}
+	res, err := newService(v, stacks, sender).Create(t.Context(), verificationRequest(cfn.RequestCreate))
+	if err != nil {
+		t.Fatalf("a member-account gap must not fail the stack: %v", err)
+	}
+	want := map[string]string{
+		params.DataAccountCount:  "4",
+		params.DataVerifiedCount: "3",
+		params.DataRoleARN:       "arn:aws:iam::111111111111:role/VendorReadOnly",
+	}
+	for k, w := range want {
+		if res.Data[k] != w {
+			t.Errorf("%s = %v, want %s", k, res.Data[k], w)
+		}
+	}
+	if s := res.Data[params.DataVerificationStatus].(string); !strings.Contains(s, "444444444444 unreachable (stack_instance_failed)") {
+		t.Errorf("VerificationStatus %q does not name the failed account", s)
+	}
+	if s := res.Data[params.DataCallbackStatus].(string); !strings.HasPrefix(s, "delivered to hooks.vendor.example") {
+		t.Errorf("CallbackStatus %q", s)
+	}
+	if len(v.seen) != 3 || !v.seen[0].Management || v.seen[0].CURBucket != "acme-cur" || v.seen[1].CURBucket != "" {
+		t.Errorf("verified roles %+v: want the management role (with CUR) and the two deployed members", v.seen)
+	}
+	for _, r := range v.seen {
+		if r.ExternalID != "ext-7f3c9e1d-2b4a" || len(r.Regions) != 2 {
+			t.Errorf("role %s verified with external ID %q and regions %v", r.RoleARN, r.ExternalID, r.Regions)
+		}
+	}
+	if len(sender.payloads) != 1 {
+		t.Fatalf("%d callbacks, want 1", len(sender.payloads))
+	}
+	p := sender.payloads[0]
+	if p.Event != callback.EventOnboardingCreated || p.ManagementAccountID != mgmtAccount || p.OrganizationID != "o-abc123defg" || len(p.Accounts) != 4 {
+		t.Errorf("payload %+v", p)
+	}
+	if err := p.Validate(); err != nil {
+		t.Errorf("payload does not validate: %v", err)
+	}
+	failed := p.Accounts[3]
+	if failed.AccountID != "444444444444" || failed.Status != callback.StatusUnreachable || failed.Diagnoses[0].Code != "stack_instance_failed" || !strings.Contains(failed.Diagnoses[0].Message, "SCP") {
+		t.Errorf("failed instance reported as %+v", failed)
+	}
+}
+
+func TestASecurityFindingFailsTheStackAndNamesAccountAndAction(t *testing.T) {
+	v := &fakeVerifier{report: func(r verify.Role) verify.Report {
+		rep := verify.Report{AccountID: r.AccountID, RoleARN: r.RoleARN, Status: verify.StatusVerified}
+		if r.AccountID == "222222222222" {
+			rep.Status = verify.StatusFinding
+			rep.Findings = []verify.Finding{{Action: "s3:PutObject", Source: "inline policy tampered"}}
+		}
+		return rep
+	}}
+	sender := &fakeSender{}
+	stacks := fakeStacks{instances: []cftypes.StackInstanceSummary{instance("222222222222", cftypes.StackInstanceStatusCurrent, cftypes.StackInstanceDetailedStatusSucceeded, "")}}
+	for _, rt := range []cfn.RequestType{cfn.RequestCreate, cfn.RequestUpdate} {
+		_, err := newService(v, stacks, sender).Create(t.Context(), verificationRequest(rt))
+		var re *customresource.ReasonError
+		if !errors.As(err, &re) || !strings.Contains(err.Error(), "account 222222222222: s3:PutObject allowed by inline policy tampered") {
+			t.Fatalf("%s: error %v; want a reason naming the account and the action", rt, err)
+		}
+	}
+	if got := sender.payloads[0].Accounts[1].Status; got != callback.StatusFinding {
+		t.Errorf("the vendor was told %s, want finding", got)
+	}
+}
+
+func TestAFindingDuringRollbackDoesNotFailTheRollback(t *testing.T) {
+	v := &fakeVerifier{report: func(r verify.Role) verify.Report {
+		return verify.Report{AccountID: r.AccountID, RoleARN: r.RoleARN, Status: verify.StatusFinding, Findings: []verify.Finding{{Action: "*", Source: "attached policy admin"}}}
+	}}
+	s := newService(v, fakeStacks{status: cftypes.StackStatusUpdateRollbackInProgress}, &fakeSender{})
+	if _, err := s.Update(t.Context(), verificationRequest(cfn.RequestUpdate)); err != nil {
+		t.Fatalf("a failed answer during rollback would leave UPDATE_ROLLBACK_FAILED: %v", err)
+	}
+}
+
+func TestRotationVerifiesWithTheNewIDAndSaysSo(t *testing.T) {
+	v := &fakeVerifier{}
+	sender := &fakeSender{}
+	req := verificationRequest(cfn.RequestUpdate)
+	req.OldProperties = verificationProps()
+	req.Properties = verificationProps()
+	req.Properties[params.ExternalID.Name] = "ext-new-9a8b7c6d"
+	req.Properties[params.PreviousExternalID.Name] = "ext-7f3c9e1d-2b4a"
+	if _, err := newService(v, fakeStacks{}, sender).Update(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if v.seen[0].ExternalID != "ext-new-9a8b7c6d" {
+		t.Errorf("verified with %q, want the new external ID", v.seen[0].ExternalID)
+	}
+	p := sender.payloads[0]
+	if p.Event != callback.EventOnboardingUpdated || !p.ExternalIDRotated {
+		t.Errorf("payload event %s, rotated %v", p.Event, p.ExternalIDRotated)
+	}
+}
+
+func TestAFailedCallbackIsReportedNotFatal(t *testing.T) {
+	sender := &fakeSender{err: errors.New("503 Service Unavailable")}
+	res, err := newService(&fakeVerifier{}, fakeStacks{}, sender).Create(t.Context(), verificationRequest(cfn.RequestCreate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Data[params.DataCallbackStatus].(string); !strings.Contains(s, "not delivered to hooks.vendor.example after 5 attempts") {
+		t.Errorf("CallbackStatus %q", s)
+	}
+}
+
+func TestAnUnreadableSecretFailsWithAReason(t *testing.T) {
+	s := newService(&fakeVerifier{}, fakeStacks{}, &fakeSender{})
+	s.Secrets = fakeSecrets{err: errors.New("AccessDeniedException")}
+	_, err := s.Create(t.Context(), verificationRequest(cfn.RequestCreate))
+	var re *customresource.ReasonError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "read the onboarding secret") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestDeleteTellsTheVendorAndNeverBlocks(t *testing.T) {
+	stacks := fakeStacks{instances: []cftypes.StackInstanceSummary{instance("222222222222", cftypes.StackInstanceStatusCurrent, cftypes.StackInstanceDetailedStatusSucceeded, "")}}
+	for _, sendErr := range []error{nil, errors.New("connection refused")} {
+		sender := &fakeSender{err: sendErr}
+		v := &fakeVerifier{}
+		if _, err := newService(v, stacks, sender).Delete(t.Context(), verificationRequest(cfn.RequestDelete)); err != nil {
+			t.Fatalf("Delete with callback error %v: %v", sendErr, err)
+		}
+		if len(v.seen) != 0 {
+			t.Error("Delete verified roles")
+		}
+		if len(sender.payloads) != 1 || sender.payloads[0].Event != callback.EventOnboardingDeleted || len(sender.payloads[0].Accounts) != 2 {
+			t.Fatalf("payloads %+v, want one onboarding.deleted naming both roles", sender.payloads)
+		}
+	}
+}
+
+// The response stays within CloudFormation's 4,096 bytes whatever the
+// number of accounts, through the real runtime.
+func TestResponseFitsWith5000Accounts(t *testing.T) {
+	var instances []cftypes.StackInstanceSummary
+	for i := range 5000 {
+		instances = append(instances, instance(fmt.Sprintf("%012d", 200000000000+i), cftypes.StackInstanceStatusCurrent, cftypes.StackInstanceDetailedStatusSucceeded, ""))
+	}
+	v := &fakeVerifier{report: func(r verify.Role) verify.Report {
+		rep := verify.Report{AccountID: r.AccountID, RoleARN: r.RoleARN, Status: verify.StatusVerified}
+		if r.AccountID[11] == '7' {
+			rep.Status = verify.StatusGaps
+			rep.Probes = []verify.Probe{{Service: "ce", Action: "GetCostAndUsage", Outcome: verify.OutcomeDenied}}
+		}
+		return rep
+	}}
+	sender := &fakeSender{}
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ = io.ReadAll(r.Body)
+	}))
+	defer srv.Close()
+	rt := &customresource.Runtime{Handler: newService(v, fakeStacks{instances: instances}, sender), AllowLoopbackHTTP: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ev := map[string]any{
+		"RequestType": "Create", "ResponseURL": srv.URL + "/response", "StackId": stackID, "RequestId": "req-1",
+		"LogicalResourceId": "RoleVerification", "ResourceType": params.VerificationType, "ResourceProperties": verificationProps(),
+	}
+	raw, _ := json.Marshal(ev)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := rt.Handle(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	var resp cfn.Response
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatalf("response %q: %v", body, err)
+	}
+	if resp.Status != cfn.StatusSuccess || resp.Data[params.DataAccountCount] != "5001" || len(body) > 4096 {
+		t.Errorf("status %s, %d accounts, %d bytes: %s", resp.Status, resp.Data[params.DataAccountCount], len(body), body)
+	}
+	if len(sender.payloads[0].Accounts) != 5001 {
+		t.Errorf("the callback lists %d accounts, want all 5001", len(sender.payloads[0].Accounts))
+	}
+	t.Logf("5,001 accounts: response %d bytes: %s", len(body), resp.Data[params.DataVerificationStatus])
+}
