@@ -131,4 +131,3 @@ func TestABrokenEnvironmentIsAnError(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
-
