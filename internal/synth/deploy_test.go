@@ -224,3 +224,72 @@ func firstProfileID(t *testing.T) string {
 	}
 	return strings.TrimSuffix(filepath.Base(matches[0]), ".yaml")
 }
+
+// Rotating the external ID updates the StackSet; every member role must
+// then trust the new value and, during the rotation, the previous one.
+// (Pins rolecall's moto fixes 5 and 6: StackSet updates reach the
+// instances' resources, and trust policies update in place.)
+func TestRoleTemplateRotatesTheExternalIDThroughAStackSetUpdate(t *testing.T) {
+	ctx := t.Context()
+	p, err := profile.Find("../../vendors", firstProfileID(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := synth.Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	for _, f := range files {
+		if f.Path == synth.RoleTemplatePath {
+			body = string(f.Data)
+		}
+	}
+	srv := emulatortest.Start(t)
+	admin := srv.Config()
+	org, err := emulator.SeedOrganization(ctx, admin, emulator.OrgSpec{OUs: []emulator.OUSpec{{Name: "Prod", Accounts: 2}}, ServicePrincipals: []string{emulator.StackSetsServicePrincipal}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifierARN, err := emulator.CreateRole(ctx, admin, "OnboardingFunctionRole",
+		emulator.TrustPolicy("arn:aws:iam::"+emulator.DefaultAccountID+":user/"+emulator.AdminUserName), emulator.AllowPolicy("sts:AssumeRole"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := emulator.AssumeRole(ctx, admin, verifierARN, "", "onboarding")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, _ := org.OUByPath("Root/Prod")
+	if _, err := emulator.DeployStackSet(ctx, admin, emulator.StackSetSpec{
+		Name: "roles", TemplateBody: body, OrganizationalUnitIDs: []string{prod.ID},
+		Parameters: map[string]string{"ExternalId": externalID, "VerifierRoleArn": verifierARN},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const newID = "ext-rotated-0a1b2c3d"
+	cfn := cloudformation.NewFromConfig(admin)
+	if _, err := cfn.UpdateStackSet(ctx, &cloudformation.UpdateStackSetInput{
+		StackSetName:        aws.String("roles"),
+		UsePreviousTemplate: aws.Bool(true),
+		Capabilities:        []cftypes.Capability{cftypes.CapabilityCapabilityNamedIam},
+		Parameters: []cftypes.Parameter{
+			{ParameterKey: aws.String("ExternalId"), ParameterValue: aws.String(newID)},
+			{ParameterKey: aws.String("PreviousExternalId"), ParameterValue: aws.String(externalID)},
+			{ParameterKey: aws.String("VerifierRoleArn"), ParameterValue: aws.String(verifierARN)},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range org.Accounts {
+		arn := "arn:aws:iam::" + a.ID + ":role/" + p.RoleName
+		for _, id := range []string{newID, externalID} {
+			if _, err := emulator.AssumeRole(ctx, verifier, arn, id, "verify"); err != nil {
+				t.Errorf("%s with %s after the update: %v", a.Name, id, err)
+			}
+		}
+		if _, err := emulator.AssumeRole(ctx, verifier, arn, "ext-never-issued", "verify"); emulator.ErrorCode(err) != "AccessDenied" {
+			t.Errorf("%s with an unknown external ID: %v, want AccessDenied", a.Name, err)
+		}
+	}
+}

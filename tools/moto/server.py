@@ -28,6 +28,13 @@ It also makes service-managed StackSet instances land where AWS puts them:
    management account (moto deploys there when the root is a target; AWS
    never does, the management account needs its own stack).
 
+And it makes updates reach what they update:
+
+5. UpdateStackSet updates the resources of every instance (moto keeps the
+   new parameters but leaves the instances' resources as they were).
+6. A stack update that changes a role's AssumeRolePolicyDocument changes
+   the role's trust policy in place, as AWS does (moto ignores it).
+
 Usage: python tools/moto/server.py -H 127.0.0.1 -p PORT
 """
 
@@ -37,7 +44,9 @@ import sys
 
 from moto.cloudformation import models as cfn_models
 from moto.iam import access_control as ac
+from moto.iam import models as iam_models
 from moto.iam.models import iam_backends
+from moto.utilities.utils import get_partition
 from moto.iam.exceptions import NotFoundException
 from moto.server import main
 
@@ -152,6 +161,42 @@ def _create_instances(self, accounts, regions, parameters, deployment_targets, p
 
 
 cfn_models.StackInstances.create_instances = _create_instances
+
+_original_stackset_update = cfn_models.StackSet.update
+
+
+def _stackset_update(self, template, description, parameters, tags, admin_role, execution_role, accounts, regions, operation_id):
+    result = _original_stackset_update(
+        self, template, description, parameters, tags, admin_role, execution_role, accounts, regions, operation_id
+    )
+    values = dict(self.parameters or {})
+    self.instances.template = self.template
+    self.instances.parameters = values
+    for instance in self.instances.stack_instances:
+        if accounts and instance.account_id not in accounts:
+            continue
+        instance.template = self.template
+        instance.parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+        if instance.permission_model == "SERVICE_MANAGED":
+            instance.stack.update(self.template, parameters=values)
+    return result
+
+
+cfn_models.StackSet.update = _stackset_update
+
+_original_role_update = iam_models.Role.update_from_cloudformation_json.__func__
+
+
+def _role_update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    role = _original_role_update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+    trust = cloudformation_json.get("Properties", {}).get("AssumeRolePolicyDocument")
+    if trust is not None:
+        backend = iam_backends[account_id][get_partition(region_name)]
+        backend.update_assume_role_policy(role.name, trust if isinstance(trust, str) else json.dumps(trust))
+    return role
+
+
+iam_models.Role.update_from_cloudformation_json = classmethod(_role_update)
 ac.IAMRequestBase._is_assuming_role_operation = _is_assuming_role_operation
 ac.IAMRequestBase._check_role_trust_relationship = _check_role_trust_relationship
 ac.IAMPolicyStatement._check_principal = _check_principal
