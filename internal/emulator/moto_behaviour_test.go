@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/rolecall/rolecall/internal/emulator"
@@ -888,6 +890,85 @@ func TestFixedMotoEvaluatesTrustStatementsAsAWSDoes(t *testing.T) {
 				return
 			}
 			wantErrorCode(t, err, "AccessDenied")
+		})
+	}
+}
+
+// With rolecall's fixes, HeadBucket needs s3:ListBucket (raw moto asks for
+// an action s3:HeadBucket that IAM does not have), and Secrets Manager and
+// CloudFormation calls are authorised against the secret or StackSet they
+// name (raw moto checks them against "*", so no policy scoped to one
+// resource allowed anything).
+func TestFixedMotoAuthorisesCallsByTheirResource(t *testing.T) {
+	t.Parallel()
+	srv := emulatortest.Start(t)
+	ctx := t.Context()
+	admin := srv.Config()
+	for _, b := range []string{"mine", "theirs"} {
+		if err := emulator.CreateBucket(ctx, admin, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sm := secretsmanager.NewFromConfig(admin)
+	mine, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("mine"), SecretString: aws.String("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("theirs"), SecretString: aws.String("b")}); err != nil {
+		t.Fatal(err)
+	}
+	policy := mustJSON(t, map[string]any{"Version": "2012-10-17", "Statement": []any{
+		map[string]any{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::mine"},
+		map[string]any{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": aws.ToString(mine.ARN)},
+	}})
+	user, err := emulator.CreateUser(ctx, admin, "scoped", policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := emulator.S3Client(user)
+	usm := secretsmanager.NewFromConfig(user)
+	tests := []struct {
+		name    string
+		call    func() error
+		allowed bool
+	}{
+		{"HeadBucket on the bucket the policy names", func() error {
+			_, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("mine")})
+			return err
+		}, true},
+		{"HeadBucket on another bucket", func() error {
+			_, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("theirs")})
+			return err
+		}, false},
+		{"GetSecretValue of the secret the policy names, by ARN", func() error {
+			_, err := usm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: mine.ARN})
+			return err
+		}, true},
+		{"GetSecretValue of the secret the policy names, by name", func() error {
+			_, err := usm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("mine")})
+			return err
+		}, true},
+		{"GetSecretValue of another secret", func() error {
+			_, err := usm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("theirs")})
+			return err
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if tt.allowed {
+				if err != nil {
+					t.Fatalf("denied: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("allowed")
+			}
+			var re interface{ HTTPStatusCode() int }
+			if !errors.As(err, &re) || re.HTTPStatusCode() != 403 {
+				t.Fatalf("error %v, want a 403", err)
+			}
 		})
 	}
 }

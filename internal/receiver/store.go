@@ -161,7 +161,9 @@ func (s *Store) Apply(ctx context.Context, m *callback.Message, receivedAt time.
 	}
 
 	outcome := OutcomeStored
-	if o.LastEvent.ID != "" && p.OccurredAt.Before(o.LastEvent.OccurredAt) {
+	// Compare whole seconds: EventBridge stamps events to the second, so an
+	// account event in the same second as an update is not older than it.
+	if o.LastEvent.ID != "" && p.OccurredAt.Truncate(time.Second).Before(o.LastEvent.OccurredAt.Truncate(time.Second)) {
 		outcome = OutcomeStale
 	} else {
 		merge(o, m)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -32,8 +33,12 @@ type Deployment struct {
 	Params    map[string]string
 
 	stack *cfnlocal.Stack
+	// resources are what CloudFormation knows of the created resources.
+	resources map[string]cfnlocal.Resource
 	// suffix makes generated physical names unique, as CloudFormation does.
 	suffix string
+	// managementStack is the nested stack's name.
+	managementStack string
 
 	SecretARN         string
 	FunctionRoleARN   string
@@ -90,6 +95,7 @@ func templateFiles(files []synth.File) (mgmt, role []byte, err error) {
 // management template as CloudFormation would.
 func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stackName string, values map[string]string) (*Deployment, error) {
 	d := &Deployment{
+		resources: map[string]cfnlocal.Resource{},
 		StackName: stackName,
 		Region:    admin.Region,
 		AccountID: emulator.DefaultAccountID,
@@ -122,7 +128,7 @@ func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stac
 		return nil, fmt.Errorf("create the onboarding secret: %w", err)
 	}
 	d.SecretARN = aws.ToString(sec.ARN)
-	stack.SetResource(synth.SecretLogicalID, cfnlocal.Resource{Ref: d.SecretARN})
+	d.set(synth.SecretLogicalID, cfnlocal.Resource{Ref: d.SecretARN})
 
 	// The log group.
 	logGroup := d.physicalName(synth.LogGroupLogicalID)
@@ -130,7 +136,7 @@ func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stac
 		return nil, fmt.Errorf("create the function's log group: %w", err)
 	}
 	d.LogGroupARN = fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s:*", d.Region, d.AccountID, logGroup)
-	stack.SetResource(synth.LogGroupLogicalID, cfnlocal.Resource{Ref: logGroup, Attrs: map[string]string{"Arn": d.LogGroupARN}})
+	d.set(synth.LogGroupLogicalID, cfnlocal.Resource{Ref: logGroup, Attrs: map[string]string{"Arn": d.LogGroupARN}})
 
 	// The execution role, with the template's own policies. Lambda would
 	// assume it through the trust on lambda.amazonaws.com; here the
@@ -161,12 +167,12 @@ func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stac
 			return nil, fmt.Errorf("grant the function's execution role: %w", err)
 		}
 	}
-	stack.SetResource(synth.FunctionRoleLogicalID, cfnlocal.Resource{Ref: roleName, Attrs: map[string]string{"Arn": d.FunctionRoleARN}})
+	d.set(synth.FunctionRoleLogicalID, cfnlocal.Resource{Ref: roleName, Attrs: map[string]string{"Arn": d.FunctionRoleARN}})
 
 	// The function itself runs in-process; what it gets from the template
 	// is its environment.
 	fnArn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", d.Region, d.AccountID, d.physicalName(synth.FunctionLogicalID))
-	stack.SetResource(synth.FunctionLogicalID, cfnlocal.Resource{Ref: d.physicalName(synth.FunctionLogicalID), Attrs: map[string]string{"Arn": fnArn}})
+	d.set(synth.FunctionLogicalID, cfnlocal.Resource{Ref: d.physicalName(synth.FunctionLogicalID), Attrs: map[string]string{"Arn": fnArn}})
 	props, err = stack.Properties(synth.FunctionLogicalID)
 	if err != nil {
 		return nil, err
@@ -195,6 +201,7 @@ func (d *Deployment) deployManagementRole(ctx context.Context, admin aws.Config,
 		cfParams = append(cfParams, cftypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(fmt.Sprint(nested[k]))})
 	}
 	name := d.StackName + "-" + synth.ManagementRoleLogicalID + "-" + d.suffix
+	d.managementStack = name
 	cfn := cloudformation.NewFromConfig(admin)
 	if _, err := cfn.CreateStack(ctx, &cloudformation.CreateStackInput{
 		StackName:    aws.String(name),
@@ -220,7 +227,7 @@ func (d *Deployment) deployManagementRole(ctx context.Context, admin aws.Config,
 	if d.ManagementRoleARN == "" {
 		return fmt.Errorf("the management role's stack has no %s output", synth.OutputRoleARN)
 	}
-	d.stack.SetResource(synth.ManagementRoleLogicalID, cfnlocal.Resource{Ref: aws.ToString(st.StackId), Attrs: map[string]string{"Outputs." + synth.OutputRoleARN: d.ManagementRoleARN}})
+	d.set(synth.ManagementRoleLogicalID, cfnlocal.Resource{Ref: aws.ToString(st.StackId), Attrs: map[string]string{"Outputs." + synth.OutputRoleARN: d.ManagementRoleARN}})
 	return nil
 }
 
@@ -230,7 +237,7 @@ func (d *Deployment) deployStackSet(ctx context.Context, admin aws.Config, prefl
 	if ok, err := d.stack.HasResource(synth.StackSetLogicalID); err != nil || !ok {
 		return err
 	}
-	d.stack.SetResource(synth.PreflightLogicalID, cfnlocal.Resource{Attrs: stringAttrs(preflightData)})
+	d.set(synth.PreflightLogicalID, cfnlocal.Resource{Attrs: stringAttrs(preflightData)})
 	props, err := d.stack.Properties(synth.StackSetLogicalID)
 	if err != nil {
 		return err
@@ -260,7 +267,7 @@ func (d *Deployment) deployStackSet(ctx context.Context, admin aws.Config, prefl
 		return fmt.Errorf("deploy the member-role StackSet: %w", err)
 	}
 	d.StackSetID = dep.StackSetID
-	d.stack.SetResource(synth.StackSetLogicalID, cfnlocal.Resource{Ref: dep.StackSetID, Attrs: map[string]string{"StackSetId": dep.StackSetID}})
+	d.set(synth.StackSetLogicalID, cfnlocal.Resource{Ref: dep.StackSetID, Attrs: map[string]string{"StackSetId": dep.StackSetID}})
 	return nil
 }
 
@@ -277,6 +284,113 @@ func createCURBucket(ctx context.Context, admin aws.Config, bucket, prefix strin
 		Body:   strings.NewReader("identity/LineItemId,lineItem/UnblendedCost\nrehearsal,0.01\n"),
 	})
 	return err
+}
+
+// set records a created resource, for this evaluation and later ones.
+func (d *Deployment) set(logicalID string, r cfnlocal.Resource) {
+	d.resources[logicalID] = r
+	d.stack.SetResource(logicalID, r)
+}
+
+// reload evaluates the template again with new parameter values, as a
+// stack update does; the resources keep their identities.
+func (d *Deployment) reload(mgmtTemplate []byte, values map[string]string) error {
+	stack, err := cfnlocal.Load(mgmtTemplate, values, map[string]string{
+		"AWS::Region":    d.Region,
+		"AWS::AccountId": d.AccountID,
+		"AWS::StackName": d.StackName,
+		"AWS::StackId":   d.StackID,
+	}, maps.Clone(d.resources))
+	if err != nil {
+		return fmt.Errorf("evaluate %s: %w", synth.ManagementTemplatePath, err)
+	}
+	d.stack = stack
+	d.Params = values
+	return nil
+}
+
+// updateManagementRole updates the nested stack with the parameters the
+// management template now passes it.
+func (d *Deployment) updateManagementRole(ctx context.Context, admin aws.Config, roleTemplate []byte) error {
+	props, err := d.stack.Properties(synth.ManagementRoleLogicalID)
+	if err != nil {
+		return err
+	}
+	var cfParams []cftypes.Parameter
+	nested, _ := props["Parameters"].(map[string]any)
+	for _, k := range sortedKeys(nested) {
+		cfParams = append(cfParams, cftypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(fmt.Sprint(nested[k]))})
+	}
+	if _, err := cloudformation.NewFromConfig(admin).UpdateStack(ctx, &cloudformation.UpdateStackInput{
+		StackName:    aws.String(d.managementStack),
+		TemplateBody: aws.String(string(roleTemplate)),
+		Parameters:   cfParams,
+		Capabilities: []cftypes.Capability{cftypes.CapabilityCapabilityNamedIam},
+	}); err != nil {
+		return fmt.Errorf("update the management role's stack: %w", err)
+	}
+	return nil
+}
+
+// updateStackSet updates the StackSet with the parameters the management
+// template now passes it; every instance follows.
+func (d *Deployment) updateStackSet(ctx context.Context, admin aws.Config) error {
+	props, err := d.stack.Properties(synth.StackSetLogicalID)
+	if err != nil {
+		return err
+	}
+	var cfParams []cftypes.Parameter
+	plist, _ := props["Parameters"].([]any)
+	for _, p := range plist {
+		pm := p.(map[string]any)
+		cfParams = append(cfParams, cftypes.Parameter{ParameterKey: aws.String(fmt.Sprint(pm["ParameterKey"])), ParameterValue: aws.String(fmt.Sprint(pm["ParameterValue"]))})
+	}
+	cfn := cloudformation.NewFromConfig(admin)
+	out, err := cfn.UpdateStackSet(ctx, &cloudformation.UpdateStackSetInput{
+		StackSetName: aws.String(d.StackSetName),
+		TemplateBody: aws.String(fmt.Sprint(props["TemplateBody"])),
+		Parameters:   cfParams,
+		Capabilities: []cftypes.Capability{cftypes.CapabilityCapabilityNamedIam},
+	})
+	if err != nil {
+		return fmt.Errorf("update the member-role StackSet: %w", err)
+	}
+	return emulator.WaitStackSetOperation(ctx, admin, d.StackSetName, aws.ToString(out.OperationId))
+}
+
+// removeRoles deletes what holds the roles, as CloudFormation does after the
+// custom resource's Delete: the StackSet's instances, the StackSet, the
+// nested stack.
+func (d *Deployment) removeRoles(ctx context.Context, admin aws.Config) error {
+	cfn := cloudformation.NewFromConfig(admin)
+	if d.StackSetName != "" {
+		instances, err := emulator.ListStackInstances(ctx, admin, d.StackSetName)
+		if err != nil {
+			return err
+		}
+		var accounts []string
+		for _, in := range instances {
+			accounts = append(accounts, aws.ToString(in.Account))
+		}
+		if len(accounts) > 0 {
+			out, err := cfn.DeleteStackInstances(ctx, &cloudformation.DeleteStackInstancesInput{
+				StackSetName: aws.String(d.StackSetName), Accounts: accounts, Regions: []string{d.Region}, RetainStacks: aws.Bool(false),
+			})
+			if err != nil {
+				return fmt.Errorf("delete the StackSet's instances: %w", err)
+			}
+			if err := emulator.WaitStackSetOperation(ctx, admin, d.StackSetName, aws.ToString(out.OperationId)); err != nil {
+				return err
+			}
+		}
+		if _, err := cfn.DeleteStackSet(ctx, &cloudformation.DeleteStackSetInput{StackSetName: aws.String(d.StackSetName)}); err != nil {
+			return fmt.Errorf("delete the StackSet: %w", err)
+		}
+	}
+	if _, err := cfn.DeleteStack(ctx, &cloudformation.DeleteStackInput{StackName: aws.String(d.managementStack)}); err != nil {
+		return fmt.Errorf("delete the management role's stack: %w", err)
+	}
+	return nil
 }
 
 func (d *Deployment) physicalName(logicalID string) string {

@@ -35,6 +35,17 @@ And it makes updates reach what they update:
 6. A stack update that changes a role's AssumeRolePolicyDocument changes
    the role's trust policy in place, as AWS does (moto ignores it).
 
+And it authorises one S3 call by the action IAM knows:
+
+7. HeadBucket needs s3:ListBucket, as in AWS (moto asks for an action
+   "s3:HeadBucket" that IAM does not have, so no real policy allows it).
+8. Secrets Manager and CloudFormation calls are authorised against the
+   secret, stack or StackSet they name. Moto authorises every call of
+   these services against the resource "*", so a policy scoped to one
+   secret or StackSet (least privilege, as the onboarding function's role
+   is) was never allowed anything. A call that names no resource moto
+   knows is still checked against "*".
+
 Usage: python tools/moto/server.py -H 127.0.0.1 -p PORT
 """
 
@@ -48,6 +59,9 @@ from moto.iam import models as iam_models
 from moto.iam.models import iam_backends
 from moto.utilities.utils import get_partition
 from moto.iam.exceptions import NotFoundException
+from moto.cloudformation import responses as cfn_responses
+from moto.s3 import responses as s3_responses
+from moto.secretsmanager import responses as sm_responses
 from moto.server import main
 
 _ASSUMED = re.compile(r"^arn:([^:]+):sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")
@@ -161,6 +175,43 @@ def _create_instances(self, accounts, regions, parameters, deployment_targets, p
 
 
 cfn_models.StackInstances.create_instances = _create_instances
+
+s3_responses.ACTION_MAP["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
+
+
+def _secret_resource(self):
+    secret_id = self._get_param("SecretId")
+    if not secret_id:
+        return "*"
+    if secret_id.startswith("arn:"):
+        return secret_id
+    try:
+        return self.backend.describe_secret(secret_id).arn
+    except Exception:  # an unknown secret: moto answers the call as before
+        return "*"
+
+
+def _cloudformation_resource(self):
+    backend = self.cloudformation_backend
+    stack_set = self._get_param("StackSetName")
+    if stack_set:
+        try:
+            return backend.describe_stack_set(stack_set).arn
+        except Exception:
+            return "*"
+    stack = self._get_param("StackName")
+    if stack:
+        if stack.startswith("arn:"):
+            return stack
+        try:
+            return backend.get_stack(stack).stack_id
+        except Exception:
+            return "*"
+    return "*"
+
+
+sm_responses.SecretsManagerResponse._determine_resource = _secret_resource
+cfn_responses.CloudFormationResponse._determine_resource = _cloudformation_resource
 
 _original_stackset_update = cfn_models.StackSet.update
 
