@@ -98,7 +98,9 @@ func start(t testing.TB, bin string) time.Duration {
 	go func() { exited <- cmd.Wait() }()
 	defer func() {
 		_ = cmd.Process.Kill()
-		<-exited
+		if err := <-exited; err == nil {
+			t.Log("the bootstrap exited cleanly before it was killed")
+		}
 	}()
 	select {
 	case <-api.ready:

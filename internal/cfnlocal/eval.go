@@ -348,7 +348,7 @@ func (s *Stack) ref(name string) (any, error) {
 	if r, ok := s.resources[name]; ok {
 		return r.Ref, nil
 	}
-	return nil, fmt.Errorf("Ref %s: no parameter, pseudo parameter or resource value of that name", name)
+	return nil, fmt.Errorf("no parameter, pseudo parameter or resource named %s for Ref", name)
 }
 
 var subVar = regexp.MustCompile(`\$\{([^}!][^}]*)\}`)

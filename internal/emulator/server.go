@@ -119,7 +119,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 	var s *Server
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := freePort(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("start moto_server: %w", err)
 		}
@@ -169,7 +169,8 @@ func launch(ctx context.Context, argv []string, port int, opts Options) (*Server
 	s.gated = &http.Client{Transport: &gatedTransport{s: s, base: transport}}
 
 	args := append(append([]string(nil), argv[1:]...), "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	s.cmd = exec.Command(argv[0], args...)
+	s.cmd = exec.Command(argv[0], args...) //nolint:gosec,noctx // the project's own moto launcher; it outlives the start ctx until Stop
+
 	s.cmd.Env = childEnv(port)
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
@@ -418,8 +419,8 @@ func (t *gatedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}

@@ -39,12 +39,13 @@ And it authorises one S3 call by the action IAM knows:
 
 7. HeadBucket needs s3:ListBucket, as in AWS (moto asks for an action
    "s3:HeadBucket" that IAM does not have, so no real policy allows it).
-8. Secrets Manager and CloudFormation calls are authorised against the
-   secret, stack or StackSet they name. Moto authorises every call of
+8. Secrets Manager, CloudFormation and IAM policy calls are authorised
+   against the secret, stack, StackSet or managed policy they name. Moto authorises every call of
    these services against the resource "*", so a policy scoped to one
    secret or StackSet (least privilege, as the onboarding function's role
    is) was never allowed anything. A call that names no resource moto
-   knows is still checked against "*".
+   knows is still checked against "*". And AssumeRole of a role that does
+   not exist is denied, as in AWS (moto let the caller's own policy decide).
 
 Usage: python tools/moto/server.py -H 127.0.0.1 -p PORT
 """
@@ -56,6 +57,7 @@ import sys
 from moto.cloudformation import models as cfn_models
 from moto.iam import access_control as ac
 from moto.iam import models as iam_models
+from moto.iam import responses as iam_responses
 from moto.iam.models import iam_backends
 from moto.utilities.utils import get_partition
 from moto.iam.exceptions import NotFoundException
@@ -80,9 +82,9 @@ def _role_in_its_own_account(request, role_arn):
 
 
 def _is_assuming_role_operation(self, resource_arn):
+    # Every AssumeRole of a role ARN checks the role's trust policy; a role
+    # that does not exist has none, so the check denies.
     if ":role" not in resource_arn.lower():
-        return False
-    if _role_in_its_own_account(self, resource_arn) is None:
         return False
     return self._action in ac.REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 
@@ -210,6 +212,21 @@ def _cloudformation_resource(self):
     return "*"
 
 
+_original_iam_resource = iam_responses.IamResponse._determine_resource
+
+
+def _iam_resource(self):
+    resource = _original_iam_resource(self)
+    if resource != "*":
+        return resource
+    for key in ("PolicyArn", "PolicySourceArn"):
+        value = self.data.get(key)
+        if value:
+            return value[0]
+    return "*"
+
+
+iam_responses.IamResponse._determine_resource = _iam_resource
 sm_responses.SecretsManagerResponse._determine_resource = _secret_resource
 cfn_responses.CloudFormationResponse._determine_resource = _cloudformation_resource
 

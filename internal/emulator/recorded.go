@@ -1,0 +1,390 @@
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/smithy-go/encoding/cbor"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// Recorded-response fakes: a loopback HTTP front for a Server that answers
+// the few APIs moto 5.2.5 lacks with recorded answers of the shape AWS
+// gives, and forwards everything else to moto.
+//
+// Only where moto lacks an API may a test use a recorded-response fake, and
+// its name says so ("RecordedFake"). The recorded answers evaluate no IAM
+// policy: a role without the permission gets them too, so a test that
+// needs a denial uses an API moto serves.
+
+// The APIs the front answers itself, as "service:Action".
+const (
+	RecordedPricingDescribeServices      = "pricing:DescribeServices"
+	RecordedCloudTrailLookupEvents       = "cloudtrail:LookupEvents"
+	RecordedIAMSimulatePrincipalPolicy   = "iam:SimulatePrincipalPolicy"
+	RecordedCloudWatchListMetrics        = "cloudwatch:ListMetrics"
+	RecordedCURDescribeReportDefinitions = "cur:DescribeReportDefinitions"
+)
+
+// RecordedAPIs lists the APIs the front answers with recorded responses.
+func RecordedAPIs() []string {
+	return []string{
+		RecordedCloudTrailLookupEvents,
+		RecordedCloudWatchListMetrics,
+		RecordedCURDescribeReportDefinitions,
+		RecordedIAMSimulatePrincipalPolicy,
+		RecordedPricingDescribeServices,
+	}
+}
+
+//go:embed recorded/*.json recorded/*.tmpl
+var recordedFiles embed.FS
+
+var simulateTemplate = template.Must(template.ParseFS(recordedFiles, "recorded/iam-SimulatePrincipalPolicy.xml.tmpl"))
+
+// RecordedFakes is a running front. Point an SDK client (or the
+// AWS_ENDPOINT_URL of a program) at Endpoint instead of the Server's, with
+// the same credentials: requests reach moto unchanged, with their Host
+// header, so SigV4 signatures still verify, and the recorded APIs are
+// answered here.
+//
+// The front also rewrites moto's authorisation errors into the envelope
+// AWS uses for the request's protocol (see compat.go), so that a program
+// that cannot add the emulator's CompatAPIOptions, such as the verify tool
+// or the Lambda run locally, reads them as it would AWS's. The other fault
+// CompatAPIOptions makes up for cannot be fixed here: moto checks the
+// signature of a bodiless request (Bedrock's GETs) only if the client
+// signed an X-Amz-Content-Sha256 header, and a header added here would not
+// be signed. The verification engine signs that header for Bedrock.
+type RecordedFakes struct {
+	srv      *Server
+	endpoint string
+	hs       *http.Server
+	proxy    *httputil.ReverseProxy
+	done     chan struct{}
+
+	mu       sync.Mutex
+	answered map[string]int
+}
+
+// StartRecordedFakes starts a front for s on a free loopback port. Close
+// stops it; stopping s does not. ctx bounds the start only.
+func (s *Server) StartRecordedFakes(ctx context.Context) (*RecordedFakes, error) {
+	target, err := url.Parse(s.endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("start recorded fakes: %w", err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("start recorded fakes: %w", err)
+	}
+	f := &RecordedFakes{
+		srv:      s,
+		endpoint: "http://" + ln.Addr().String(),
+		done:     make(chan struct{}),
+		answered: map[string]int{},
+	}
+	f.proxy = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			// The Host header is signed: moto must see the one the
+			// client signed.
+			r.Out.Host = r.In.Host
+		},
+		// Requests made through the front wait, like those of the
+		// server's configs, while authorisation is briefly off.
+		Transport:      s.gated.Transport,
+		ModifyResponse: rewriteMotoError,
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			http.Error(w, "recorded fakes: forward to moto: "+err.Error(), http.StatusBadGateway)
+		},
+	}
+	f.hs = &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(f.done)
+		_ = f.hs.Serve(ln) // ends with ErrServerClosed on Close
+	}()
+	return f, nil
+}
+
+// Endpoint returns the front's URL, such as http://127.0.0.1:40125.
+func (f *RecordedFakes) Endpoint() string { return f.endpoint }
+
+// Through returns a copy of cfg (a config the Server issued) that sends
+// every request through the front.
+func (f *RecordedFakes) Through(cfg aws.Config) aws.Config {
+	c := cfg.Copy()
+	c.BaseEndpoint = aws.String(f.endpoint)
+	return c
+}
+
+// Config returns the Server's administrator config, through the front.
+func (f *RecordedFakes) Config() aws.Config { return f.Through(f.srv.Config()) }
+
+// Answered returns how many requests for api (such as
+// RecordedPricingDescribeServices) the front has answered itself.
+func (f *RecordedFakes) Answered(api string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.answered[api]
+}
+
+// Close stops the front and waits for it.
+func (f *RecordedFakes) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := f.hs.Shutdown(ctx)
+	<-f.done
+	if err != nil {
+		return fmt.Errorf("stop recorded fakes: %w", err)
+	}
+	return nil
+}
+
+// maxRequestBody bounds what the front reads of a request.
+const maxRequestBody = 32 << 20
+
+func (f *RecordedFakes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
+	_ = r.Body.Close()
+	if err != nil {
+		http.Error(w, "recorded fakes: read request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if api := recordedAPI(r, body); api != "" {
+		f.mu.Lock()
+		f.answered[api]++
+		f.mu.Unlock()
+		answerRecorded(w, api, body)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	f.proxy.ServeHTTP(w, r)
+}
+
+// recordedAPI names the recorded API a request calls, or returns "".
+func recordedAPI(r *http.Request, body []byte) string {
+	switch r.Header.Get("X-Amz-Target") {
+	case "AWSPriceListService.DescribeServices":
+		return RecordedPricingDescribeServices
+	case "CloudTrail_20131101.LookupEvents", "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents":
+		return RecordedCloudTrailLookupEvents
+	case "AWSOrigamiServiceGatewayService.DescribeReportDefinitions":
+		return RecordedCURDescribeReportDefinitions
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/service/GraniteServiceVersion20100801/operation/ListMetrics" {
+		return RecordedCloudWatchListMetrics
+	}
+	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") &&
+		bytes.Contains(body, []byte("Action=SimulatePrincipalPolicy")) {
+		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") == "SimulatePrincipalPolicy" {
+			return RecordedIAMSimulatePrincipalPolicy
+		}
+	}
+	return ""
+}
+
+func answerRecorded(w http.ResponseWriter, api string, body []byte) {
+	w.Header().Set("X-Amzn-Requestid", requestID())
+	var err error
+	switch api {
+	case RecordedPricingDescribeServices:
+		err = answerJSON(w, "recorded/pricing-DescribeServices.json")
+	case RecordedCloudTrailLookupEvents:
+		err = answerJSON(w, "recorded/cloudtrail-LookupEvents.json")
+	case RecordedCURDescribeReportDefinitions:
+		err = answerJSON(w, "recorded/cur-DescribeReportDefinitions.json")
+	case RecordedCloudWatchListMetrics:
+		err = answerCBOR(w, "recorded/cloudwatch-ListMetrics.json")
+	case RecordedIAMSimulatePrincipalPolicy:
+		err = answerSimulation(w, body)
+	}
+	if err != nil {
+		// The recorded files are embedded and tested; this is a bug.
+		http.Error(w, "recorded fakes: "+err.Error(), http.StatusInternalServerError)
+	}
+}
+
+func answerJSON(w http.ResponseWriter, file string) error {
+	b, err := recordedFiles.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_, _ = w.Write(b)
+	return nil
+}
+
+// answerCBOR answers a Smithy RPC v2 CBOR request with a recorded JSON
+// document encoded as CBOR.
+func answerCBOR(w http.ResponseWriter, file string) error {
+	b, err := recordedFiles.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	v, err := cborValue(doc)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	w.Header().Set("Content-Type", "application/cbor")
+	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
+	_, _ = w.Write(cbor.Encode(v))
+	return nil
+}
+
+// cborValue converts a decoded JSON document into CBOR values.
+func cborValue(v any) (cbor.Value, error) {
+	switch v := v.(type) {
+	case nil:
+		return &cbor.Nil{}, nil
+	case bool:
+		return cbor.Bool(v), nil
+	case string:
+		return cbor.String(v), nil
+	case json.Number:
+		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			if i < 0 {
+				return cbor.NegInt(uint64(-(i + 1)) + 1), nil
+			}
+			return cbor.Uint(uint64(i)), nil
+		}
+		f, err := v.Float64()
+		if err != nil || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("number %s", v)
+		}
+		return cbor.Float64(f), nil
+	case []any:
+		l := make(cbor.List, 0, len(v))
+		for _, e := range v {
+			c, err := cborValue(e)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, c)
+		}
+		return l, nil
+	case map[string]any:
+		m := make(cbor.Map, len(v))
+		for k, e := range v {
+			c, err := cborValue(e)
+			if err != nil {
+				return nil, err
+			}
+			m[k] = c
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("unexpected %T", v)
+}
+
+// answerSimulation answers SimulatePrincipalPolicy: every action asked
+// about is implicitly denied, as it is for a role whose policies allow none
+// of them. The whole answer is one page.
+func answerSimulation(w http.ResponseWriter, body []byte) error {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return err
+	}
+	type member struct {
+		n    int
+		name string
+	}
+	var actions []member
+	for k, vs := range form {
+		rest, ok := strings.CutPrefix(k, "ActionNames.member.")
+		if !ok || len(vs) == 0 {
+			continue
+		}
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 1 { // query-protocol lists count from 1
+			continue
+		}
+		actions = append(actions, member{n, vs[0]})
+	}
+	slices.SortFunc(actions, func(a, b member) int { return a.n - b.n })
+	names := make([]string, len(actions))
+	for i, a := range actions {
+		var esc bytes.Buffer
+		if err := xml.EscapeText(&esc, []byte(a.name)); err != nil {
+			return err
+		}
+		names[i] = esc.String()
+	}
+	var out bytes.Buffer
+	if err := simulateTemplate.Execute(&out, struct {
+		Actions   []string
+		RequestID string
+	}{names, requestID()}); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	_, _ = w.Write(out.Bytes())
+	return nil
+}
+
+func requestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// rewriteMotoError rewrites moto's authorisation-error envelope into the
+// one AWS uses for the request's protocol, as CompatAPIOptions does on the
+// client side, for clients that do not carry those options.
+func rewriteMotoError(resp *http.Response) error {
+	if resp.StatusCode < 400 || resp.Body == nil {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	code, message, ok := motoErrorEnvelope(body)
+	if !ok {
+		return nil
+	}
+	if requestIsJSON(&smithyhttp.Request{Request: resp.Request}) {
+		body, err = json.Marshal(map[string]string{"__type": code, "message": message})
+		resp.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	} else {
+		body, err = xml.Marshal(awsErrorResponse{Error: awsError{Type: "Sender", Code: code, Message: message}})
+		resp.Header.Set("Content-Type", "text/xml")
+	}
+	if err != nil {
+		return errors.Join(errors.New("rewrite moto error"), err)
+	}
+	resp.Header.Set("X-Amzn-ErrorType", code)
+	resp.Header.Del("Content-Length")
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return nil
+}

@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+
+	"github.com/rolecall/rolecall/internal/discovery"
+	"github.com/rolecall/rolecall/internal/verify"
+)
+
+// Exit codes besides verify's 0 (verified), 1 (gaps or unreachable) and
+// 2 (finding).
+const (
+	// ExitUsage: the command line is wrong (sysexits EX_USAGE).
+	ExitUsage = 64
+	// ExitUnavailable: the AWS configuration could not be loaded or the
+	// roles could not be discovered (sysexits EX_UNAVAILABLE).
+	ExitUnavailable = 69
+)
+
+// LoadConfig loads the AWS configuration: the default credential chain,
+// the named profile and region if not empty, and the standard
+// AWS_ENDPOINT_URL variables. Only main calls config.LoadDefaultConfig.
+type LoadConfig func(ctx context.Context, profile, region string) (aws.Config, error)
+
+// Env is what the command gets from its process.
+type Env struct {
+	Args           []string
+	Getenv         func(string) string
+	Stdout, Stderr io.Writer
+	LoadConfig     LoadConfig
+}
+
+// Run runs the verify command and returns its exit status.
+func Run(ctx context.Context, env Env) int {
+	o, err := parseArgs(env.Args, env.Getenv)
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(env.Stdout, usage())
+		return verify.ExitVerified
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "verify: %v\n", err)
+		return ExitUsage
+	}
+	cfg, err := env.LoadConfig(ctx, o.profile, o.region)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "verify: load AWS configuration: %v\n", err)
+		return ExitUnavailable
+	}
+	if cfg.Region == "" {
+		fmt.Fprintln(env.Stderr, "verify: no AWS region: pass --region or set AWS_REGION (the region of your onboarding stack)")
+		return ExitUsage
+	}
+	plan, err := discover(ctx, cfg, o)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "verify: %v\n", err)
+		return ExitUnavailable
+	}
+
+	assumeWait := o.assumeWait
+	if assumeWait == 0 {
+		assumeWait = -1 // --assume-wait 0s: one attempt (zero means the default to the engine)
+	}
+	engine := verify.New(cfg, verify.Options{
+		Concurrency:    o.concurrency,
+		AccountTimeout: o.timeout,
+		AssumeRoleWait: assumeWait,
+		Regions:        o.regions,
+		// A custom endpoint (a local emulator) has no bucket host names.
+		S3PathStyle: cfg.BaseEndpoint != nil || env.Getenv("AWS_ENDPOINT_URL_S3") != "",
+	})
+
+	out := newPrinter(env.Stdout, o.json, o.verbose)
+	total := len(plan.roles) + len(plan.unverified)
+	progress := newProgress(env.Stderr, total)
+	var sum verify.Summary
+	for _, rep := range plan.unverified {
+		sum.Add(rep)
+		out.report(rep)
+		progress.done(sum)
+	}
+	s := engine.VerifyAll(ctx, slices.Values(plan.roles), func(rep verify.Report) {
+		out.report(rep)
+		sum.Add(rep)
+		progress.done(sum)
+	})
+	sum.Duration = s.Duration
+	if err := out.finish(sum, plan.title); err != nil {
+		fmt.Fprintf(env.Stderr, "verify: write output: %v\n", err)
+	}
+	return sum.ExitCode()
+}
+
+// plan is what to verify: roles, and accounts whose role cannot be
+// verified (a failed StackSet instance), already reported.
+type plan struct {
+	title      string
+	roles      []verify.Role
+	unverified []verify.Report
+}
+
+// cfnAPI is the part of *cloudformation.Client discovery uses.
+type cfnAPI interface {
+	cloudformation.DescribeStacksAPIClient
+	cloudformation.ListStackInstancesAPIClient
+	DescribeStackSet(context.Context, *cloudformation.DescribeStackSetInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStackSetOutput, error)
+}
+
+func discover(ctx context.Context, cfg aws.Config, o options) (plan, error) {
+	if o.mode == modeRole {
+		return plan{
+			title: "role " + o.roleARN,
+			roles: []verify.Role{{
+				RoleARN:    o.roleARN,
+				ExternalID: o.externalID,
+				Management: o.curBucket != "",
+				CURBucket:  o.curBucket,
+				CURPrefix:  o.curPrefix,
+				Bedrock:    !o.noBedrock,
+				LogGroups:  o.logGroups,
+				Regions:    o.regions,
+			}},
+		}, nil
+	}
+	var api cfnAPI = cloudformation.NewFromConfig(cfg)
+	if o.mode == modeStack {
+		ob, err := discovery.FromStack(ctx, api, o.stack)
+		if err != nil {
+			return plan{}, err
+		}
+		regions := o.regions
+		if len(regions) == 0 {
+			regions = ob.Regions
+		}
+		p := plan{title: "onboarding stack " + ob.StackName}
+		p.roles = append(p.roles, verify.Role{
+			RoleARN:    ob.RoleARN,
+			ExternalID: o.externalID,
+			Management: true,
+			CURBucket:  ob.CURBucket,
+			CURPrefix:  ob.CURPrefix,
+			Bedrock:    ob.Bedrock,
+			LogGroups:  ob.LogGroups,
+			Regions:    regions,
+		})
+		if ob.StackSetID == "" {
+			return p, nil
+		}
+		instances, err := discovery.Instances(ctx, api, ob.StackSetID, ob.CallAs)
+		if err != nil {
+			return plan{}, err
+		}
+		member := func(account string) verify.Role {
+			return verify.Role{
+				RoleARN:    ob.MemberRoleARN(account),
+				ExternalID: o.externalID,
+				Bedrock:    ob.Bedrock,
+				LogGroups:  ob.LogGroups,
+				Regions:    regions,
+			}
+		}
+		addInstances(&p, instances, ob.ManagementAccountID(), member)
+		return p, nil
+	}
+
+	ss, err := discovery.StackSet(ctx, api, o.stackSet, o.callAs)
+	if err != nil {
+		return plan{}, err
+	}
+	instances, err := discovery.Instances(ctx, api, o.stackSet, o.callAs)
+	if err != nil {
+		return plan{}, err
+	}
+	partition := partitionOf(cfg.Region)
+	p := plan{title: "StackSet " + ss.Name}
+	addInstances(&p, instances, "", func(account string) verify.Role {
+		return verify.Role{
+			RoleARN:    discovery.MemberRoleARN(partition, account, o.roleName),
+			ExternalID: o.externalID,
+			Bedrock:    ss.Bedrock,
+			LogGroups:  ss.LogGroups,
+			Regions:    o.regions,
+		}
+	})
+	if len(p.roles)+len(p.unverified) == 0 {
+		return plan{}, fmt.Errorf("StackSet %s has no instances: nothing to verify (has the onboarding stack finished deploying it?)", o.stackSet)
+	}
+	return p, nil
+}
+
+// addInstances turns StackSet instances into roles to verify, one per
+// account; an instance that is not deployed becomes an unverified report
+// with CloudFormation's reason.
+func addInstances(p *plan, instances []discovery.Instance, skipAccount string, role func(string) verify.Role) {
+	for _, in := range discovery.ByAccount(instances) {
+		if in.AccountID == skipAccount {
+			continue // service-managed StackSets never reach the management account
+		}
+		r := role(in.AccountID)
+		if problem := in.Problem(); problem != "" {
+			p.unverified = append(p.unverified, verify.Unverified(in.AccountID, r.RoleARN, verify.Diagnosis{
+				Code:    verify.DiagnosisStackInstanceFailed,
+				Message: "Not verified: " + problem,
+			}))
+			continue
+		}
+		p.roles = append(p.roles, r)
+	}
+}
+
+func partitionOf(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
+}
+
+// progress writes a line to stderr as accounts finish, in runs of more
+// than one account: every account up to 20, then every 5%.
+type progress struct {
+	w     io.Writer
+	total int
+	step  int
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	return &progress{w: w, total: total, step: max(1, total/20)}
+}
+
+func (p *progress) done(s verify.Summary) {
+	if p.total <= 1 || s.Accounts%p.step != 0 && s.Accounts != p.total {
+		return
+	}
+	fmt.Fprintf(p.w, "verify: %d of %d accounts done (verified %d, gaps %d, finding %d, unreachable %d)\n",
+		s.Accounts, p.total, s.Verified, s.Gaps, s.Findings, s.Unreachable)
+}

@@ -1,0 +1,220 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/rolecall/rolecall/internal/emulator/emulatortest"
+	"github.com/rolecall/rolecall/internal/verify"
+	"github.com/rolecall/rolecall/internal/verify/cli"
+	"github.com/rolecall/rolecall/internal/verify/verifytest"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the command with cfg as the loaded AWS configuration and env as
+// the environment.
+func run(t *testing.T, cfg aws.Config, env map[string]string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := cli.Run(t.Context(), cli.Env{
+		Args:   args,
+		Getenv: func(k string) string { return env[k] },
+		Stdout: &stdout,
+		Stderr: &stderr,
+		LoadConfig: func(_ context.Context, profile, region string) (aws.Config, error) {
+			c := cfg.Copy()
+			if region != "" {
+				c.Region = region
+			}
+			return c, nil
+		},
+	})
+	return result{code, stdout.String(), stderr.String()}
+}
+
+var extID = map[string]string{cli.EnvExternalID: verifytest.ExternalID}
+
+func TestRecordedFakeCLIVerifiesEveryRoleOfAnOnboardingStack(t *testing.T) {
+	t.Parallel()
+	srv, fakes := emulatortest.StartWithRecordedFakes(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{})
+	if err := ob.CreateStandInStack(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, fakes.Through(ob.Verifier), extID, "--stack", verifytest.StackName, "--assume-wait", "0s")
+	if r.code != verify.ExitVerified {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, role := range ob.Roles() {
+		if !strings.Contains(r.stdout, role.AccountID) {
+			t.Errorf("output does not list account %s:\n%s", role.AccountID, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "3 accounts: verified 3, gaps 0, finding 0, unreachable 0. Exit status 0.") {
+		t.Errorf("no summary line:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "verify: 3 of 3 accounts done (verified 3, gaps 0, finding 0, unreachable 0)") {
+		t.Errorf("no progress on stderr:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, verifytest.ExternalID) {
+		t.Error("the output shows the external ID")
+	}
+}
+
+func TestRecordedFakeCLIExitsOneForAMissingModule(t *testing.T) {
+	t.Parallel()
+	srv, fakes := emulatortest.StartWithRecordedFakes(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{Members: 1})
+	member := ob.Members[0]
+	verifytest.DeleteInlinePolicy(t, srv, member, "rolecall-identity")
+	r := run(t, fakes.Through(ob.Verifier), extID, "--role-arn", member.RoleARN, "--regions", "us-east-1", "--assume-wait", "0s")
+	if r.code != verify.ExitGaps {
+		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"gaps", "denied: organizations:DescribeOrganization, iam:ListRoles", "permission_gap", "rolecall-identity"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestCLIExitsTwoForAWriteAddedAfterOnboarding(t *testing.T) {
+	t.Parallel()
+	srv := emulatortest.Start(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{})
+	verifytest.PutInlinePolicy(t, srv, ob.Members[0], "upload", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"*"}]}`)
+	verifytest.AttachNewManagedPolicy(t, srv, ob.Members[1], "Admin", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)
+	cfg := ob.Verifier
+
+	t.Run("one role", func(t *testing.T) {
+		r := run(t, cfg, extID, "--role-arn", ob.Members[0].RoleARN, "--assume-wait", "0s")
+		if r.code != verify.ExitFinding {
+			t.Fatalf("exit %d, want 2\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "write allowed: s3:PutObject") || !strings.Contains(r.stdout, "write_access") {
+			t.Errorf("output:\n%s", r.stdout)
+		}
+	})
+	t.Run("every member of the StackSet", func(t *testing.T) {
+		r := run(t, cfg, extID, "--stack-set", verifytest.StackSetName, "--role-name", ob.RoleName, "--json", "--assume-wait", "0s")
+		if r.code != verify.ExitFinding {
+			t.Fatalf("exit %d, want 2\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		var doc struct {
+			Accounts []verify.Report `json:"accounts"`
+			Summary  struct {
+				Accounts int `json:"accounts"`
+				Findings int `json:"findings"`
+				ExitCode int `json:"exit_code"`
+			} `json:"summary"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+			t.Fatalf("--json output is not one JSON document: %v\n%s", err, r.stdout)
+		}
+		if doc.Summary.Accounts != 2 || doc.Summary.Findings != 2 || doc.Summary.ExitCode != 2 || len(doc.Accounts) != 2 {
+			t.Errorf("summary %+v with %d reports", doc.Summary, len(doc.Accounts))
+		}
+		for _, rep := range doc.Accounts {
+			if rep.Status != verify.StatusFinding {
+				t.Errorf("account %s: %s, want finding", rep.AccountID, rep.Status)
+			}
+		}
+	})
+}
+
+func TestCLIWrongExternalIDIsUnreachable(t *testing.T) {
+	t.Parallel()
+	srv := emulatortest.Start(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{Members: 1})
+	r := run(t, ob.Verifier, map[string]string{cli.EnvExternalID: "ext-wrong-wrong"}, "--role-arn", ob.Members[0].RoleARN, "--assume-wait", "0s")
+	if r.code != verify.ExitGaps {
+		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"unreachable", "external_id_mismatch", "Confirm the external ID your vendor gave you"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "ext-wrong-wrong") {
+		t.Error("the output shows the external ID")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	const arn = "arn:aws:iam::123456789012:role/VendorReadOnly"
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"nothing to verify", extID, nil, "say what to verify"},
+		{"two modes", extID, []string{"--role-arn", arn, "--stack", "acme"}, "exactly one"},
+		{"no external ID", nil, []string{"--role-arn", arn}, cli.EnvExternalID},
+		{"short external ID", map[string]string{cli.EnvExternalID: "short"}, []string{"--role-arn", arn}, "(5 characters, not shown)"},
+		{"a user ARN", extID, []string{"--role-arn", "arn:aws:iam::123456789012:user/bob"}, "it is not a role"},
+		{"a bad account", extID, []string{"--role-arn", "arn:aws:iam::1234:role/x"}, "12 digits"},
+		{"a bad region list", extID, []string{"--role-arn", arn, "--regions", "us-east-1,moon"}, "--regions"},
+		{"a repeated region", extID, []string{"--role-arn", arn, "--regions", "us-east-1,us-east-1"}, "twice"},
+		{"prefix without bucket", extID, []string{"--role-arn", arn, "--cur-prefix", "cur/"}, "--cur-prefix needs --cur-bucket"},
+		{"bad bucket", extID, []string{"--role-arn", arn, "--cur-bucket", "Bad_Bucket"}, "--cur-bucket"},
+		{"too many log groups", extID, []string{"--role-arn", arn, "--log-groups", "a,b,c,d,e,f"}, "at most 5"},
+		{"CUR with a stack", extID, []string{"--stack", "acme", "--cur-bucket", "b"}, "come from the stack"},
+		{"a StackSet without a role name", extID, []string{"--stack-set", "acme-roles"}, "--role-name"},
+		{"a bad call-as", extID, []string{"--stack-set", "acme-roles", "--role-name", "R", "--call-as", "ME"}, "--call-as"},
+		{"a bad stack name", extID, []string{"--stack", "1acme"}, "not a CloudFormation name"},
+		{"zero concurrency", extID, []string{"--role-arn", arn, "--concurrency", "0"}, "1 to 256"},
+		{"a stray argument", extID, []string{"--role-arn", arn, "extra"}, "unexpected argument"},
+		{"an unknown flag", extID, []string{"--rol-arn", arn}, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := run(t, aws.Config{Region: "us-east-1"}, tt.env, tt.args...)
+			if r.code != cli.ExitUsage {
+				t.Errorf("exit %d, want %d", r.code, cli.ExitUsage)
+			}
+			if !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("stderr %q lacks %q", r.stderr, tt.want)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q", r.stdout)
+			}
+		})
+	}
+}
+
+func TestNoRegionIsAUsageError(t *testing.T) {
+	r := run(t, aws.Config{}, extID, "--role-arn", "arn:aws:iam::123456789012:role/R")
+	if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "--region") {
+		t.Errorf("exit %d stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestHelpExplainsEveryStatusOutcomeAndDiagnosis(t *testing.T) {
+	r := run(t, aws.Config{}, nil, "--help")
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	var want []string
+	for _, e := range append(verify.Statuses(), verify.Outcomes()...) {
+		want = append(want, "\n  "+e.Name+"\n")
+	}
+	for _, d := range verify.DiagnosisCodes() {
+		want = append(want, "\n  "+d.Code)
+	}
+	want = append(want, "64", "69", cli.EnvExternalID, "AWS_ENDPOINT_URL", "--profile")
+	for _, w := range want {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("--help lacks %q", strings.TrimSpace(w))
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package verify_test
+
+// Integration tests against moto with IAM authorisation on, with the real
+// generated role template deployed through a service-managed StackSet (and
+// as a stack in the management account). Tests that need the APIs moto
+// lacks (pricing, CloudTrail LookupEvents, IAM policy simulation,
+// CloudWatch over RPC v2 CBOR, CUR report definitions) go through the
+// recorded-response front, and their names say RecordedFake.
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/rolecall/rolecall/internal/emulator"
+	"github.com/rolecall/rolecall/internal/emulator/emulatortest"
+	"github.com/rolecall/rolecall/internal/verify"
+	"github.com/rolecall/rolecall/internal/verify/verifytest"
+)
+
+// newEngine returns an engine for a config the emulator issued, with one
+// attempt per call as the emulator sets it: a failure of a local server
+// is never transient.
+func newEngine(cfg aws.Config) *verify.Engine {
+	return verify.New(cfg, verify.Options{
+		S3PathStyle:    true,
+		AssumeRoleWait: -1, // moto's roles exist at once; the retry is unit-tested
+		Regions:        []string{emulator.DefaultRegion},
+	})
+}
+
+func probe(t *testing.T, r verify.Report, name string) verify.Probe {
+	t.Helper()
+	for _, p := range r.Probes {
+		if p.Name() == name {
+			return p
+		}
+	}
+	t.Fatalf("no probe %s in %+v", name, r.Probes)
+	return verify.Probe{}
+}
+
+func dump(r verify.Report) string {
+	var b strings.Builder
+	b.WriteString(string(r.Status) + "\n")
+	for _, p := range r.Probes {
+		b.WriteString("  " + string(p.Outcome) + " " + p.Name() + " " + p.Code + " " + p.Message + "\n")
+	}
+	for _, f := range r.Findings {
+		b.WriteString("  finding " + f.Action + " " + f.Source + ": " + f.Detail + "\n")
+	}
+	for _, d := range append(slices.Clone(r.Diagnoses), r.Notes...) {
+		b.WriteString("  " + d.Code + ": " + d.Message + "\n")
+	}
+	return b.String()
+}
+
+func TestRecordedFakeCorrectRolesVerify(t *testing.T) {
+	t.Parallel()
+	srv, fakes := emulatortest.StartWithRecordedFakes(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{LogGroups: []string{"/aws/bedrock/invocations"}})
+	engine := newEngine(fakes.Through(ob.Verifier))
+
+	for _, role := range ob.Roles() {
+		t.Run(role.AccountID, func(t *testing.T) {
+			rep := engine.Verify(t.Context(), role)
+			if rep.Status != verify.StatusVerified {
+				t.Fatalf("status %s, want verified:\n%s", rep.Status, dump(rep))
+			}
+			for _, p := range rep.Probes {
+				if p.Outcome != verify.OutcomeOK {
+					t.Errorf("probe %s: %s, want ok", p.Name(), p.Outcome)
+				}
+			}
+			want := []string{"sts:AssumeRole", "organizations:DescribeOrganization", "iam:ListRoles", "ce:GetCostAndUsage",
+				"cur:DescribeReportDefinitions", "pricing:DescribeServices",
+				"bedrock:GetModelInvocationLoggingConfiguration", "cloudwatch:ListMetrics", "logs:DescribeLogGroups", "cloudtrail:LookupEvents",
+				"iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:SimulatePrincipalPolicy"}
+			if role.Management {
+				want = slices.Insert(want, 6, "s3:ListObjectsV2")
+			}
+			var got []string
+			for _, p := range rep.Probes {
+				got = append(got, p.Name())
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("probes\n%q\nwant\n%q", got, want)
+			}
+			if len(rep.Findings) != 0 {
+				t.Errorf("findings %+v", rep.Findings)
+			}
+			// Moto's Bedrock has no logging configuration until one is put.
+			if !rep.HasDiagnosis(verify.DiagnosisBedrockLoggingOff) {
+				t.Errorf("no %s diagnosis:\n%s", verify.DiagnosisBedrockLoggingOff, dump(rep))
+			}
+		})
+	}
+	for _, api := range emulator.RecordedAPIs() {
+		if fakes.Answered(api) == 0 {
+			t.Errorf("the front never answered %s", api)
+		}
+	}
+}
+
+// Drift after onboarding: someone deletes the identity module's policy from
+// a member role. Its probes are denied (moto evaluates the role's remaining
+// policies), nothing else changes.
+func TestRecordedFakeRoleMissingAModuleHasGaps(t *testing.T) {
+	t.Parallel()
+	srv, fakes := emulatortest.StartWithRecordedFakes(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{})
+	member := ob.Members[0]
+	verifytest.DeleteInlinePolicy(t, srv, member, "rolecall-identity")
+
+	rep := newEngine(fakes.Through(ob.Verifier)).Verify(t.Context(), member)
+	if rep.Status != verify.StatusGaps {
+		t.Fatalf("status %s, want gaps:\n%s", rep.Status, dump(rep))
+	}
+	denied := map[string]bool{"iam:ListRoles": true, "organizations:DescribeOrganization": true}
+	for _, p := range rep.Probes {
+		want := verify.OutcomeOK
+		if denied[p.Name()] {
+			want = verify.OutcomeDenied
+		}
+		if p.Outcome != want {
+			t.Errorf("probe %s: %s (%s), want %s", p.Name(), p.Outcome, p.Code, want)
+		}
+	}
+	if p := probe(t, rep, "iam:ListRoles"); p.Code != "AccessDenied" {
+		t.Errorf("iam:ListRoles code %q, want AccessDenied", p.Code)
+	}
+	if !rep.HasDiagnosis(verify.DiagnosisPermissionGap) {
+		t.Fatalf("no permission_gap diagnosis:\n%s", dump(rep))
+	}
+	for _, d := range rep.Diagnoses {
+		if d.Code == verify.DiagnosisPermissionGap && !strings.Contains(d.Message, "rolecall-identity") {
+			t.Errorf("permission_gap %q does not name the missing policy rolecall-identity", d.Message)
+		}
+	}
+}
+
+// An inline policy allowing s3:PutObject, added after onboarding, is read
+// back and fails the read-only gate. This needs no recorded answer: a
+// finding wins whatever else the probes say.
+func TestInlineWriteAddedAfterOnboardingIsAFinding(t *testing.T) {
+	t.Parallel()
+	srv := emulatortest.Start(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{})
+	for _, role := range []verify.Role{ob.Management, ob.Members[0]} {
+		verifytest.PutInlinePolicy(t, srv, role, "upload", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::acme-cur/cur/*"}]}`)
+	}
+	engine := newEngine(ob.Verifier)
+	for _, role := range []verify.Role{ob.Management, ob.Members[0]} {
+		t.Run(role.AccountID, func(t *testing.T) {
+			rep := engine.Verify(t.Context(), role)
+			if rep.Status != verify.StatusFinding {
+				t.Fatalf("status %s, want finding:\n%s", rep.Status, dump(rep))
+			}
+			if !slices.ContainsFunc(rep.Findings, func(f verify.Finding) bool {
+				return f.Action == "s3:PutObject" && f.Source == "inline policy upload"
+			}) {
+				t.Errorf("no finding for s3:PutObject in inline policy upload: %+v", rep.Findings)
+			}
+			if p := probe(t, rep, "iam:GetRolePolicy"); p.Outcome != verify.OutcomeWriteAllowed {
+				t.Errorf("iam:GetRolePolicy %s, want write_allowed", p.Outcome)
+			}
+			if !rep.HasDiagnosis(verify.DiagnosisWriteAccess) {
+				t.Errorf("no write_access diagnosis:\n%s", dump(rep))
+			}
+		})
+	}
+}
+
+// A customer-managed policy allowing every action, attached after
+// onboarding, is read back through GetPolicy and GetPolicyVersion and fails
+// the gate. (With it attached the role may call GetPolicy; moto would deny
+// a narrower role, see TestMotoDeniesResourceScopedIAMCallsWithoutARoleName
+// in internal/emulator.)
+func TestAttachedAdministratorPolicyIsAFinding(t *testing.T) {
+	t.Parallel()
+	srv := emulatortest.Start(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{})
+	member := ob.Members[1]
+	arn := verifytest.AttachNewManagedPolicy(t, srv, member, "Admin", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)
+
+	rep := newEngine(ob.Verifier).Verify(t.Context(), member)
+	if rep.Status != verify.StatusFinding {
+		t.Fatalf("status %s, want finding:\n%s", rep.Status, dump(rep))
+	}
+	if !slices.ContainsFunc(rep.Findings, func(f verify.Finding) bool {
+		return f.Action == "*" && f.Source == "attached policy "+arn
+	}) {
+		t.Errorf("no finding for \"*\" in attached policy %s: %+v", arn, rep.Findings)
+	}
+	if p := probe(t, rep, "iam:GetPolicyVersion"); p.Outcome != verify.OutcomeWriteAllowed {
+		t.Errorf("iam:GetPolicyVersion %s, want write_allowed", p.Outcome)
+	}
+}
+
+func TestWrongExternalIDIsUnreachable(t *testing.T) {
+	t.Parallel()
+	srv := emulatortest.Start(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{Members: 1})
+	role := ob.Members[0]
+	role.ExternalID = "ext-not-the-right-one"
+
+	rep := newEngine(ob.Verifier).Verify(t.Context(), role)
+	if rep.Status != verify.StatusUnreachable {
+		t.Fatalf("status %s, want unreachable:\n%s", rep.Status, dump(rep))
+	}
+	if p := probe(t, rep, "sts:AssumeRole"); p.Outcome != verify.OutcomeDenied || p.Code != "AccessDenied" {
+		t.Errorf("sts:AssumeRole %s %s, want denied AccessDenied", p.Outcome, p.Code)
+	}
+	if len(rep.Probes) != 1 {
+		t.Errorf("%d probes, want only AssumeRole", len(rep.Probes))
+	}
+	if !rep.HasDiagnosis(verify.DiagnosisExternalIDMismatch) {
+		t.Errorf("no external_id_mismatch diagnosis:\n%s", dump(rep))
+	}
+}
+
+// The CUR diagnoses, against moto's S3 as the management role: a bucket
+// that does not exist, and a bucket with nothing under the prefix.
+func TestCURDiagnosesAgainstMotoS3(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		spec        verifytest.Spec
+		wantOutcome verify.Outcome
+		wantCode    string
+		wantDiag    string
+	}{
+		{
+			name:        "missing bucket",
+			spec:        verifytest.Spec{Members: 1, CURBucket: "acme-cur-typo", SkipBucket: true},
+			wantOutcome: verify.OutcomeNotFound, wantCode: "NoSuchBucket", wantDiag: verify.DiagnosisCURBucketMissing,
+		},
+		{
+			name:        "nothing under the prefix",
+			spec:        verifytest.Spec{Members: 1, CURObjectKey: "reports/acme/20260101-20260201/acme-00001.csv.gz"},
+			wantOutcome: verify.OutcomeOK, wantDiag: verify.DiagnosisCURPrefixEmpty,
+		},
+		{
+			name:        "a report under the prefix",
+			spec:        verifytest.Spec{Members: 1},
+			wantOutcome: verify.OutcomeOK,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := emulatortest.Start(t)
+			ob := verifytest.Deploy(t, srv, tt.spec)
+			rep := newEngine(ob.Verifier).Verify(t.Context(), ob.Management)
+			p := probe(t, rep, "s3:ListObjectsV2")
+			if p.Outcome != tt.wantOutcome || p.Code != tt.wantCode {
+				t.Errorf("s3:ListObjectsV2 %s %q, want %s %q", p.Outcome, p.Code, tt.wantOutcome, tt.wantCode)
+			}
+			for _, code := range []string{verify.DiagnosisCURBucketMissing, verify.DiagnosisCURPrefixEmpty} {
+				if got := rep.HasDiagnosis(code); got != (code == tt.wantDiag) {
+					t.Errorf("diagnosis %s present %v, want %v:\n%s", code, got, code == tt.wantDiag, dump(rep))
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,403 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/rolecall/rolecall/internal/iamdata"
+	"github.com/rolecall/rolecall/internal/permissions"
+)
+
+const (
+	// simulateBatch is how many actions one SimulatePrincipalPolicy call
+	// asks about: the ~600 write actions of the granted services take six
+	// calls, each answered in one page.
+	simulateBatch = 100
+	// simulatePage is the largest page SimulatePrincipalPolicy returns.
+	simulatePage = 1000
+	// maxSimulatedFindings bounds the findings listed from the simulation;
+	// one more finding counts the rest. An administrator role would
+	// otherwise list every write action of every granted service.
+	maxSimulatedFindings = 25
+)
+
+// checkWriteSafety reads the role's policies back as the role and puts each
+// through the read-only gate, then asks the policy simulator about every
+// write action of the granted services. Each step is recorded as a probe;
+// evidence of write access becomes findings.
+func (v *run) checkWriteSafety(ctx context.Context) {
+	inline := v.readInlinePolicies(ctx)
+	attached := v.readAttachedPolicies(ctx)
+	v.docsRead = inline && attached
+	v.simulateWrites(ctx)
+}
+
+// gate returns the read-only gate with the role's CUR scope: the management
+// role may reach the CUR bucket and prefix, member roles no S3 at all.
+func (v *run) gate() permissions.Gate {
+	g := permissions.Gate{Data: v.e.data}
+	if v.role.Management {
+		g.CUR = permissions.CURScope{Bucket: v.role.CURBucket, Prefix: v.role.CURPrefix}
+	}
+	return g
+}
+
+// step aggregates the calls of one write-safety probe: its outcome is the
+// worst of its calls'.
+type step struct {
+	probe Probe
+	calls int
+	// read counts the policy documents read and parsed.
+	read int
+}
+
+func (v *run) newStep(action string) *step {
+	return &step{probe: Probe{Service: "iam", Action: action, Region: v.home, Outcome: OutcomeOK}}
+}
+
+// fail records a failed call; the step keeps the first failure's code and
+// message, and the worst outcome.
+func (s *step) fail(err error, what string) {
+	s.calls++
+	c := classify(err)
+	if c.outcome == OutcomeOK {
+		return
+	}
+	if worse(c.outcome, s.probe.Outcome) {
+		s.probe.Outcome = c.outcome
+		s.probe.Code = c.code
+		s.probe.Message = what + ": " + c.message
+	}
+}
+
+// outcomeRank orders outcomes for aggregation: what a step reports first.
+func outcomeRank(o Outcome) int {
+	switch o {
+	case OutcomeWriteAllowed:
+		return 4
+	case OutcomeDenied:
+		return 3
+	case OutcomeError:
+		return 2
+	case OutcomeNotFound:
+		return 1
+	}
+	return 0
+}
+
+func worse(a, b Outcome) bool { return outcomeRank(a) > outcomeRank(b) }
+
+func (v *run) finish(s *step) {
+	v.rep.Probes = append(v.rep.Probes, s.probe)
+}
+
+// checkPolicy gates one policy document read back from IAM.
+func (v *run) checkPolicy(s *step, source, raw string) {
+	doc, err := decodePolicy(raw)
+	if err != nil {
+		// IAM accepted the document, so it is a policy; one this code
+		// cannot read cannot be proven read-only either.
+		if worse(OutcomeError, s.probe.Outcome) {
+			s.probe.Outcome = OutcomeError
+			s.probe.Message = source + ": " + err.Error()
+		}
+		return
+	}
+	s.read++
+	v.docs = append(v.docs, doc)
+	for _, f := range v.gate().Check(source, doc) {
+		if f.Severity != permissions.Error {
+			continue
+		}
+		detail := f.Message
+		if a, ok := v.e.data.Lookup(f.Action); ok && a.ReadOnly() && a.Service == "s3" && !v.role.Management {
+			// An S3 read out of scope: perhaps the management role,
+			// verified without its CUR bucket.
+			detail += " (member roles get no S3 access; if this is the management account's role, give its CUR bucket and prefix)"
+		}
+		v.rep.Findings = append(v.rep.Findings, Finding{Action: f.Action, Source: source, Detail: detail})
+		s.probe.Outcome = OutcomeWriteAllowed
+		s.probe.Code = ""
+		s.probe.Message = source + " fails the read-only gate"
+	}
+}
+
+// decodePolicy parses a policy document as IAM returns it: URL-encoded
+// JSON. A document that is already plain JSON is taken as it is.
+func decodePolicy(raw string) (permissions.Document, error) {
+	text := strings.TrimSpace(raw)
+	if !strings.HasPrefix(text, "{") {
+		decoded, err := url.QueryUnescape(text)
+		if err != nil {
+			return permissions.Document{}, fmt.Errorf("policy document is not URL-encoded JSON: %w", err)
+		}
+		text = decoded
+	}
+	return permissions.ParseDocument([]byte(text))
+}
+
+// readInlinePolicies gates the role's inline policies and reports whether
+// it read every one.
+func (v *run) readInlinePolicies(ctx context.Context) bool {
+	c := v.s.iam(v.home)
+	list := v.newStep("ListRolePolicies")
+	var names []string
+	pages := iam.NewListRolePoliciesPaginator(c, &iam.ListRolePoliciesInput{RoleName: aws.String(v.arn.Name)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			list.fail(err, "list inline policies")
+			break
+		}
+		names = append(names, page.PolicyNames...)
+	}
+	if list.probe.Outcome == OutcomeOK {
+		list.probe.Message = fmt.Sprintf("%d inline policies", len(names))
+	}
+	v.finish(list)
+	if list.probe.Outcome != OutcomeOK {
+		return false
+	}
+	get := v.newStep("GetRolePolicy")
+	for _, name := range names {
+		out, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(v.arn.Name), PolicyName: aws.String(name)})
+		if err != nil {
+			get.fail(err, "inline policy "+name)
+			continue
+		}
+		get.calls++
+		v.checkPolicy(get, "inline policy "+name, aws.ToString(out.PolicyDocument))
+	}
+	if get.probe.Outcome == OutcomeOK {
+		get.probe.Message = fmt.Sprintf("%d inline policies pass the read-only gate", len(names))
+	}
+	if get.calls > 0 {
+		v.finish(get)
+	}
+	return get.read == len(names)
+}
+
+// readAttachedPolicies gates the role's attached managed policies and
+// reports whether it read every one.
+func (v *run) readAttachedPolicies(ctx context.Context) bool {
+	c := v.s.iam(v.home)
+	list := v.newStep("ListAttachedRolePolicies")
+	var arns []string
+	pages := iam.NewListAttachedRolePoliciesPaginator(c, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(v.arn.Name)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			list.fail(err, "list attached policies")
+			break
+		}
+		for _, p := range page.AttachedPolicies {
+			arns = append(arns, aws.ToString(p.PolicyArn))
+		}
+	}
+	if list.probe.Outcome == OutcomeOK {
+		list.probe.Message = fmt.Sprintf("%d attached policies", len(arns))
+	}
+	v.finish(list)
+	if list.probe.Outcome != OutcomeOK {
+		return false
+	}
+	if len(arns) == 0 {
+		return true
+	}
+	// Two probes: GetPolicy finds each policy's default version,
+	// GetPolicyVersion reads it; either may be denied on its own.
+	meta := v.newStep("GetPolicy")
+	get := v.newStep("GetPolicyVersion")
+	for _, arn := range arns {
+		source := "attached policy " + arn
+		pol, err := c.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
+		if err != nil {
+			meta.fail(err, source)
+			continue
+		}
+		meta.calls++
+		if pol.Policy == nil || pol.Policy.DefaultVersionId == nil {
+			meta.fail(errors.New("the answer names no default version"), source)
+			continue
+		}
+		ver, err := c.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: pol.Policy.DefaultVersionId})
+		if err != nil {
+			get.fail(err, source)
+			continue
+		}
+		get.calls++
+		if ver.PolicyVersion == nil {
+			get.fail(errors.New("the answer has no policy version"), source)
+			continue
+		}
+		v.checkPolicy(get, source, aws.ToString(ver.PolicyVersion.Document))
+	}
+	if meta.probe.Outcome == OutcomeOK {
+		meta.probe.Message = fmt.Sprintf("%d attached policies found", len(arns))
+	}
+	if get.probe.Outcome == OutcomeOK {
+		get.probe.Message = fmt.Sprintf("%d attached policies pass the read-only gate", len(arns))
+	}
+	v.finish(meta)
+	if get.calls > 0 {
+		v.finish(get)
+	}
+	return get.read == len(arns)
+}
+
+// writeActions returns the write actions of the services, sorted. They are
+// the same for every role with the same grants, so they are computed once.
+func (e *Engine) writeActions(services []string) []string {
+	key := strings.Join(services, ",")
+	if a, ok := e.writes.Load(key); ok {
+		return a.([]string)
+	}
+	var out []string
+	for _, s := range services {
+		for _, a := range e.data.Actions(s, iamdata.IsWrite) {
+			out = append(out, a.String())
+		}
+	}
+	slices.Sort(out)
+	e.writes.Store(key, out)
+	return out
+}
+
+func (v *run) simulateWrites(ctx context.Context) {
+	actions := v.e.writeActions(v.granted)
+	if len(actions) == 0 {
+		return
+	}
+	sim := v.newStep("SimulatePrincipalPolicy")
+	c := v.s.iam(v.home)
+	answered := make(map[string]bool, len(actions))
+	var allowed []string
+	for batch := range slices.Chunk(actions, simulateBatch) {
+		var marker *string
+		for {
+			out, err := c.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{
+				PolicySourceArn: aws.String(v.rep.RoleARN),
+				ActionNames:     batch,
+				MaxItems:        aws.Int32(simulatePage),
+				Marker:          marker,
+			})
+			if err != nil {
+				sim.fail(err, "simulate write actions")
+				v.finish(sim)
+				return
+			}
+			sim.calls++
+			for _, r := range out.EvaluationResults {
+				name := aws.ToString(r.EvalActionName)
+				answered[strings.ToLower(name)] = true
+				if r.EvalDecision == iamtypes.PolicyEvaluationDecisionTypeAllowed {
+					allowed = append(allowed, name)
+				}
+			}
+			if !out.IsTruncated || out.Marker == nil {
+				break
+			}
+			marker = out.Marker
+		}
+	}
+	var missing int
+	for _, a := range actions {
+		if !answered[strings.ToLower(a)] {
+			missing++
+		}
+	}
+	switch {
+	case len(allowed) > 0:
+		sim.probe.Outcome = OutcomeWriteAllowed
+		sim.probe.Message = fmt.Sprintf("%d of %d write actions allowed", len(allowed), len(actions))
+		for i, a := range allowed {
+			if i == maxSimulatedFindings {
+				v.rep.Findings = append(v.rep.Findings, Finding{
+					Source: "iam:SimulatePrincipalPolicy",
+					Detail: fmt.Sprintf("and %d more write actions allowed", len(allowed)-i),
+				})
+				break
+			}
+			v.rep.Findings = append(v.rep.Findings, Finding{
+				Action: a,
+				Source: "iam:SimulatePrincipalPolicy",
+				Detail: "IAM's policy simulator says the role may call " + a,
+			})
+		}
+	case missing > 0:
+		// Silence about an action is not a denial.
+		sim.probe.Outcome = OutcomeError
+		sim.probe.Message = fmt.Sprintf("the simulator answered for %d of %d write actions", len(actions)-missing, len(actions))
+	default:
+		sim.probe.Message = fmt.Sprintf("all %d write actions of the granted services denied", len(actions))
+	}
+	v.finish(sim)
+}
+
+// grants reports whether any Allow statement of docs names action (or a
+// wildcard covering it) on resource (or a wildcard covering it). It ignores
+// conditions: it only phrases a diagnosis, it proves nothing.
+func grants(docs []permissions.Document, action, resource string) bool {
+	for _, d := range docs {
+		for _, s := range d.Statement {
+			if s.Effect != "Allow" {
+				continue
+			}
+			if !anyMatch(s.Action, strings.ToLower(action), true) {
+				continue
+			}
+			if anyMatch(s.Resource, resource, false) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func anyMatch(patterns []string, s string, fold bool) bool {
+	for _, p := range patterns {
+		if fold {
+			p = strings.ToLower(p)
+		}
+		if globMatch(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// globMatch matches s against an IAM pattern: "*" is any run of
+// characters, "?" any one character, everything else itself.
+func globMatch(pattern, s string) bool {
+	// Iterative matching with one backtrack point, linear in practice.
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
