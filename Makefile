@@ -8,6 +8,7 @@ SHELL := /bin/bash
 MAKEFLAGS += --no-print-directory
 
 VENDOR ?= argmin
+ACCOUNTS ?= 20
 GO ?= go
 BUILD := .build
 VENV := .venv
@@ -59,6 +60,13 @@ $(IAMDATA_PKG)/package.json: tools/iam-data/package-lock.json
 iamdata: $(IAMDATA_PKG)/package.json ## regenerate internal/iamdata/actions.json from the npm package pinned in tools/iam-data
 	$(GO) generate ./internal/iamdata
 	@echo "iamdata: internal/iamdata/actions.json written from $$(node -p 'require("./$(IAMDATA_PKG)/package.json").version')"
+
+## ---- the rehearsal ------------------------------------------------------
+
+.PHONY: demo
+demo: tools ## rehearse an onboarding on the local emulator (ACCOUNTS=20, VENDOR=argmin, TAMPER=1 to show a finding)
+	@mkdir -p $(BUILD)
+	$(GO) run ./cmd/demo -vendor $(VENDOR) -accounts $(ACCOUNTS) $(if $(TAMPER),-tamper) -log $(BUILD)/demo.log
 
 ## ---- build --------------------------------------------------------------
 

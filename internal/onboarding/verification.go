@@ -77,8 +77,11 @@ func (o *outcome) add(r verify.Report) {
 	}
 	for _, f := range r.Findings {
 		action := f.Action
-		if action == "" {
+		switch action {
+		case "":
 			action = "a NotAction statement"
+		case "*":
+			action = `"*" (every action)`
 		}
 		a.FailedProbes = append(a.FailedProbes, callback.Probe{Action: clip(action, 128), Outcome: callback.OutcomeWriteAllowed})
 		o.findings = append(o.findings, fmt.Sprintf("account %s: %s allowed by %s", r.AccountID, action, f.Source))

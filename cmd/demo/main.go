@@ -1,0 +1,49 @@
+// Command demo rehearses a whole onboarding on a local AWS emulator: make
+// demo runs it. Flags choose the organization's size, the vendor, and a
+// tampered run that shows a security finding failing the stack.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rolecall/rolecall/internal/profile"
+	"github.com/rolecall/rolecall/internal/rehearsal"
+)
+
+func main() {
+	accounts := flag.Int("accounts", 20, "member accounts in the organization (at least 4)")
+	vendor := flag.String("vendor", "", "vendor profile: vendors/<vendor>.yaml (required)")
+	vendors := flag.String("vendors", "vendors", "directory of vendor profiles")
+	tamper := flag.Bool("tamper", false, "attach an admin policy to one member role to show the security finding")
+	logFile := flag.String("log", ".build/demo.log", "file for the function's JSON log and the emulator's output")
+	flag.Parse()
+	if *vendor == "" {
+		fmt.Fprintln(os.Stderr, "demo: -vendor is required")
+		os.Exit(2)
+	}
+	p, err := profile.Find(*vendors, *vendor)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(2)
+	}
+	logw, err := os.Create(*logFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+	defer logw.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	_, err = rehearsal.Run(ctx, rehearsal.Options{Profile: p, Accounts: *accounts, Tamper: *tamper, Out: os.Stdout, Log: logw})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "\ndemo:", err)
+		fmt.Fprintln(os.Stderr, "demo: the function's log and the emulator's output are in", *logFile)
+		os.Exit(1)
+	}
+	fmt.Println("The function's log and the emulator's output are in", *logFile)
+}

@@ -1,0 +1,156 @@
+package rehearsal
+
+import (
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/cfn"
+
+	"github.com/rolecall/rolecall/callback"
+	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/profile"
+)
+
+func vendorProfile(t *testing.T) *profile.Profile {
+	t.Helper()
+	matches, _ := filepath.Glob("../../vendors/*.yaml")
+	if len(matches) == 0 {
+		t.Fatal("no vendor profiles")
+	}
+	p, err := profile.Load(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The whole onboarding, as make demo runs it, with a tampered role: every
+// answer CloudFormation reads, what the vendor's receiver stores after each
+// step, and that nothing is left running.
+func TestRehearsalEndToEnd(t *testing.T) {
+	const members = 12
+	p := vendorProfile(t)
+	var out strings.Builder
+	logs, err := os.Create(filepath.Join(t.TempDir(), "rehearsal.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(t.Context(), Options{Profile: p, Accounts: members, Tamper: true, Out: &out, Log: logs})
+	if err != nil {
+		logs.Close()
+		tail, _ := os.ReadFile(logs.Name())
+		t.Fatalf("rehearsal: %v\n%s\nlog tail:\n%s", err, out.String(), lastBytes(tail, 4000))
+	}
+	t.Logf("report:\n%s", out.String())
+
+	if res.Preflight.Status != cfn.StatusSuccess || res.Preflight.Data[params.DataDeploymentTargets] != res.Org.RootID {
+		t.Errorf("Preflight answered %s with targets %v, want SUCCESS and the root %s", res.Preflight.Status, res.Preflight.Data[params.DataDeploymentTargets], res.Org.RootID)
+	}
+
+	// Create: every role verified, the response small, the vendor told.
+	all := members + 1
+	c := res.Create
+	if c.Status != cfn.StatusSuccess {
+		t.Fatalf("Create answered %s: %s", c.Status, c.Reason)
+	}
+	for k, want := range map[string]string{
+		params.DataAccountCount:       itoa(all),
+		params.DataVerifiedCount:      itoa(all),
+		params.DataRoleARN:            "arn:aws:iam::" + res.Org.ManagementAccountID + ":role/" + p.RoleName,
+		params.DataVerificationStatus: "verified: all " + itoa(all) + " accounts",
+	} {
+		if got := c.Data[k]; got != want {
+			t.Errorf("Create %s = %v, want %s", k, got, want)
+		}
+	}
+	if cs, _ := c.Data[params.DataCallbackStatus].(string); !strings.HasPrefix(cs, "delivered to") {
+		t.Errorf("Create CallbackStatus = %q", cs)
+	}
+	if c.Bytes > 4096 || !strings.HasPrefix(c.PhysicalResourceID, "rolecall-") {
+		t.Errorf("Create response: %d bytes, physical id %q", c.Bytes, c.PhysicalResourceID)
+	}
+	stored := res.CreateStored
+	if stored == nil || stored.OrganizationID != res.Org.ID || stored.ManagementAccountID != res.Org.ManagementAccountID || len(stored.Accounts) != all {
+		t.Fatalf("the receiver stored %+v; want %d roles of organization %s", stored, all, res.Org.ID)
+	}
+	want := map[string]bool{res.Org.ManagementAccountID: true}
+	for _, a := range res.Org.Accounts {
+		want[a.ID] = true
+	}
+	for _, a := range stored.Accounts {
+		if !want[a.AccountID] || a.Status != callback.StatusVerified || a.RoleARN != "arn:aws:iam::"+a.AccountID+":role/"+p.RoleName {
+			t.Errorf("stored account %+v", a)
+		}
+		delete(want, a.AccountID)
+	}
+	if len(want) != 0 {
+		t.Errorf("the receiver has no role for %v", want)
+	}
+
+	// Rotation: verified with the new external ID, recorded as a rotation.
+	if res.Rotate.Status != cfn.StatusSuccess || res.Rotate.PhysicalResourceID != c.PhysicalResourceID {
+		t.Errorf("rotation answered %s (%s) with id %s; want SUCCESS keeping %s", res.Rotate.Status, res.Rotate.Reason, res.Rotate.PhysicalResourceID, c.PhysicalResourceID)
+	}
+	if res.RotateStored == nil || res.RotateStored.ExternalIDRotatedAt == nil {
+		t.Error("the receiver did not record the external-ID rotation")
+	}
+
+	// A new account: its role verified and added.
+	found := false
+	for _, a := range res.JoinStored.Accounts {
+		found = found || a.AccountID == res.JoinedAccount && a.Status == callback.StatusVerified
+	}
+	if !found || len(res.JoinStored.Accounts) != all+1 {
+		t.Errorf("after the join the receiver has %d roles, new account %s verified: %v", len(res.JoinStored.Accounts), res.JoinedAccount, found)
+	}
+
+	// Tampering: the update fails, naming the account and the action.
+	if res.Tampered == nil || res.Tampered.Status != cfn.StatusFailed {
+		t.Fatalf("the tampered update answered %+v, want FAILED", res.Tampered)
+	}
+	if reason := res.Tampered.Reason; !strings.Contains(reason, "account "+res.TamperedAccount) || !strings.Contains(reason, `"*"`) && !strings.Contains(reason, "*") {
+		t.Errorf("the FAILED reason %q does not name account %s and the action", reason, res.TamperedAccount)
+	}
+	if res.Tampered.PhysicalResourceID != c.PhysicalResourceID {
+		t.Errorf("the failed update changed the physical id to %s", res.Tampered.PhysicalResourceID)
+	}
+
+	if res.VerifyExitCode != 0 {
+		t.Errorf("the verify tool exited %d after the policy was removed", res.VerifyExitCode)
+	}
+
+	// Delete: the vendor told, the onboarding paused.
+	if res.Delete.Status != cfn.StatusSuccess || res.DeleteStored == nil || res.DeleteStored.Status != "paused" {
+		t.Errorf("delete answered %s; receiver status %v", res.Delete.Status, res.DeleteStored)
+	}
+
+	// Nothing left running: every endpoint refuses connections.
+	for _, ep := range res.Endpoints {
+		host := strings.TrimPrefix(ep, "http://")
+		if conn, err := net.DialTimeout("tcp", host, time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s still accepts connections after the rehearsal", ep)
+		}
+	}
+}
+
+func TestRunRejectsTooFewAccounts(t *testing.T) {
+	if _, err := Run(t.Context(), Options{Profile: vendorProfile(t), Accounts: 3, Out: io.Discard}); err == nil {
+		t.Fatal("Run accepted 3 accounts")
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func lastBytes(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}

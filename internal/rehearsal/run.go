@@ -1,0 +1,713 @@
+package rehearsal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rolecall/rolecall/callback"
+	"github.com/rolecall/rolecall/internal/emulator"
+	"github.com/rolecall/rolecall/internal/onboarding"
+	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/profile"
+	"github.com/rolecall/rolecall/internal/receiver"
+	"github.com/rolecall/rolecall/internal/synth"
+	"github.com/rolecall/rolecall/internal/verify"
+	"github.com/rolecall/rolecall/internal/verify/cli"
+)
+
+// Options configure a rehearsal.
+type Options struct {
+	// Profile is the vendor whose kit is rehearsed.
+	Profile *profile.Profile
+	// Accounts is the number of member accounts (at least 4).
+	Accounts int
+	// Tamper attaches an admin policy to one member role after the
+	// onboarding, to show the security finding and the FAILED answer.
+	Tamper bool
+	// Out receives the readable report.
+	Out io.Writer
+	// Log receives the function's JSON log and the emulator's output; nil
+	// discards them.
+	Log io.Writer
+	// DataDir holds the receiver's store; empty means a temporary
+	// directory removed at the end.
+	DataDir string
+}
+
+// Step is one timed step of the rehearsal.
+type Step struct {
+	Name     string
+	Duration time.Duration
+}
+
+// Result is what a rehearsal did, for the end-to-end test to check.
+type Result struct {
+	Org               *emulator.Org
+	StackID           string
+	ManagementRoleARN string
+	StackSetName      string
+	Preflight         Response
+	Create            Response
+	// CreateStored is what the vendor's receiver holds after Create.
+	CreateStored *receiver.Onboarding
+	Rotate       Response
+	RotateStored *receiver.Onboarding
+	// JoinedAccount is the account that joined an OU after onboarding.
+	JoinedAccount string
+	JoinStored    *receiver.Onboarding
+	// TamperedAccount and Tampered are set with Options.Tamper.
+	TamperedAccount string
+	Tampered        *Response
+	Delete          Response
+	DeleteStored    *receiver.Onboarding
+	// VerifyExitCode is the verify tool's exit status, run by a security
+	// reviewer after the onboarding.
+	VerifyExitCode int
+	// Endpoints are the loopback addresses the rehearsal served on; all
+	// are closed when Run returns.
+	Endpoints []string
+	Steps     []Step
+	Total     time.Duration
+}
+
+// stackName is the onboarding stack's name, as samconfig.toml names it.
+const stackName = "rolecall-onboarding"
+
+// Run rehearses an onboarding end to end and stops everything it started
+// before it returns, also when ctx is cancelled.
+func Run(ctx context.Context, opts Options) (res *Result, err error) {
+	if opts.Profile == nil {
+		return nil, errors.New("rehearsal: no vendor profile")
+	}
+	if opts.Accounts < 4 {
+		return nil, fmt.Errorf("rehearsal: %d accounts; use at least 4, one per OU", opts.Accounts)
+	}
+	r := &rehearsal{opts: opts, res: &Result{}, out: opts.Out, began: time.Now()}
+	if r.out == nil {
+		r.out = io.Discard
+	}
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	r.log = slog.New(slog.NewJSONHandler(logw, nil))
+	defer func() {
+		r.res.Total = time.Since(r.began)
+		if cerr := r.close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	if err := r.run(ctx); err != nil {
+		return r.res, err
+	}
+	return r.res, nil
+}
+
+type rehearsal struct {
+	opts  Options
+	res   *Result
+	out   io.Writer
+	log   *slog.Logger
+	began time.Time
+
+	aws, responses *emulator.Server
+	fakes          *emulator.RecordedFakes
+	admin          aws.Config
+	org            *emulator.Org
+	dataDir        string
+	tempDir        bool
+	store          *receiver.Store
+	stopReceiver   context.CancelFunc
+	receiverDone   chan error
+	receiverURL    string
+
+	d          *Deployment
+	values     map[string]string
+	mgmt, role []byte
+	fn         *onboarding.Function
+	cf         *cloudFormation
+	reviewer   aws.Config
+	reviewerID string
+}
+
+func (r *rehearsal) printf(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
+
+// step runs fn as a timed, numbered step of the report.
+func (r *rehearsal) step(name string, fn func() error) error {
+	r.printf("\n== %s\n", name)
+	start := time.Now()
+	err := fn()
+	took := time.Since(start)
+	r.res.Steps = append(r.res.Steps, Step{Name: name, Duration: took})
+	if err != nil {
+		r.printf("   FAILED after %s: %v\n", round(took), err)
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	r.printf("   (%s)\n", round(took))
+	return nil
+}
+
+func (r *rehearsal) run(ctx context.Context) error {
+	p := r.opts.Profile
+	r.printf("rolecall rehearsal: %s onboarding of an organization with %d member accounts, on a local AWS emulator.\n", p.Name, r.opts.Accounts)
+	r.printf("No AWS account or credentials are used; every AWS call goes to moto on loopback, with IAM authorisation enforced.\n")
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"1. Local AWS: an organization, its CUR bucket, and the vendor's receiver", r.setUp},
+		{"2. Create the onboarding stack, resource by resource, from " + synth.ManagementTemplatePath, r.create},
+		{"3. Rotate the external ID (an Update that keeps the old value as PreviousExternalId)", r.rotate},
+		{"4. A new account joins an OU: the StackSet deploys the role, EventBridge tells the function", r.join},
+	}
+	if r.opts.Tamper {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"5. Tampering: an admin policy is attached to one member role, then the stack is updated", r.tamper})
+	}
+	steps = append(steps,
+		struct {
+			name string
+			fn   func(context.Context) error
+		}{fmt.Sprintf("%d. A security reviewer runs the verify tool", len(steps)+1), r.reviewerVerifies},
+		struct {
+			name string
+			fn   func(context.Context) error
+		}{fmt.Sprintf("%d. Delete the stack: the vendor is told first, then the roles go", len(steps)+2), r.delete},
+	)
+	for _, s := range steps {
+		if err := r.step(s.name, func() error { return s.fn(ctx) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *rehearsal) setUp(ctx context.Context) error {
+	var err error
+	emuLog := r.opts.Log
+	r.aws, err = emulator.Start(ctx, emulator.Options{Output: emuLog})
+	if err != nil {
+		return err
+	}
+	r.res.Endpoints = append(r.res.Endpoints, r.aws.Endpoint())
+	r.responses, err = emulator.Start(ctx, emulator.Options{Output: emuLog, AuthOff: true})
+	if err != nil {
+		return err
+	}
+	r.res.Endpoints = append(r.res.Endpoints, r.responses.Endpoint())
+	r.fakes, err = r.aws.StartRecordedFakes(ctx)
+	if err != nil {
+		return err
+	}
+	r.res.Endpoints = append(r.res.Endpoints, r.fakes.Endpoint())
+	r.admin = r.aws.Config()
+	r.printf("   moto (IAM authorisation enforced) on %s; CloudFormation's response bucket on %s (a second moto: that bucket is not in your account)\n", r.aws.Endpoint(), r.responses.Endpoint())
+	r.printf("   APIs moto lacks (%s) answered with recorded responses on %s\n", strings.Join(emulator.RecordedAPIs(), ", "), r.fakes.Endpoint())
+
+	r.org, err = emulator.SeedOrganization(ctx, r.admin, orgSpec(r.opts.Accounts))
+	if err != nil {
+		return err
+	}
+	r.res.Org = r.org
+	r.printf("   organization %s: management account %s, %d member accounts:\n", r.org.ID, r.org.ManagementAccountID, len(r.org.Accounts))
+	for _, ou := range r.org.OUs {
+		r.printf("     %-22s %s  %d accounts\n", ou.Path, ou.ID, len(ou.AccountIDs))
+	}
+	bucket := "org-cur-" + r.org.ManagementAccountID
+	if err := createCURBucket(ctx, r.admin, bucket, "cur/"); err != nil {
+		return err
+	}
+	r.printf("   CUR bucket %s with a report under cur/\n", bucket)
+
+	// A security reviewer of the customer's, allowed to run the verify tool.
+	reviewerARN := "arn:aws:iam::" + r.org.ManagementAccountID + ":user/security-reviewer"
+	r.reviewer, err = emulator.CreateUser(ctx, r.admin, "security-reviewer", emulator.AllowPolicy("sts:AssumeRole", "cloudformation:ListStackInstances", "cloudformation:DescribeStackSet"))
+	if err != nil {
+		return err
+	}
+	r.reviewerID = reviewerARN
+
+	r.values = map[string]string{
+		params.ExternalID.Name:                      NewExternalID(),
+		params.CallbackSecret.Name:                  NewCallbackSecret(),
+		params.CURBucketName.Name:                   bucket,
+		params.CURReportPrefix.Name:                 "cur/",
+		params.LogGroupNames.Name:                   "/aws/bedrock/modelinvocations",
+		params.AdditionalVerifierPrincipalARNs.Name: reviewerARN,
+	}
+	return r.startReceiver(ctx)
+}
+
+// startReceiver runs the reference receiver on loopback, verifying identity
+// proofs against the emulator's STS, as the vendor's endpoint.
+func (r *rehearsal) startReceiver(ctx context.Context) error {
+	r.dataDir = r.opts.DataDir
+	if r.dataDir == "" {
+		dir, err := os.MkdirTemp("", "rolecall-receiver-")
+		if err != nil {
+			return err
+		}
+		r.dataDir, r.tempDir = dir, true
+	}
+	store, err := receiver.OpenStore(r.dataDir)
+	if err != nil {
+		return err
+	}
+	r.store = store
+	verifier, err := callback.NewVerifier(callback.VerifierConfig{
+		Secrets:     []string{r.values[params.CallbackSecret.Name]},
+		Audience:    r.opts.Profile.Callback.Audience,
+		STSEndpoint: r.aws.Endpoint(),
+		STSRegion:   emulator.DefaultRegion,
+	})
+	if err != nil {
+		return err
+	}
+	h, err := receiver.New(receiver.Config{Verifier: verifier, Store: store, Out: newPrefixWriter(r.out, "   receiver: "), Logger: r.log})
+	if err != nil {
+		return err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	r.receiverURL = "http://" + ln.Addr().String() + "/callback"
+	r.res.Endpoints = append(r.res.Endpoints, ln.Addr().String())
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.stopReceiver = cancel
+	r.receiverDone = make(chan error, 1)
+	go func() { r.receiverDone <- receiver.Serve(rctx, ln, h, "", "") }()
+	r.printf("   %s's endpoint %s is played by the reference receiver on %s\n", r.opts.Profile.Name, r.opts.Profile.Callback.URL, r.receiverURL)
+	r.printf("   (it checks the Standard Webhooks signature and the AWS identity proof against the emulator's STS)\n")
+	return nil
+}
+
+func (r *rehearsal) create(ctx context.Context) error {
+	files, err := synth.Build(r.opts.Profile)
+	if err != nil {
+		return err
+	}
+	r.mgmt, r.role, err = templateFiles(files)
+	if err != nil {
+		return err
+	}
+	r.d, err = deployBase(ctx, r.admin, r.mgmt, stackName, r.values)
+	if err != nil {
+		return err
+	}
+	r.res.StackID = r.d.StackID
+	r.printf("   %-28s %s\n", synth.SecretLogicalID, r.d.SecretARN)
+	r.printf("   %-28s %s (the policy in template.yaml, enforced by moto)\n", synth.FunctionRoleLogicalID, r.d.FunctionRoleARN)
+	if err := r.startFunction(ctx); err != nil {
+		return err
+	}
+
+	pre, err := r.cf.send(ctx, r.event(cfn.RequestCreate, synth.PreflightLogicalID, params.PreflightType, nil, ""))
+	if err != nil {
+		return err
+	}
+	r.res.Preflight = pre
+	r.printResponse(synth.PreflightLogicalID, pre, params.DataDeploymentTargets)
+	if pre.Status != cfn.StatusSuccess {
+		return fmt.Errorf("preflight: %s", pre.Reason)
+	}
+	if err := r.d.deployManagementRole(ctx, r.admin, r.role); err != nil {
+		return err
+	}
+	r.res.ManagementRoleARN = r.d.ManagementRoleARN
+	r.printf("   %-28s nested stack from %s: %s\n", synth.ManagementRoleLogicalID, synth.RoleTemplatePath, r.d.ManagementRoleARN)
+	start := time.Now()
+	if err := r.d.deployStackSet(ctx, r.admin, pre.Data); err != nil {
+		return err
+	}
+	r.res.StackSetName = r.d.StackSetName
+	instances, err := emulator.ListStackInstances(ctx, r.admin, r.d.StackSetName)
+	if err != nil {
+		return err
+	}
+	r.printf("   %-28s service-managed, %d instances CURRENT (%s)\n", synth.StackSetLogicalID, len(instances), round(time.Since(start)))
+
+	created, err := r.cf.send(ctx, r.event(cfn.RequestCreate, synth.VerificationLogicalID, params.VerificationType, nil, ""))
+	if err != nil {
+		return err
+	}
+	r.res.Create = created
+	r.printResponse(synth.VerificationLogicalID, created, params.DataAccountCount, params.DataVerifiedCount, params.DataVerificationStatus, params.DataCallbackStatus)
+	if created.Status != cfn.StatusSuccess {
+		return fmt.Errorf("role verification: %s", created.Reason)
+	}
+	r.res.CreateStored, err = r.stored(ctx)
+	if err != nil {
+		return err
+	}
+	r.printStored(r.res.CreateStored)
+	return nil
+}
+
+// startFunction builds the onboarding function as Lambda would run it:
+// under a session of its execution role, with the template's environment.
+// The vendor's callback URL is the one change: the receiver plays it.
+func (r *rehearsal) startFunction(ctx context.Context) error {
+	session, err := emulator.AssumeRole(ctx, r.admin, r.d.FunctionRoleARN, "", "onboarding-function")
+	if err != nil {
+		return fmt.Errorf("assume the function's execution role: %w", err)
+	}
+	cfg := r.fakes.Through(session)
+	env := map[string]string{}
+	for k, v := range r.d.FunctionEnv {
+		env[k] = v
+	}
+	env[params.EnvCallbackURL] = r.receiverURL
+	r.fn = onboarding.NewFunction(cfg, onboarding.Options{
+		AllowLoopbackHTTP: true,
+		Logger:            r.log,
+		Getenv:            func(k string) string { return env[k] },
+		Verify:            verify.Options{AssumeRoleWait: 2 * time.Second, Logger: r.log},
+		STSEndpoint:       r.aws.Endpoint(),
+		STSRegion:         emulator.DefaultRegion,
+	})
+	r.cf, err = newCloudFormation(ctx, r.responses.Config(), r.fn.Invoke)
+	return err
+}
+
+// event builds a custom-resource event with the properties the template
+// gives the resource, as CloudFormation evaluates them.
+func (r *rehearsal) event(rt cfn.RequestType, logicalID, resourceType string, old map[string]any, physicalID string) cfn.Event {
+	props, err := r.d.stack.Properties(logicalID)
+	if err != nil {
+		panic(fmt.Sprintf("rehearsal: evaluate %s: %v", logicalID, err))
+	}
+	if _, ok := props[params.PropCallbackURL]; ok {
+		props[params.PropCallbackURL] = r.receiverURL
+	}
+	return cfn.Event{
+		RequestType:           rt,
+		StackID:               r.d.StackID,
+		LogicalResourceID:     logicalID,
+		ResourceType:          resourceType,
+		PhysicalResourceID:    physicalID,
+		ResourceProperties:    props,
+		OldResourceProperties: old,
+	}
+}
+
+func (r *rehearsal) rotate(ctx context.Context) error {
+	oldProps, err := r.d.stack.Properties(synth.VerificationLogicalID)
+	if err != nil {
+		return err
+	}
+	oldProps[params.PropCallbackURL] = r.receiverURL
+	old := r.values[params.ExternalID.Name]
+	r.values[params.PreviousExternalID.Name] = old
+	r.values[params.ExternalID.Name] = NewExternalID()
+	if err := r.d.reload(r.mgmt, r.values); err != nil {
+		return err
+	}
+	// CloudFormation updates the resources that use the parameters: the
+	// secret, the nested management role, the StackSet (every instance).
+	props, err := r.d.stack.Properties(synth.SecretLogicalID)
+	if err != nil {
+		return err
+	}
+	if _, err := secretsmanager.NewFromConfig(r.admin).PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(r.d.SecretARN), SecretString: aws.String(fmt.Sprint(props["SecretString"])),
+	}); err != nil {
+		return err
+	}
+	if err := r.d.updateManagementRole(ctx, r.admin, r.role); err != nil {
+		return err
+	}
+	if err := r.d.updateStackSet(ctx, r.admin); err != nil {
+		return err
+	}
+	r.printf("   ExternalId is new; PreviousExternalId holds the old one; the management role and %d member roles now trust both\n", len(r.org.Accounts))
+	physical := r.res.Create.PhysicalResourceID
+	resp, err := r.cf.send(ctx, r.event(cfn.RequestUpdate, synth.VerificationLogicalID, params.VerificationType, oldProps, physical))
+	if err != nil {
+		return err
+	}
+	r.res.Rotate = resp
+	r.printResponse(synth.VerificationLogicalID, resp, params.DataVerifiedCount, params.DataVerificationStatus, params.DataCallbackStatus)
+	if resp.Status != cfn.StatusSuccess {
+		return fmt.Errorf("update: %s", resp.Reason)
+	}
+	r.res.RotateStored, err = r.stored(ctx)
+	if err != nil {
+		return err
+	}
+	rotated := "not recorded"
+	if r.res.RotateStored.ExternalIDRotatedAt != nil {
+		rotated = "recorded at " + r.res.RotateStored.ExternalIDRotatedAt.Format(time.RFC3339)
+	}
+	r.printf("   receiver: external-ID rotation %s; the vendor now switches to the new value, then the customer clears PreviousExternalId\n", rotated)
+	return nil
+}
+
+func (r *rehearsal) join(ctx context.Context) error {
+	const path = "Root/Workloads/Dev"
+	id, err := joinOU(ctx, r.admin, r.org, path, "workloads-dev-new-team")
+	if err != nil {
+		return err
+	}
+	r.res.JoinedAccount = id
+	r.printf("   account %s created and moved into %s\n", id, path)
+	// Automatic deployment: the StackSet deploys to the new account.
+	ou, _ := r.org.OUByPath(path)
+	op, err := emulator.CreateStackInstances(ctx, r.admin, r.d.StackSetName, []string{ou.ID}, r.d.Region)
+	if err != nil {
+		return err
+	}
+	if err := emulator.WaitStackSetOperation(ctx, r.admin, r.d.StackSetName, op); err != nil {
+		return err
+	}
+	r.printf("   the StackSet's automatic deployment created the role in %s\n", id)
+	ev := map[string]any{
+		"version": "0", "id": uuidLike(), "detail-type": params.StackInstanceEventType, "source": "aws.cloudformation",
+		"account": r.d.AccountID, "time": time.Now().UTC().Format(time.RFC3339), "region": r.d.Region,
+		"resources": []string{r.stackSetARN()},
+		"detail": map[string]any{
+			"stack-set-arn":  r.stackSetARN(),
+			"stack-id":       fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/StackSet-%s-%s/%s", r.d.Region, id, r.d.StackSetName, uuidLike()[:8], uuidLike()),
+			"action":         "CREATE",
+			"status-details": map[string]any{"status": "CURRENT", "detailed-status": "SUCCEEDED"},
+		},
+	}
+	raw, _ := json.Marshal(ev)
+	ictx, cancel := context.WithTimeout(ctx, time.Duration(synth.FunctionTimeoutSeconds)*time.Second)
+	defer cancel()
+	if err := r.fn.Invoke(ictx, raw); err != nil {
+		return fmt.Errorf("the function did not handle the StackSet instance event: %w", err)
+	}
+	r.printf("   EventBridge delivered the StackSet instance event (CREATE, SUCCEEDED) to the function\n")
+	r.res.JoinStored, err = r.stored(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range r.res.JoinStored.Accounts {
+		if a.AccountID == id {
+			r.printf("   receiver: account.added %s %s %s; the organization now has %d roles\n", a.AccountID, a.RoleARN, a.Status, len(r.res.JoinStored.Accounts))
+			return nil
+		}
+	}
+	return fmt.Errorf("the receiver has no role for the new account %s", id)
+}
+
+func (r *rehearsal) stackSetARN() string {
+	return fmt.Sprintf("arn:aws:cloudformation:%s:%s:stackset/%s", r.d.Region, r.d.AccountID, r.d.StackSetID)
+}
+
+func (r *rehearsal) tamper(ctx context.Context) error {
+	victim := r.org.Accounts[len(r.org.Accounts)/2]
+	r.res.TamperedAccount = victim.ID
+	acct, err := r.aws.AccountConfig(ctx, victim.ID)
+	if err != nil {
+		return err
+	}
+	client := iam.NewFromConfig(acct)
+	pol, err := client.CreatePolicy(ctx, &iam.CreatePolicyInput{
+		PolicyName:     aws.String("BreakGlassAdmin"),
+		PolicyDocument: aws.String(emulator.AllowPolicy("*")),
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := client.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(r.opts.Profile.RoleName), PolicyArn: pol.Policy.Arn}); err != nil {
+		return err
+	}
+	r.printf("   someone in %s (%s) attached %s (Action \"*\") to %s\n", victim.Name, victim.ID, aws.ToString(pol.Policy.Arn), r.opts.Profile.RoleName)
+	props, err := r.d.stack.Properties(synth.VerificationLogicalID)
+	if err != nil {
+		return err
+	}
+	props[params.PropCallbackURL] = r.receiverURL
+	resp, err := r.cf.send(ctx, r.event(cfn.RequestUpdate, synth.VerificationLogicalID, params.VerificationType, props, r.res.Create.PhysicalResourceID))
+	if err != nil {
+		return err
+	}
+	r.res.Tampered = &resp
+	r.printResponse(synth.VerificationLogicalID, resp)
+	if resp.Status != cfn.StatusFailed {
+		return errors.New("the update succeeded although a member role can write")
+	}
+	// The customer removes the policy; the next update verifies again.
+	if _, err := client.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: aws.String(r.opts.Profile.RoleName), PolicyArn: pol.Policy.Arn}); err != nil {
+		return err
+	}
+	r.printf("   the policy is detached again, so the rehearsal can go on\n")
+	return nil
+}
+
+func (r *rehearsal) delete(ctx context.Context) error {
+	resp, err := r.cf.send(ctx, r.event(cfn.RequestDelete, synth.VerificationLogicalID, params.VerificationType, nil, r.res.Create.PhysicalResourceID))
+	if err != nil {
+		return err
+	}
+	r.res.Delete = resp
+	r.printResponse(synth.VerificationLogicalID, resp, params.DataCallbackStatus)
+	if resp.Status != cfn.StatusSuccess {
+		return fmt.Errorf("delete: %s", resp.Reason)
+	}
+	r.res.DeleteStored, err = r.stored(ctx)
+	if err != nil {
+		return err
+	}
+	r.printf("   receiver: onboarding %s is %s\n", r.res.DeleteStored.Key, r.res.DeleteStored.Status)
+	// Then CloudFormation removes the roles: the StackSet's instances and
+	// the nested stack.
+	if err := r.d.removeRoles(ctx, r.admin); err != nil {
+		return err
+	}
+	r.printf("   the StackSet's instances, the StackSet and the management role's stack are deleted\n")
+	return nil
+}
+
+// stored reads what the vendor's receiver holds for this organization.
+func (r *rehearsal) stored(ctx context.Context) (*receiver.Onboarding, error) {
+	return r.store.Get(ctx, r.org.ID)
+}
+
+func (r *rehearsal) printResponse(logicalID string, resp Response, keys ...string) {
+	r.printf("   %-28s %s %s in %s (response %d bytes)\n", logicalID, resp.Status, resp.PhysicalResourceID, round(resp.Duration), resp.Bytes)
+	if resp.Reason != "" {
+		r.printf("     Reason: %s\n", resp.Reason)
+	}
+	for _, k := range keys {
+		if v, ok := resp.Data[k]; ok {
+			r.printf("     %s: %v\n", k, v)
+		}
+	}
+}
+
+func (r *rehearsal) printStored(o *receiver.Onboarding) {
+	counts := map[callback.Status]int{}
+	for _, a := range o.Accounts {
+		counts[a.Status]++
+	}
+	r.printf("   receiver stored organization %s (%s): %d roles, %d verified; signed by %s\n", o.Key, o.Status, len(o.Accounts), counts[callback.StatusVerified], o.CallerARN)
+	show := o.Accounts
+	if len(show) > 12 {
+		show = show[:10]
+	}
+	for _, a := range show {
+		r.printf("     %s  %-55s %s\n", a.AccountID, a.RoleARN, a.Status)
+	}
+	if len(show) < len(o.Accounts) {
+		r.printf("     ... and %d more\n", len(o.Accounts)-len(show))
+	}
+	for _, a := range o.Accounts {
+		if a.Status == callback.StatusVerified {
+			continue
+		}
+		r.printf("     %s is %s:\n", a.AccountID, a.Status)
+		for _, d := range a.Diagnoses {
+			r.printf("       %s: %s\n", d.Code, d.Message)
+		}
+		for _, p := range a.FailedProbes {
+			r.printf("       %s %s %s\n", p.Outcome, p.Action, p.Region)
+		}
+	}
+}
+
+func (r *rehearsal) close() error {
+	var errs []error
+	if r.stopReceiver != nil {
+		r.stopReceiver()
+		if err := <-r.receiverDone; err != nil {
+			errs = append(errs, fmt.Errorf("stop the receiver: %w", err))
+		}
+	}
+	if r.fakes != nil {
+		errs = append(errs, r.fakes.Close())
+	}
+	for _, s := range []*emulator.Server{r.aws, r.responses} {
+		if s != nil {
+			errs = append(errs, s.Stop())
+		}
+	}
+	if r.tempDir {
+		errs = append(errs, os.RemoveAll(r.dataDir))
+	}
+	err := errors.Join(errs...)
+	if err == nil {
+		r.printf("\nEverything the rehearsal started is stopped (%s in all).\n", round(time.Since(r.began)))
+	}
+	return err
+}
+
+// prefixWriter prefixes each line written to w, also when a line arrives
+// in several writes.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+	mid    *bool // within a line
+}
+
+func newPrefixWriter(w io.Writer, prefix string) prefixWriter {
+	return prefixWriter{w: w, prefix: prefix, mid: new(bool)}
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line == "" {
+			continue
+		}
+		if !*p.mid {
+			if _, err := io.WriteString(p.w, p.prefix); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := io.WriteString(p.w, line); err != nil {
+			return 0, err
+		}
+		*p.mid = !strings.HasSuffix(line, "\n")
+	}
+	return len(b), nil
+}
+
+func round(d time.Duration) time.Duration {
+	if d > time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// reviewerVerifies runs the verify tool as the customer's security
+// reviewer would, with the reviewer's own credentials (trusted through
+// AdditionalVerifierPrincipalArns) and the external ID in the environment.
+func (r *rehearsal) reviewerVerifies(ctx context.Context) error {
+	args := []string{"--stack-set", r.d.StackSetName, "--role-name", r.opts.Profile.RoleName}
+	env := map[string]string{"ROLECALL_EXTERNAL_ID": r.values[params.ExternalID.Name]}
+	r.printf("   $ ROLECALL_EXTERNAL_ID=... verify %s\n", strings.Join(args, " "))
+	out := newPrefixWriter(r.out, "   | ")
+	code := cli.Run(ctx, cli.Env{
+		Args:   args,
+		Getenv: func(k string) string { return env[k] },
+		Stdout: out,
+		// The progress lines are for a terminal; the report shows the result.
+		Stderr: io.Discard,
+		LoadConfig: func(context.Context, string, string) (aws.Config, error) {
+			return r.fakes.Through(r.reviewer), nil
+		},
+	})
+	r.res.VerifyExitCode = code
+	r.printf("   exit status %d\n", code)
+	if code != 0 {
+		return fmt.Errorf("the verify tool exited %d", code)
+	}
+	return nil
+}
