@@ -48,6 +48,8 @@ type Deployment struct {
 	StackSetID        string
 	// FunctionEnv is the function's environment from the template.
 	FunctionEnv map[string]string
+	// FunctionActions are the actions its execution role is granted.
+	FunctionActions []string
 }
 
 // Stack returns the evaluated management template.
@@ -159,6 +161,11 @@ func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stac
 	policies, _ := props["Policies"].([]any)
 	for _, p := range policies {
 		pm := p.(map[string]any)
+		for _, st := range pm["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			for _, a := range st.(map[string]any)["Action"].([]any) {
+				d.FunctionActions = append(d.FunctionActions, fmt.Sprint(a))
+			}
+		}
 		if _, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
 			RoleName:       aws.String(roleName),
 			PolicyName:     aws.String(fmt.Sprint(pm["PolicyName"])),

@@ -130,6 +130,10 @@ func TestRehearsalEndToEnd(t *testing.T) {
 		t.Errorf("delete answered %s; receiver status %v", res.Delete.Status, res.DeleteStored)
 	}
 
+	t.Run("the execution role grants exactly what the function uses", func(t *testing.T) {
+		checkExecutionRole(t, res)
+	})
+
 	// Nothing left running: every endpoint refuses connections.
 	for _, ep := range res.Endpoints {
 		host := strings.TrimPrefix(ep, "http://")
@@ -153,4 +157,72 @@ func lastBytes(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// Deleting the stack never waits on the vendor: with the receiver down,
+// Delete still answers SUCCESS and says the callback was not delivered.
+func TestRehearsalDeleteSucceedsWhenTheVendorIsDown(t *testing.T) {
+	res, err := Run(t.Context(), Options{Profile: vendorProfile(t), Accounts: 4, VendorDownAtDelete: true, Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delete.Status != cfn.StatusSuccess {
+		t.Fatalf("Delete answered %s: %s", res.Delete.Status, res.Delete.Reason)
+	}
+	if cs, _ := res.Delete.Data[params.DataCallbackStatus].(string); !strings.HasPrefix(cs, "not delivered") {
+		t.Errorf("CallbackStatus %q, want it to say the callback was not delivered", cs)
+	}
+	if res.DeleteStored.Status == "paused" {
+		t.Error("the receiver was down, yet it recorded the deletion")
+	}
+}
+
+// checkExecutionRole: the execution role in template.yaml grants exactly
+// what the function uses. Every call the function made with its own
+// identity during the rehearsal is granted (moto enforced that too), and
+// every grant was used, except the ones only some configurations need.
+func checkExecutionRole(t *testing.T, res *Result) {
+	iamAction := map[string]string{
+		"Organizations:DescribeOrganization":                "organizations:DescribeOrganization",
+		"Organizations:ListRoots":                           "organizations:ListRoots",
+		"Organizations:ListAWSServiceAccessForOrganization": "organizations:ListAWSServiceAccessForOrganization",
+		"S3:HeadBucket":                                     "s3:ListBucket",
+		"Secrets Manager:GetSecretValue":                    "secretsmanager:GetSecretValue",
+		"CloudFormation:ListStackInstances":                 "cloudformation:ListStackInstances",
+		"CloudFormation:DescribeStacks":                     "cloudformation:DescribeStacks",
+		"STS:AssumeRole":                                    "sts:AssumeRole",
+	}
+	// Granted for configurations the rehearsal does not use, or used by
+	// Lambda rather than the code.
+	conditional := map[string]string{
+		"organizations:DescribeOrganizationalUnit":  "checks OrganizationalUnitIds when OUs are given",
+		"organizations:ListDelegatedAdministrators": "checks StackSetCallAs=DELEGATED_ADMIN",
+		"logs:CreateLogStream":                      "Lambda writes the function's log",
+		"logs:PutLogEvents":                         "Lambda writes the function's log",
+	}
+	granted := map[string]bool{}
+	for _, a := range res.FunctionActions {
+		granted[a] = true
+	}
+	used := map[string]bool{}
+	for call := range res.FunctionCalls {
+		action, known := iamAction[call]
+		if !known {
+			t.Errorf("the function called %s, which this test does not map to an IAM action: add it", call)
+			continue
+		}
+		if !granted[action] {
+			t.Errorf("the function called %s (%s), which its execution role does not grant", call, action)
+		}
+		used[action] = true
+	}
+	for a := range granted {
+		if !used[a] && conditional[a] == "" {
+			t.Errorf("the execution role grants %s, which the function never used", a)
+		}
+	}
+	if len(res.FunctionCalls) == 0 {
+		t.Fatal("no calls recorded")
+	}
+	t.Logf("calls: %v", res.FunctionCalls)
 }

@@ -45,6 +45,9 @@ type Options struct {
 	// DataDir holds the receiver's store; empty means a temporary
 	// directory removed at the end.
 	DataDir string
+	// VendorDownAtDelete stops the receiver before the stack is deleted, to
+	// show that deletion never waits on the vendor.
+	VendorDownAtDelete bool
 }
 
 // Step is one timed step of the rehearsal.
@@ -79,8 +82,14 @@ type Result struct {
 	// Endpoints are the loopback addresses the rehearsal served on; all
 	// are closed when Run returns.
 	Endpoints []string
-	Steps     []Step
-	Total     time.Duration
+	// FunctionActions are the actions the template grants the function's
+	// execution role; FunctionCalls counts the operations ("Service:
+	// Operation") the function made with that role, not with the roles it
+	// assumes.
+	FunctionActions []string
+	FunctionCalls   map[string]int
+	Steps           []Step
+	Total           time.Duration
 }
 
 // stackName is the onboarding stack's name, as samconfig.toml names it.
@@ -106,6 +115,9 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	r.log = slog.New(slog.NewJSONHandler(logw, nil))
 	defer func() {
 		r.res.Total = time.Since(r.began)
+		if r.calls != nil {
+			r.res.FunctionCalls = r.calls.snapshot()
+		}
 		if cerr := r.close(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
@@ -138,6 +150,7 @@ type rehearsal struct {
 	values     map[string]string
 	mgmt, role []byte
 	fn         *onboarding.Function
+	calls      *callRecorder
 	cf         *cloudFormation
 	reviewer   aws.Config
 	reviewerID string
@@ -313,6 +326,7 @@ func (r *rehearsal) create(ctx context.Context) error {
 	r.res.StackID = r.d.StackID
 	r.printf("   %-28s %s\n", synth.SecretLogicalID, r.d.SecretARN)
 	r.printf("   %-28s %s (the policy in template.yaml, enforced by moto)\n", synth.FunctionRoleLogicalID, r.d.FunctionRoleARN)
+	r.res.FunctionActions = r.d.FunctionActions
 	if err := r.startFunction(ctx); err != nil {
 		return err
 	}
@@ -367,6 +381,12 @@ func (r *rehearsal) startFunction(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("assume the function's execution role: %w", err)
 	}
+	creds, err := session.Credentials.Retrieve(ctx)
+	if err != nil {
+		return err
+	}
+	r.calls = &callRecorder{accessKeyID: creds.AccessKeyID, calls: map[string]int{}}
+	session.APIOptions = append(session.APIOptions, r.calls.add)
 	cfg := r.fakes.Through(session)
 	env := map[string]string{}
 	for k, v := range r.d.FunctionEnv {
@@ -380,6 +400,9 @@ func (r *rehearsal) startFunction(ctx context.Context) error {
 		Verify:            verify.Options{AssumeRoleWait: 2 * time.Second, Logger: r.log},
 		STSEndpoint:       r.aws.Endpoint(),
 		STSRegion:         emulator.DefaultRegion,
+		// Retries come sooner than against a real endpoint: the rehearsal
+		// shows what happens, it need not wait as long for it.
+		Callback: callback.SenderConfig{BaseDelay: 200 * time.Millisecond, MaxDelay: time.Second},
 	})
 	r.cf, err = newCloudFormation(ctx, r.responses.Config(), r.fn.Invoke)
 	return err
@@ -553,6 +576,12 @@ func (r *rehearsal) tamper(ctx context.Context) error {
 }
 
 func (r *rehearsal) delete(ctx context.Context) error {
+	if r.opts.VendorDownAtDelete {
+		if err := r.stopReceiving(); err != nil {
+			return err
+		}
+		r.printf("   the vendor's endpoint is down\n")
+	}
 	resp, err := r.cf.send(ctx, r.event(cfn.RequestDelete, synth.VerificationLogicalID, params.VerificationType, nil, r.res.Create.PhysicalResourceID))
 	if err != nil {
 		return err
@@ -566,7 +595,9 @@ func (r *rehearsal) delete(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.printf("   receiver: onboarding %s is %s\n", r.res.DeleteStored.Key, r.res.DeleteStored.Status)
+	if !r.opts.VendorDownAtDelete {
+		r.printf("   receiver: onboarding %s is %s\n", r.res.DeleteStored.Key, r.res.DeleteStored.Status)
+	}
 	// Then CloudFormation removes the roles: the StackSet's instances and
 	// the nested stack.
 	if err := r.d.removeRoles(ctx, r.admin); err != nil {
@@ -623,14 +654,22 @@ func (r *rehearsal) printStored(o *receiver.Onboarding) {
 	}
 }
 
+// stopReceiving stops the receiver, once.
+func (r *rehearsal) stopReceiving() error {
+	if r.stopReceiver == nil {
+		return nil
+	}
+	r.stopReceiver()
+	r.stopReceiver = nil
+	if err := <-r.receiverDone; err != nil {
+		return fmt.Errorf("stop the receiver: %w", err)
+	}
+	return nil
+}
+
 func (r *rehearsal) close() error {
 	var errs []error
-	if r.stopReceiver != nil {
-		r.stopReceiver()
-		if err := <-r.receiverDone; err != nil {
-			errs = append(errs, fmt.Errorf("stop the receiver: %w", err))
-		}
-	}
+	errs = append(errs, r.stopReceiving())
 	if r.fakes != nil {
 		errs = append(errs, r.fakes.Close())
 	}

@@ -306,7 +306,7 @@ func functionRole(p *profile.Profile) cloudformation.Resource {
 				cloudformation.Sub("arn:${AWS::Partition}:iam::*:role/"+p.RoleName)),
 			stmt("ReadOwnSecret", []string{"secretsmanager:GetSecretValue"},
 				ref(SecretLogicalID)),
-			stmt("ListOwnStackSetInstances", []string{"cloudformation:DescribeStackSet", "cloudformation:ListStackInstances"},
+			stmt("ListOwnStackSetInstances", []string{"cloudformation:ListStackInstances"},
 				cloudformation.Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stackset/${AWS::StackName}-roles:*")),
 			// To tell an update's rollback, when a failed answer would leave
 			// the stack in UPDATE_ROLLBACK_FAILED.
