@@ -85,6 +85,12 @@ size: build ## print the zipped function size and its start-to-ready time
 	$(GO) run ./cmd/publish size -bootstrap $(BUILD)/bootstrap
 	$(GO) test -run '^$$' -bench StartToReady -benchtime 20x ./lambda | grep -E 'ms/start|^ok'
 
+.PHONY: bench
+bench: ## run the benchmarks: org-wide verification, peak heap, callback payloads, start-to-ready
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/verify
+	$(GO) test -run '^$$' -bench . ./callback
+	$(GO) test -run '^$$' -bench StartToReady -benchtime 20x ./lambda
+
 # sam build (BuildMethod: makefile) calls this with ARTIFACTS_DIR set.
 .PHONY: build-OnboardingFunction
 build-OnboardingFunction:

@@ -44,14 +44,7 @@ func main() {
 	stackName := fs.String("stack-name", "", "link: the stack name the form suggests (default <vendor>-onboarding)")
 	_ = fs.Parse(os.Args[2:])
 	if cmd == "size" {
-		bin, err := os.ReadFile(*bootstrap)
-		if err != nil {
-			fail(2, "%v: run make build first", err)
-		}
-		zipped, err := publish.Zip(bin)
-		if err != nil {
-			fail(1, "%v", err)
-		}
+		bin, zipped := zipBootstrap(*bootstrap)
 		fmt.Printf("size: bootstrap %.1f MB, function.zip %.1f MB (%d bytes; Lambda allows 50 MB zipped, target under 10 MB)\n",
 			float64(len(bin))/1e6, float64(len(zipped))/1e6, len(zipped))
 		return
@@ -76,14 +69,7 @@ func main() {
 		}
 		fmt.Println(link)
 	case "package", "upload":
-		bin, err := os.ReadFile(*bootstrap)
-		if err != nil {
-			fail(2, "%v: run make build first", err)
-		}
-		zipped, err := publish.Zip(bin)
-		if err != nil {
-			fail(1, "%v", err)
-		}
+		_, zipped := zipBootstrap(*bootstrap)
 		r, err := publish.Build(p, zipped)
 		if err != nil {
 			fail(1, "%v", err)
@@ -119,6 +105,19 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
+}
+
+// zipBootstrap reads the built function and zips it as Lambda wants it.
+func zipBootstrap(path string) (bin, zipped []byte) {
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		fail(2, "%v: run make build first", err)
+	}
+	zipped, err = publish.Zip(bin)
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	return bin, zipped
 }
 
 func fail(code int, format string, args ...any) {

@@ -198,14 +198,9 @@ func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stac
 // account's role, from the role template with the parameters the
 // management template passes it.
 func (d *Deployment) deployManagementRole(ctx context.Context, admin aws.Config, roleTemplate []byte) error {
-	props, err := d.stack.Properties(synth.ManagementRoleLogicalID)
+	cfParams, err := d.nestedParameters()
 	if err != nil {
 		return err
-	}
-	var cfParams []cftypes.Parameter
-	nested, _ := props["Parameters"].(map[string]any)
-	for _, k := range sortedKeys(nested) {
-		cfParams = append(cfParams, cftypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(fmt.Sprint(nested[k]))})
 	}
 	name := d.StackName + "-" + synth.ManagementRoleLogicalID + "-" + d.suffix
 	d.managementStack = name
@@ -316,17 +311,27 @@ func (d *Deployment) reload(mgmtTemplate []byte, values map[string]string) error
 	return nil
 }
 
+// nestedParameters are the parameters the management template passes the
+// nested role stack.
+func (d *Deployment) nestedParameters() ([]cftypes.Parameter, error) {
+	props, err := d.stack.Properties(synth.ManagementRoleLogicalID)
+	if err != nil {
+		return nil, err
+	}
+	var out []cftypes.Parameter
+	nested, _ := props["Parameters"].(map[string]any)
+	for _, k := range sortedKeys(nested) {
+		out = append(out, cftypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(fmt.Sprint(nested[k]))})
+	}
+	return out, nil
+}
+
 // updateManagementRole updates the nested stack with the parameters the
 // management template now passes it.
 func (d *Deployment) updateManagementRole(ctx context.Context, admin aws.Config, roleTemplate []byte) error {
-	props, err := d.stack.Properties(synth.ManagementRoleLogicalID)
+	cfParams, err := d.nestedParameters()
 	if err != nil {
 		return err
-	}
-	var cfParams []cftypes.Parameter
-	nested, _ := props["Parameters"].(map[string]any)
-	for _, k := range sortedKeys(nested) {
-		cfParams = append(cfParams, cftypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(fmt.Sprint(nested[k]))})
 	}
 	if _, err := cloudformation.NewFromConfig(admin).UpdateStack(ctx, &cloudformation.UpdateStackInput{
 		StackName:    aws.String(d.managementStack),

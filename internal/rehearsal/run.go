@@ -331,14 +331,10 @@ func (r *rehearsal) create(ctx context.Context) error {
 		return err
 	}
 
-	pre, err := r.cf.send(ctx, r.event(cfn.RequestCreate, synth.PreflightLogicalID, params.PreflightType, nil, ""))
+	pre, err := r.invoke(ctx, r.event(cfn.RequestCreate, synth.PreflightLogicalID, params.PreflightType, nil, ""), cfn.StatusSuccess, params.DataDeploymentTargets)
+	r.res.Preflight = pre
 	if err != nil {
 		return err
-	}
-	r.res.Preflight = pre
-	r.printResponse(synth.PreflightLogicalID, pre, params.DataDeploymentTargets)
-	if pre.Status != cfn.StatusSuccess {
-		return fmt.Errorf("preflight: %s", pre.Reason)
 	}
 	if err := r.d.deployManagementRole(ctx, r.admin, r.role); err != nil {
 		return err
@@ -356,14 +352,11 @@ func (r *rehearsal) create(ctx context.Context) error {
 	}
 	r.printf("   %-28s service-managed, %d instances CURRENT (%s)\n", synth.StackSetLogicalID, len(instances), round(time.Since(start)))
 
-	created, err := r.cf.send(ctx, r.event(cfn.RequestCreate, synth.VerificationLogicalID, params.VerificationType, nil, ""))
+	created, err := r.invoke(ctx, r.event(cfn.RequestCreate, synth.VerificationLogicalID, params.VerificationType, nil, ""), cfn.StatusSuccess,
+		params.DataAccountCount, params.DataVerifiedCount, params.DataVerificationStatus, params.DataCallbackStatus)
+	r.res.Create = created
 	if err != nil {
 		return err
-	}
-	r.res.Create = created
-	r.printResponse(synth.VerificationLogicalID, created, params.DataAccountCount, params.DataVerifiedCount, params.DataVerificationStatus, params.DataCallbackStatus)
-	if created.Status != cfn.StatusSuccess {
-		return fmt.Errorf("role verification: %s", created.Reason)
 	}
 	r.res.CreateStored, err = r.stored(ctx)
 	if err != nil {
@@ -460,14 +453,11 @@ func (r *rehearsal) rotate(ctx context.Context) error {
 	}
 	r.printf("   ExternalId is new; PreviousExternalId holds the old one; the management role and %d member roles now trust both\n", len(r.org.Accounts))
 	physical := r.res.Create.PhysicalResourceID
-	resp, err := r.cf.send(ctx, r.event(cfn.RequestUpdate, synth.VerificationLogicalID, params.VerificationType, oldProps, physical))
+	resp, err := r.invoke(ctx, r.event(cfn.RequestUpdate, synth.VerificationLogicalID, params.VerificationType, oldProps, physical), cfn.StatusSuccess,
+		params.DataVerifiedCount, params.DataVerificationStatus, params.DataCallbackStatus)
+	r.res.Rotate = resp
 	if err != nil {
 		return err
-	}
-	r.res.Rotate = resp
-	r.printResponse(synth.VerificationLogicalID, resp, params.DataVerifiedCount, params.DataVerificationStatus, params.DataCallbackStatus)
-	if resp.Status != cfn.StatusSuccess {
-		return fmt.Errorf("update: %s", resp.Reason)
 	}
 	r.res.RotateStored, err = r.stored(ctx)
 	if err != nil {
@@ -558,14 +548,10 @@ func (r *rehearsal) tamper(ctx context.Context) error {
 		return err
 	}
 	props[params.PropCallbackURL] = r.receiverURL
-	resp, err := r.cf.send(ctx, r.event(cfn.RequestUpdate, synth.VerificationLogicalID, params.VerificationType, props, r.res.Create.PhysicalResourceID))
-	if err != nil {
-		return err
-	}
+	resp, err := r.invoke(ctx, r.event(cfn.RequestUpdate, synth.VerificationLogicalID, params.VerificationType, props, r.res.Create.PhysicalResourceID), cfn.StatusFailed)
 	r.res.Tampered = &resp
-	r.printResponse(synth.VerificationLogicalID, resp)
-	if resp.Status != cfn.StatusFailed {
-		return errors.New("the update succeeded although a member role can write")
+	if err != nil {
+		return fmt.Errorf("a member role can write, yet: %w", err)
 	}
 	// The customer removes the policy; the next update verifies again.
 	if _, err := client.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: aws.String(r.opts.Profile.RoleName), PolicyArn: pol.Policy.Arn}); err != nil {
@@ -582,14 +568,10 @@ func (r *rehearsal) delete(ctx context.Context) error {
 		}
 		r.printf("   the vendor's endpoint is down\n")
 	}
-	resp, err := r.cf.send(ctx, r.event(cfn.RequestDelete, synth.VerificationLogicalID, params.VerificationType, nil, r.res.Create.PhysicalResourceID))
+	resp, err := r.invoke(ctx, r.event(cfn.RequestDelete, synth.VerificationLogicalID, params.VerificationType, nil, r.res.Create.PhysicalResourceID), cfn.StatusSuccess, params.DataCallbackStatus)
+	r.res.Delete = resp
 	if err != nil {
 		return err
-	}
-	r.res.Delete = resp
-	r.printResponse(synth.VerificationLogicalID, resp, params.DataCallbackStatus)
-	if resp.Status != cfn.StatusSuccess {
-		return fmt.Errorf("delete: %s", resp.Reason)
 	}
 	r.res.DeleteStored, err = r.stored(ctx)
 	if err != nil {
@@ -610,6 +592,20 @@ func (r *rehearsal) delete(ctx context.Context) error {
 // stored reads what the vendor's receiver holds for this organization.
 func (r *rehearsal) stored(ctx context.Context) (*receiver.Onboarding, error) {
 	return r.store.Get(ctx, r.org.ID)
+}
+
+// invoke sends one custom-resource event, prints the response with the
+// Data keys given, and fails unless the status is the one expected.
+func (r *rehearsal) invoke(ctx context.Context, ev cfn.Event, want cfn.StatusType, keys ...string) (Response, error) {
+	resp, err := r.cf.send(ctx, ev)
+	if err != nil {
+		return resp, err
+	}
+	r.printResponse(ev.LogicalResourceID, resp, keys...)
+	if resp.Status != want {
+		return resp, fmt.Errorf("%s %s answered %s, want %s: %s", ev.RequestType, ev.LogicalResourceID, resp.Status, want, resp.Reason)
+	}
+	return resp, nil
 }
 
 func (r *rehearsal) printResponse(logicalID string, resp Response, keys ...string) {

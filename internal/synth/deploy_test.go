@@ -29,20 +29,7 @@ const externalID = "ext-7f3c9e1d-2b4a"
 // policies the catalog renders for it, trusted only with the external ID.
 func TestRoleTemplateDeploysThroughServiceManagedStackSet(t *testing.T) {
 	ctx := t.Context()
-	p, err := profile.Find("../../vendors", firstProfileID(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := synth.Build(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var body string
-	for _, f := range files {
-		if f.Path == synth.RoleTemplatePath {
-			body = string(f.Data)
-		}
-	}
+	p, body := roleTemplate(t)
 
 	srv := emulatortest.Start(t)
 	admin := srv.Config()
@@ -58,16 +45,7 @@ func TestRoleTemplateDeploysThroughServiceManagedStackSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifierARN, err := emulator.CreateRole(ctx, admin, "OnboardingFunctionRole",
-		emulator.TrustPolicy("arn:aws:iam::"+emulator.DefaultAccountID+":user/"+emulator.AdminUserName),
-		emulator.AllowPolicy("sts:AssumeRole"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := emulator.AssumeRole(ctx, admin, verifierARN, "", "onboarding")
-	if err != nil {
-		t.Fatal(err)
-	}
+	verifierARN, verifier := onboardingFunction(t, admin)
 
 	workloads, _ := org.OUByPath("Root/Workloads")
 	sandbox, _ := org.OUByPath("Root/Sandbox")
@@ -198,6 +176,43 @@ func checkRole(t *testing.T, acct, verifier aws.Config, target permissions.Targe
 	}
 }
 
+// roleTemplate builds the role template of the first vendor profile.
+func roleTemplate(t *testing.T) (*profile.Profile, string) {
+	t.Helper()
+	p, err := profile.Find("../../vendors", firstProfileID(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := synth.Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path == synth.RoleTemplatePath {
+			return p, string(f.Data)
+		}
+	}
+	t.Fatalf("synth wrote no %s", synth.RoleTemplatePath)
+	return nil, ""
+}
+
+// onboardingFunction creates a role standing in for the onboarding
+// function's, allowed to assume roles, and a session of it.
+func onboardingFunction(t *testing.T, admin aws.Config) (string, aws.Config) {
+	t.Helper()
+	arn, err := emulator.CreateRole(t.Context(), admin, "OnboardingFunctionRole",
+		emulator.TrustPolicy("arn:aws:iam::"+emulator.DefaultAccountID+":user/"+emulator.AdminUserName),
+		emulator.AllowPolicy("sts:AssumeRole"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	session, err := emulator.AssumeRole(t.Context(), admin, arn, "", "onboarding")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return arn, session
+}
+
 func sameDocument(a, b permissions.Document) bool { return canonical(a) == canonical(b) }
 
 // canonical renders a document with sorted actions and resources so two
@@ -231,35 +246,14 @@ func firstProfileID(t *testing.T) string {
 // instances' resources, and trust policies update in place.)
 func TestRoleTemplateRotatesTheExternalIDThroughAStackSetUpdate(t *testing.T) {
 	ctx := t.Context()
-	p, err := profile.Find("../../vendors", firstProfileID(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := synth.Build(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var body string
-	for _, f := range files {
-		if f.Path == synth.RoleTemplatePath {
-			body = string(f.Data)
-		}
-	}
+	p, body := roleTemplate(t)
 	srv := emulatortest.Start(t)
 	admin := srv.Config()
 	org, err := emulator.SeedOrganization(ctx, admin, emulator.OrgSpec{OUs: []emulator.OUSpec{{Name: "Prod", Accounts: 2}}, ServicePrincipals: []string{emulator.StackSetsServicePrincipal}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifierARN, err := emulator.CreateRole(ctx, admin, "OnboardingFunctionRole",
-		emulator.TrustPolicy("arn:aws:iam::"+emulator.DefaultAccountID+":user/"+emulator.AdminUserName), emulator.AllowPolicy("sts:AssumeRole"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := emulator.AssumeRole(ctx, admin, verifierARN, "", "onboarding")
-	if err != nil {
-		t.Fatal(err)
-	}
+	verifierARN, verifier := onboardingFunction(t, admin)
 	prod, _ := org.OUByPath("Root/Prod")
 	if _, err := emulator.DeployStackSet(ctx, admin, emulator.StackSetSpec{
 		Name: "roles", TemplateBody: body, OrganizationalUnitIDs: []string{prod.ID},
