@@ -40,6 +40,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	_, err = rehearsal.Run(ctx, rehearsal.Options{Profile: p, Accounts: *accounts, Tamper: *tamper, Out: os.Stdout, Log: logw})
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "\ndemo: interrupted; everything it started is stopped")
+		os.Exit(130)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "\ndemo:", err)
 		fmt.Fprintln(os.Stderr, "demo: the function's log and the emulator's output are in", *logFile)
