@@ -13,7 +13,7 @@
 //	405  not a POST
 //	409  an id verified before but not stored (still in flight)
 //	413  a body larger than Config.MaxBodyBytes
-//	500  the receiver failed to store; the id is released for the retry
+//	500  the receiver could not store it; the id is released for the retry
 //	503  STS could not be asked; the sender retries
 //
 // Senders retry 5xx, 408 and 429 only, so every answer in 4xx is final.
