@@ -53,3 +53,16 @@ func httpStatus(err error) int {
 	}
 	return 0
 }
+
+// wantAllowed checks the outcome of a call: no error if allowed is true,
+// AccessDenied otherwise.
+func wantAllowed(t *testing.T, err error, allowed bool) {
+	t.Helper()
+	if allowed {
+		if err != nil {
+			t.Fatalf("denied: %v, want it allowed", err)
+		}
+		return
+	}
+	wantErrorCode(t, err, "AccessDenied")
+}

@@ -141,13 +141,7 @@ func checkPrincipalForms(t *testing.T, srv *emulator.Server, raw bool) {
 			if raw {
 				want = tt.wantRaw
 			}
-			if want {
-				if err != nil {
-					t.Fatalf("AssumeRole: %v, want it allowed", err)
-				}
-				return
-			}
-			wantErrorCode(t, err, "AccessDenied")
+			wantAllowed(t, err, want)
 		})
 	}
 }
@@ -198,13 +192,7 @@ func TestMotoExternalIDConditions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := emulator.AssumeRole(ctx, vendor, tt.role, tt.externalID, "probe")
-			if tt.wantAllowed {
-				if err != nil {
-					t.Fatalf("AssumeRole: %v, want it allowed", err)
-				}
-				return
-			}
-			wantErrorCode(t, err, "AccessDenied")
+			wantAllowed(t, err, tt.wantAllowed)
 		})
 	}
 }
@@ -883,13 +871,7 @@ func TestFixedMotoEvaluatesTrustStatementsAsAWSDoes(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := emulator.AssumeRole(ctx, caller, arnOfRole(otherAccount, name), tt.externalID, "probe")
-			if tt.wantAllow {
-				if err != nil {
-					t.Fatalf("AssumeRole: %v, want it allowed", err)
-				}
-				return
-			}
-			wantErrorCode(t, err, "AccessDenied")
+			wantAllowed(t, err, tt.wantAllow)
 		})
 	}
 }
