@@ -15,12 +15,6 @@ import (
 	"github.com/rolecall/rolecall/internal/params"
 )
 
-// Names of the onboarding stack's outputs.
-const (
-	OutputRoleARN    = "RoleArn"
-	OutputStackSetID = "StackSetId"
-)
-
 // Instance is one StackSet instance: where the member role should exist,
 // and whether CloudFormation managed to create it.
 type Instance struct {
@@ -221,9 +215,9 @@ func FromStack(ctx context.Context, api cloudformation.DescribeStacksAPIClient, 
 	for _, out := range s.Outputs {
 		v := aws.ToString(out.OutputValue)
 		switch aws.ToString(out.OutputKey) {
-		case OutputRoleARN:
+		case params.OutputRoleARN:
 			o.RoleARN = v
-		case OutputStackSetID:
+		case params.OutputStackSetID:
 			// "none: DeployToOrganization is false" when there is none.
 			if strings.Contains(v, ":") && !strings.HasPrefix(v, "none") {
 				o.StackSetID = v
@@ -231,7 +225,7 @@ func FromStack(ctx context.Context, api cloudformation.DescribeStacksAPIClient, 
 		}
 	}
 	if o.RoleARN == "" {
-		return Onboarding{}, fmt.Errorf("onboarding stack %s (status %s) has no %s output: is it a rolecall onboarding stack, and has it finished creating?", stackName, o.StackStatus, OutputRoleARN)
+		return Onboarding{}, fmt.Errorf("onboarding stack %s (status %s) has no %s output: is it a rolecall onboarding stack, and has it finished creating?", stackName, o.StackStatus, params.OutputRoleARN)
 	}
 	if len(o.Regions) == 0 && o.Region != "" {
 		o.Regions = []string{o.Region}

@@ -39,6 +39,16 @@ const (
 	DataCallbackStatus      = "CallbackStatus"
 )
 
+// Outputs other tools read: the verify command and the rehearsal find the
+// roles of an onboarding through them.
+const (
+	// OutputRoleARN is the management stack's and the role template's
+	// output with the role's ARN.
+	OutputRoleARN = "RoleArn"
+	// OutputStackSetID is the management stack's output naming the StackSet.
+	OutputStackSetID = "StackSetId"
+)
+
 // Environment variables of the onboarding function.
 const (
 	EnvVendorName   = "ROLECALL_VENDOR_NAME"

@@ -18,7 +18,7 @@ const (
 	RoleLogicalID = "Role"
 	// OutputRoleARN is the role template's and the management stack's
 	// output with the role's ARN.
-	OutputRoleARN = "RoleArn"
+	OutputRoleARN = params.OutputRoleARN
 
 	paramVerifierRoleARN = "VerifierRoleArn"
 )

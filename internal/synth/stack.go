@@ -34,7 +34,7 @@ const (
 
 	OutputGrantedPermissions = "GrantedPermissions"
 	OutputVerificationStatus = "VerificationStatus"
-	OutputStackSetID         = "StackSetId"
+	OutputStackSetID         = params.OutputStackSetID
 	OutputCallbackStatus     = "CallbackStatus"
 	OutputMemberRoleARN      = "MemberRoleArnPattern"
 

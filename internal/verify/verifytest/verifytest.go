@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/rolecall/rolecall/internal/emulator"
+	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/profile"
 	"github.com/rolecall/rolecall/internal/synth"
 	"github.com/rolecall/rolecall/internal/verify"
@@ -147,11 +148,11 @@ func Deploy(t testing.TB, srv *emulator.Server, spec Spec) *Onboarding {
 	}
 
 	common := map[string]string{
-		"ExternalId":                      ExternalID,
-		"VerifierRoleArn":                 functionRole,
-		"AdditionalVerifierPrincipalArns": verifierARN,
-		"EnableBedrockAccess":             fmt.Sprint(!spec.NoBedrock),
-		"LogGroupNames":                   strings.Join(spec.LogGroups, ","),
+		params.ExternalID.Name:                      ExternalID,
+		"VerifierRoleArn":                           functionRole,
+		params.AdditionalVerifierPrincipalARNs.Name: verifierARN,
+		params.EnableBedrockAccess.Name:             fmt.Sprint(!spec.NoBedrock),
+		params.LogGroupNames.Name:                   strings.Join(spec.LogGroups, ","),
 	}
 	workloads, _ := org.OUByPath("Root/Workloads")
 	dep, err := emulator.DeployStackSet(ctx, admin, emulator.StackSetSpec{
@@ -164,7 +165,7 @@ func Deploy(t testing.TB, srv *emulator.Server, spec Spec) *Onboarding {
 		t.Fatal(err)
 	}
 
-	mgmtParams := map[string]string{"CurBucketName": bucket, "CurReportPrefix": CURPrefix}
+	mgmtParams := map[string]string{params.CURBucketName.Name: bucket, params.CURReportPrefix.Name: CURPrefix}
 	for k, v := range common {
 		mgmtParams[k] = v
 	}
@@ -264,14 +265,14 @@ func (o *Onboarding) CreateStandInStack(ctx context.Context, regions []string) e
 		StackName:    aws.String(StackName),
 		TemplateBody: aws.String(StandInStackTemplate),
 		Parameters: cfnParams(map[string]string{
-			"ExternalId":          ExternalID,
-			"CurBucketName":       b.CURBucket,
-			"CurReportPrefix":     b.CURPrefix,
-			"EnableBedrockAccess": fmt.Sprint(b.Bedrock),
-			"InventoryRegions":    strings.Join(regions, ","),
-			"LogGroupNames":       strings.Join(b.LogGroups, ","),
-			"ManagementRoleArn":   b.RoleARN,
-			"MemberStackSetId":    o.StackSetID,
+			params.ExternalID.Name:          ExternalID,
+			params.CURBucketName.Name:       b.CURBucket,
+			params.CURReportPrefix.Name:     b.CURPrefix,
+			params.EnableBedrockAccess.Name: fmt.Sprint(b.Bedrock),
+			params.InventoryRegions.Name:    strings.Join(regions, ","),
+			params.LogGroupNames.Name:       strings.Join(b.LogGroups, ","),
+			"ManagementRoleArn":             b.RoleARN,
+			"MemberStackSetId":              o.StackSetID,
 		}),
 	})
 	if err != nil {
