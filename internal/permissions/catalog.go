@@ -4,13 +4,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+
+	"github.com/rolecall/rolecall/internal/iamdata"
 )
 
 // Version names the permission set. Bump it whenever Modules changes; the
 // vendor receives it with every callback, beside Digest.
-const Version = "2026-11.1"
+const Version = "2026-12.1"
 
 // Placeholders a statement's resources may contain. Policies fills them in
 // for a concrete account; the synth package maps them to template
@@ -61,6 +65,13 @@ type Statement struct {
 	// own, so templates can add or leave out a whole policy instead of
 	// editing a statement list.
 	Policy string `json:"policy,omitempty"`
+	// ReportPrefixOnly limits s3:ListBucket to keys under the report
+	// prefix (a StringLike condition on s3:prefix) whenever a prefix is
+	// given; with no prefix the reports are the whole bucket.
+	ReportPrefixOnly bool `json:"reportPrefixOnly,omitempty"`
+	// Why says why a grant the vendor does not read data with is there
+	// (the self-check's policy reads); the catalog says it to reviewers.
+	Why string `json:"why,omitempty"`
 }
 
 // PolicyName is the name of the module's inline policy on the role. Policies
@@ -120,30 +131,8 @@ func Modules() []Module {
 			Purpose: "Cost Explorer reads, CUR report definitions, the public price list, and the Cost & Usage Report files in the CUR bucket (management account only).",
 			Statements: []Statement{
 				{
-					Sid: "CostExplorerRead",
-					Actions: []string{
-						"ce:DescribeCostCategoryDefinition",
-						"ce:GetAnomalies",
-						"ce:GetAnomalyMonitors",
-						"ce:GetAnomalySubscriptions",
-						"ce:GetCostAndUsage",
-						"ce:GetCostAndUsageWithResources",
-						"ce:GetCostCategories",
-						"ce:GetCostForecast",
-						"ce:GetDimensionValues",
-						"ce:GetReservationCoverage",
-						"ce:GetReservationPurchaseRecommendation",
-						"ce:GetReservationUtilization",
-						"ce:GetRightsizingRecommendation",
-						"ce:GetSavingsPlansCoverage",
-						"ce:GetSavingsPlansPurchaseRecommendation",
-						"ce:GetSavingsPlansUtilization",
-						"ce:GetSavingsPlansUtilizationDetails",
-						"ce:GetTags",
-						"ce:GetUsageForecast",
-						"ce:ListCostAllocationTags",
-						"ce:ListCostCategoryDefinitions",
-					},
+					Sid:       "CostExplorerRead",
+					Actions:   costExplorerReads(),
 					Resources: []string{allResources},
 				},
 				{
@@ -163,11 +152,20 @@ func Modules() []Module {
 					Resources: []string{allResources},
 				},
 				{
-					Sid:            "CurBucketList",
-					Actions:        []string{"s3:GetBucketLocation", "s3:ListBucket"},
+					Sid:            "CurBucketLocation",
+					Actions:        []string{"s3:GetBucketLocation"},
 					Resources:      []string{"arn:" + VarPartition + ":s3:::" + VarCURBucket},
 					ManagementOnly: true,
 					Policy:         "cur-bucket",
+				},
+				{
+					Sid:              "CurReportsList",
+					Actions:          []string{"s3:ListBucket"},
+					Resources:        []string{"arn:" + VarPartition + ":s3:::" + VarCURBucket},
+					ManagementOnly:   true,
+					Policy:           "cur-bucket",
+					ReportPrefixOnly: true,
+					Exposes:          "the names of the report files under the report prefix",
 				},
 				{
 					Sid:            "CurReportsRead",
@@ -236,12 +234,13 @@ func Modules() []Module {
 		{
 			ID:      ModuleIdentity,
 			Title:   "Identity inventory",
-			Purpose: "Lists IAM roles and users (no policy contents, no changes) and reads the Organizations hierarchy.",
+			Purpose: "Lists IAM roles and users and reads the Organizations hierarchy.",
 			Statements: []Statement{
 				{
 					Sid:       "IdentityList",
-					Actions:   []string{"iam:ListAccountAliases", "iam:ListRoles", "iam:ListUsers"},
+					Actions:   []string{"iam:ListRoles", "iam:ListUsers"},
 					Resources: []string{allResources},
+					Exposes:   "every role's trust policy (iam:ListRoles returns who may assume each role); no permission policy of any role or user",
 				},
 				{
 					Sid: "OrganizationRead",
@@ -267,23 +266,51 @@ func Modules() []Module {
 				{
 					Sid: "OwnPoliciesRead",
 					Actions: []string{
-						"iam:GetRole",
 						"iam:GetRolePolicy",
 						"iam:ListAttachedRolePolicies",
 						"iam:ListRolePolicies",
 						"iam:SimulatePrincipalPolicy",
 					},
 					Resources: []string{"arn:" + VarPartition + ":iam::" + VarAccountID + ":role/" + VarRoleName},
+					Why:       "the verifier lists the role's own inline and attached policies, reads each inline one and asks IAM's simulator about the role itself; IAM lets these name this one role",
 				},
 				{
 					Sid:       "AttachedPoliciesRead",
 					Actions:   []string{"iam:GetPolicy", "iam:GetPolicyVersion"},
-					Resources: []string{"arn:" + VarPartition + ":iam::*:policy/*"},
+					Resources: []string{"arn:" + VarPartition + ":iam::" + VarAccountID + ":policy/*", "arn:" + VarPartition + ":iam::aws:policy/*"},
+					Exposes:   "the documents of every customer-managed policy in this account and of AWS managed policies",
+					Why:       "to prove write safety the verifier must read every managed policy attached to the role; IAM has no condition that limits these reads to the policies attached to one role, so the narrowest grant is this account's policies and AWS's own",
 				},
 			},
 		},
 	}
 }
+
+// costExplorerExtra are the Cost Explorer reads that are not Get*: the seed
+// grants ce:Get*, and rolecall lists these too for cost categories and
+// allocation tags.
+var costExplorerExtra = []string{
+	"ce:DescribeCostCategoryDefinition",
+	"ce:ListCostAllocationTags",
+	"ce:ListCostCategoryDefinitions",
+}
+
+// costExplorerReads returns every Read-level ce:Get* action of the pinned
+// dataset (the seed's "ce:Get*", made explicit so it never grows with a
+// new action unseen) and costExplorerExtra, sorted. A dataset refresh
+// keeps the grant whole.
+func costExplorerReads() []string { return slices.Clone(costExplorerList()) }
+
+var costExplorerList = sync.OnceValue(func() []string {
+	out := slices.Clone(costExplorerExtra)
+	for _, a := range iamdata.Embedded().Actions("ce", nil) {
+		if a.AccessLevel == iamdata.Read && strings.HasPrefix(a.Name, "Get") {
+			out = append(out, a.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+})
 
 // Digest returns "sha256:<hex>" of the catalog's canonical JSON. Two builds
 // with the same Digest grant exactly the same permissions.

@@ -1,6 +1,8 @@
 package permissions
 
 import (
+	"flag"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -83,24 +85,23 @@ func TestCatalogActionsAreExplicitKnownAndReadOnly(t *testing.T) {
 	}
 }
 
-// The summary and the gate must agree on what reads data contents.
-func TestExposesMatchesTheGatesContentReads(t *testing.T) {
+// Every grant that reveals more than metadata (data contents, trust
+// policies, policy documents, object names) says so, and nothing claims to
+// reveal what it does not.
+func TestExposesSaysWhatEveryRevealingReadReveals(t *testing.T) {
 	for _, m := range Modules() {
 		for _, s := range m.Statements {
+			revealing := false
 			for _, a := range s.Actions {
-				content := slices.Contains(ContentReads(), strings.ToLower(a))
-				if content && s.Exposes == "" {
-					t.Errorf("%s/%s grants content read %s but does not say what it exposes", m.ID, s.Sid, a)
+				if Reveals(a) != "" {
+					revealing = true
+					if s.Exposes == "" {
+						t.Errorf("%s/%s grants %s, which reveals %s, but does not say so", m.ID, s.Sid, a, Reveals(a))
+					}
 				}
 			}
-			if s.Exposes != "" {
-				any := false
-				for _, a := range s.Actions {
-					any = any || slices.Contains(ContentReads(), strings.ToLower(a))
-				}
-				if !any {
-					t.Errorf("%s/%s says it exposes data but grants no content read", m.ID, s.Sid)
-				}
+			if s.Exposes != "" && !revealing {
+				t.Errorf("%s/%s says it exposes %q but grants nothing that reveals it", m.ID, s.Sid, s.Exposes)
 			}
 		}
 	}
@@ -153,6 +154,19 @@ func TestPoliciesFillInTheTarget(t *testing.T) {
 	if got := find("rolecall-cost-cur-bucket", "CurReportsRead").Resource; !slices.Equal(got, []string{"arn:aws:s3:::acme-cur/cur/*"}) {
 		t.Errorf("CUR objects resource %v", got)
 	}
+	list := find("rolecall-cost-cur-bucket", "CurReportsList")
+	if got := list.Condition["StringLike"]["s3:prefix"]; !slices.Equal(got, StringList{"cur/*"}) {
+		t.Errorf("ListBucket condition %v, want s3:prefix like cur/*", list.Condition)
+	}
+	noPrefix := managementTarget()
+	noPrefix.CURPrefix = ""
+	for _, p := range Policies(noPrefix) {
+		for _, s := range p.Document.Statement {
+			if s.Condition != nil {
+				t.Errorf("%s/%s has a condition %v without a report prefix: the reports are the whole bucket", p.Name, s.Sid, s.Condition)
+			}
+		}
+	}
 	if got := find("rolecall-self-check", "OwnPoliciesRead").Resource; !slices.Equal(got, []string{"arn:aws:iam::111111111111:role/VendorReadOnly"}) {
 		t.Errorf("self-check resource %v", got)
 	}
@@ -193,6 +207,33 @@ func TestPoliciesStayWellUnderIAMSizeQuota(t *testing.T) {
 	}
 	if total > 10240/2 {
 		t.Errorf("inline policies total %d characters; IAM allows 10,240 per role, keep under half", total)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/permission-set.golden")
+
+// A change to what the roles grant (the catalog, or a dataset refresh that
+// adds a ce:Get* action) must come with a new Version: the vendor tells
+// permission sets apart by it.
+func TestVersionChangesWithTheDigest(t *testing.T) {
+	const golden = "testdata/permission-set.golden"
+	got := Version + " " + Digest() + "\n"
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/permissions -update)", err)
+	}
+	wantVersion, _, _ := strings.Cut(string(want), " ")
+	switch {
+	case string(want) == got:
+	case wantVersion == Version:
+		t.Errorf("the catalog changed (digest %s) but Version is still %s: bump Version, then run go test ./internal/permissions -update", Digest(), Version)
+	default:
+		t.Errorf("Version is %s; record its digest with go test ./internal/permissions -update", Version)
 	}
 }
 

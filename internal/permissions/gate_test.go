@@ -44,10 +44,20 @@ func TestGateRejectsPoliciesThatAreNotReadOnly(t *testing.T) {
 		{"tagging", allow([]string{"iam:TagRole"}), "iam:TagRole", `"Tagging, Write"`},
 		{"permissions management", allow([]string{"iam:PutRolePolicy"}), "iam:PutRolePolicy", `"Permissions management, Write"`},
 		{"unknown action", allow([]string{"s3:GetObjekt"}), "s3:GetObjekt", "not an action in the IAM action dataset"},
-		{"unknown service", allow([]string{"ec2:DescribeInstances"}), "ec2:DescribeInstances", `service "ec2" is not in the IAM action dataset`},
+		{"unknown service", allow([]string{"nosuchservice:DescribeThings"}), "nosuchservice:DescribeThings", `service "nosuchservice" is not in the IAM action dataset`},
+		{"s3 write wildcard", allow([]string{"s3:Put*"}, "arn:aws:s3:::acme-cur"), "s3:Put*", "allows"},
+		{"a write in a service rolecall never grants", allow([]string{"ec2:TerminateInstances"}), "ec2:TerminateInstances", `access level "Write"`},
+		{"secret values everywhere", allow([]string{"secretsmanager:GetSecretValue"}, "arn:aws:secretsmanager:*:111111111111:secret:*"), "secretsmanager:GetSecretValue", "name the resources"},
+		{"table items in every table", allow([]string{"dynamodb:Scan"}, "arn:aws:dynamodb:us-east-1:111111111111:table/*"), "dynamodb:Scan", "name the resources"},
+		{"parameters of any account", allow([]string{"ssm:GetParameter"}, "arn:aws:ssm:us-east-1:*:parameter/app"), "ssm:GetParameter", "name the resources"},
+		{"a read that starts a query", allow([]string{"logs:StartQuery"}), "logs:StartQuery", "acts"},
+		{"a read that starts drift detection", allow([]string{"cloudformation:DetectStackDrift"}), "cloudformation:DetectStackDrift", "acts"},
+		{"a read that receives (and hides) messages", allow([]string{"sqs:ReceiveMessage"}), "sqs:ReceiveMessage", "acts"},
+		{"a read that exports a private key", allow([]string{"acm:ExportCertificate"}), "acm:ExportCertificate", "acts"},
+		{"a read that issues credentials", allow([]string{"sts:GetSessionToken"}), "sts:GetSessionToken", "issues temporary credentials"},
 		{"not service:action", allow([]string{"GetObject"}), "GetObject", "write it as service:Action"},
-		{"bedrock InvokeModel is Read in the dataset but runs a model", allow([]string{"bedrock:InvokeModel"}), "bedrock:InvokeModel", "runs a model"},
-		{"logs Unmask reveals masked data", allow([]string{"logs:Unmask"}), "logs:Unmask", "reveals log data"},
+		{"bedrock InvokeModel is Read in the dataset but runs a model", allow([]string{"bedrock:InvokeModel"}), "bedrock:InvokeModel", "acts"},
+		{"logs Unmask reveals masked data", allow([]string{"logs:Unmask"}), "logs:Unmask", "acts"},
 		{"s3 read of another bucket", allow([]string{"s3:GetObject"}, "arn:aws:s3:::someone-else/*"), "s3:GetObject", "outside the CUR bucket"},
 		{"s3 read outside the prefix", allow([]string{"s3:GetObject"}, "arn:aws:s3:::acme-cur/private/*"), "s3:GetObject", "outside the CUR bucket"},
 		{"s3 read of every bucket", allow([]string{"s3:ListBucket"}, "*"), "s3:ListBucket", "outside the CUR bucket"},
@@ -153,29 +163,123 @@ func TestGateWarnsAboutContentReads(t *testing.T) {
 	}
 }
 
-func TestForbiddenReadsAreReadActionsInTheDataset(t *testing.T) {
+func TestActingReadsAreReadActionsTheVerbsMiss(t *testing.T) {
 	data := iamdata.Embedded()
-	for action := range forbiddenReads {
+	for action := range actingReads {
 		a, ok := data.Lookup(action)
 		if !ok {
-			t.Errorf("forbidden read %s is not in the dataset: a typo, or AWS removed it", action)
+			t.Errorf("acting read %s is not in the dataset: a typo, or AWS removed it", action)
 			continue
 		}
 		if !a.ReadOnly() {
-			t.Errorf("forbidden read %s has level %q; the access-level rule already rejects it, drop it from the list", a, a.AccessLevel)
+			t.Errorf("acting read %s has level %q; the access-level rule already rejects it, drop it from the list", a, a.AccessLevel)
 		}
 	}
 }
 
-// A dataset refresh that brings a new Read-level Invoke action must make
-// someone decide about it.
-func TestEveryReadLevelInvokeActionIsForbidden(t *testing.T) {
+// The verb rule must keep refusing the Read-level actions that act, and
+// must not refuse the reads rolecall grants.
+func TestActingReadRuleSeparatesActionsFromReads(t *testing.T) {
 	data := iamdata.Embedded()
-	for _, svc := range data.Services() {
-		for _, a := range data.Actions(svc, iamdata.Action.ReadOnly) {
-			if strings.HasPrefix(a.Name, "Invoke") && !IsForbiddenRead(a.String()) {
-				t.Errorf("%s is %s in the dataset and not forbidden: decide whether a read-only role may have it", a, a.AccessLevel)
+	for _, action := range []string{
+		"bedrock:InvokeModel", "bedrock:InvokeAgent", "bedrock:Retrieve", "bedrock:ApplyGuardrail", "bedrock:CallWithBearerToken",
+		"sagemaker:InvokeEndpoint", "logs:StartQuery", "logs:StopQuery", "logs:StartLiveTail", "logs:Unmask",
+		"cloudformation:DetectStackDrift", "sqs:ReceiveMessage", "acm:ExportCertificate", "iam:GenerateCredentialReport",
+		"cloudwatch:GenerateQuery", "translate:TranslateText", "sts:GetSessionToken", "sts:GetServiceBearerToken",
+	} {
+		a, ok := data.Lookup(action)
+		if !ok {
+			t.Errorf("%s is not in the dataset", action)
+			continue
+		}
+		if !IsForbiddenRead(action) {
+			t.Errorf("%s (%s) is not refused", a, a.AccessLevel)
+		}
+	}
+	for _, m := range Modules() {
+		for _, action := range m.Actions() {
+			if IsForbiddenRead(action) {
+				t.Errorf("catalog action %s is refused as acting", action)
 			}
+		}
+	}
+}
+
+func TestNamedResource(t *testing.T) {
+	tests := []struct {
+		resource string
+		named    bool
+	}{
+		{"*", false},
+		{"arn:aws:s3:::acme-cur/cur/*", true},
+		{"arn:aws:s3:::acme-cur/*", true},
+		{"arn:${AWS::Partition}:s3:::${CurBucketName}/${CurReportPrefix}*", true},
+		{"arn:aws:s3:::*", false},
+		{"arn:aws:s3:::*/*", false},
+		{"arn:aws:s3:::acme-*", false},
+		{"arn:*:s3:::acme-cur/*", false},
+		{"arn:aws:logs:*:111111111111:log-group:/aws/bedrock/modelinvocations:*", true},
+		{"arn:${AWS::Partition}:logs:*:${AWS::AccountId}:log-group:${LogGroupName}:*", true},
+		{"arn:aws:logs:us-east-1:111111111111:log-group:*", false},
+		{"arn:aws:logs:us-east-1:111111111111:log-group:*:*", false},
+		{"arn:aws:logs:*:*:log-group:app:*", false},
+		{"arn:aws:logs:*:*:*", false},
+		{"arn:aws:secretsmanager:us-east-1:111111111111:secret:db-password-??????", true},
+		{"arn:aws:secretsmanager:us-east-1:111111111111:secret:*", false},
+		{"arn:aws:ssm:us-east-1:111111111111:parameter/app/*", true},
+		{"arn:aws:ssm:us-east-1:111111111111:parameter/*", false},
+		{"arn:aws:dynamodb:us-east-1:111111111111:table/orders", true},
+		{"arn:aws:dynamodb:us-east-1:111111111111:table/*", false},
+		{"arn:aws:dynamodb:us-east-1:111111111111:*/orders", false},
+		{"arn:aws:dynamodb:us-east-1::table/orders", false},
+		{"not-an-arn", false},
+		{"${OnboardingSecret}", true},
+		{"${OnboardingFunctionLogs.Arn}", true},
+	}
+	for _, tt := range tests {
+		if got := NamedResource(tt.resource); got != tt.named {
+			t.Errorf("NamedResource(%q) = %v, want %v", tt.resource, got, tt.named)
+		}
+	}
+}
+
+func TestGateFindingsCarryTheEvidence(t *testing.T) {
+	doc := Document{Statement: []DocStatement{
+		{Sid: "Reads", Effect: "Allow", Action: StringList{"ce:GetCostAndUsage"}, Resource: StringList{"*"}},
+		{Effect: "Allow", NotAction: StringList{"iam:*", "organizations:*"}, Resource: StringList{"*"}},
+		{Sid: "Puts", Effect: "Allow", Action: StringList{"s3:Put*"}, Resource: StringList{"arn:aws:s3:::acme-cur"}},
+	}}
+	fs := errorsOf(testGate().Check("attached policy arn:aws:iam::111111111111:policy/Extra", doc))
+	if len(fs) != 2 {
+		t.Fatalf("findings %v, want two", fs)
+	}
+	not, put := fs[0], fs[1]
+	if not.Kind != KindNotAction || !not.NotAction || not.Index != 2 || not.Statement != "#2" || not.Effect != "Allow" ||
+		strings.Join(not.Patterns, ",") != "iam:*,organizations:*" || not.Matches < 1000 || len(not.Examples) == 0 {
+		t.Errorf("NotAction finding %+v lacks its evidence", not)
+	}
+	if put.Kind != KindWildcardAction || put.Action != "s3:Put*" || put.Statement != "Puts" || put.Index != 3 ||
+		strings.Join(put.Resources, ",") != "arn:aws:s3:::acme-cur" || put.Matches < 30 {
+		t.Errorf("wildcard finding %+v lacks its evidence", put)
+	}
+	for _, e := range put.Examples {
+		if !strings.HasPrefix(e, "s3:Put") {
+			t.Errorf("example %s is not covered by s3:Put*", e)
+		}
+	}
+}
+
+func TestEveryKindHasAPolicyThatMakesIt(t *testing.T) {
+	made := map[Kind]bool{}
+	g := testGate()
+	for _, d := range KindExamples() {
+		for _, f := range g.Check("P", d.Document) {
+			made[f.Kind] = true
+		}
+	}
+	for _, k := range Kinds() {
+		if !made[k] {
+			t.Errorf("no example policy makes a %s finding", k)
 		}
 	}
 }

@@ -187,15 +187,24 @@ func Policies(t Target) []Policy {
 				index[name] = i
 				out = append(out, Policy{Name: name, Document: Document{Version: "2012-10-17"}})
 			}
-			out[i].Document.Statement = append(out[i].Document.Statement, DocStatement{
+			st := DocStatement{
 				Sid:      s.Sid,
 				Effect:   "Allow",
 				Action:   append(StringList(nil), s.Actions...),
 				Resource: res,
-			})
+			}
+			if s.ReportPrefixOnly && t.CURPrefix != "" {
+				st.Condition = ReportPrefixCondition(t.CURPrefix)
+			}
+			out[i].Document.Statement = append(out[i].Document.Statement, st)
 		}
 	}
 	return out
+}
+
+// ReportPrefixCondition limits s3:ListBucket to keys under prefix.
+func ReportPrefixCondition(prefix string) map[string]map[string]StringList {
+	return map[string]map[string]StringList{"StringLike": {"s3:prefix": {prefix + "*"}}}
 }
 
 func perLogGroup(s Statement) bool {

@@ -5,19 +5,33 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/rolecall/rolecall/internal/permissions"
 )
 
 // Summary counts what CheckFiles saw.
 type Summary struct {
-	Files, Policies, Skipped, Errors, Warnings int
+	Files, Policies, FunctionRoles, Errors, Warnings int
 }
 
-// CheckFiles scans each template (and the local nested templates they
-// name, once each), puts every policy through the gate and writes one line
-// per finding to w. A file that cannot be read or parsed is an error.
-func CheckFiles(paths []string, g permissions.Gate, w io.Writer) Summary {
+// CheckOptions adjust CheckFiles.
+type CheckOptions struct {
+	Scan Options
+	// Resolve maps URL prefixes to local directories: a nested stack whose
+	// TemplateURL starts with a prefix is read from the directory (such as
+	// a release built by make package, whose templates point at the
+	// vendor's bucket). A URL no prefix covers is an error.
+	Resolve map[string]string
+}
+
+// CheckFiles scans each template (and the nested templates they name,
+// once each), puts every policy through the gate and writes one line per
+// finding to w. A file that cannot be read or parsed, a nested template it
+// cannot find, and anything the scan cannot evaluate are errors: the gate
+// never passes what it has not seen.
+func CheckFiles(paths []string, g permissions.Gate, opts CheckOptions, w io.Writer) Summary {
 	var s Summary
 	seen := map[string]bool{}
 	queue := append([]string(nil), paths...)
@@ -35,18 +49,20 @@ func CheckFiles(paths []string, g permissions.Gate, w io.Writer) Summary {
 			fmt.Fprintf(w, "error: %v\n", err)
 			continue
 		}
-		r, err := Scan(data)
+		r, err := Scan(data, opts.Scan)
 		if err != nil {
 			s.Errors++
 			fmt.Fprintf(w, "error: %s: %v\n", path, err)
 			continue
 		}
 		for _, n := range r.Nested {
-			queue = append(queue, filepath.Join(filepath.Dir(path), n))
-		}
-		for _, sk := range r.Skipped {
-			s.Skipped++
-			fmt.Fprintf(w, "skipped: %s: %s: %s\n", path, sk.Location, sk.Reason)
+			local, err := resolve(path, n.URL, opts.Resolve)
+			if err != nil {
+				s.Errors++
+				fmt.Fprintf(w, "error: %s: %s: %v\n", path, n.LogicalID, err)
+				continue
+			}
+			queue = append(queue, local)
 		}
 		for _, p := range r.Problems {
 			s.Errors++
@@ -54,7 +70,14 @@ func CheckFiles(paths []string, g permissions.Gate, w io.Writer) Summary {
 		}
 		for _, p := range r.Policies {
 			s.Policies++
-			for _, f := range g.Check(p.Location, p.Document) {
+			var findings []permissions.Finding
+			if p.Role == FunctionRole {
+				s.FunctionRoles++
+				findings = g.CheckFunctionRole(p.Location, p.Document)
+			} else {
+				findings = g.Check(p.Location, p.Document)
+			}
+			for _, f := range findings {
 				if f.Severity == permissions.Error {
 					s.Errors++
 				} else {
@@ -65,9 +88,48 @@ func CheckFiles(paths []string, g permissions.Gate, w io.Writer) Summary {
 		}
 	}
 	if s.Errors > 0 {
-		fmt.Fprintf(w, "FAIL: %d error(s) in %d file(s); the policies above are not read-only.\n", s.Errors, s.Files)
+		fmt.Fprintf(w, "FAIL: %d error(s) in %d file(s); the policies above are not read-only or could not be evaluated.\n", s.Errors, s.Files)
 	} else {
-		fmt.Fprintf(w, "ok: %d policies in %d file(s) are read-only (%d warning(s), %d skipped resource(s)).\n", s.Policies, s.Files, s.Warnings, s.Skipped)
+		fmt.Fprintf(w, "ok: %d policies in %d file(s) are read-only (%d of them of a function's own execution role, held to its allowed writes: %s); %d warning(s).\n",
+			s.Policies, s.Files, s.FunctionRoles, functionWrites(), s.Warnings)
 	}
 	return s
+}
+
+func functionWrites() string {
+	var names []string
+	for _, fw := range permissions.FunctionWrites() {
+		names = append(names, fw.Action)
+	}
+	return strings.Join(names, ", ")
+}
+
+// resolve finds the local file of a nested template: a path relative to
+// the template that names it, or a URL under one of the Resolve prefixes.
+func resolve(from, url string, prefixes map[string]string) (string, error) {
+	if !strings.Contains(url, "://") {
+		return filepath.Join(filepath.Dir(from), url), nil
+	}
+	keys := make([]string, 0, len(prefixes))
+	for k := range prefixes {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) })
+	for _, prefix := range keys {
+		if rest, ok := strings.CutPrefix(url, prefix); ok {
+			rest = strings.TrimPrefix(rest, "/")
+			if rest == "" || strings.Contains(rest, "..") {
+				return "", fmt.Errorf("nested template URL %s does not name a file under %s", url, prefix)
+			}
+			return filepath.Join(prefixes[prefix], filepath.FromSlash(rest)), nil
+		}
+	}
+	return "", fmt.Errorf("the nested template is given by URL %s, which the gate cannot fetch: point it at the local copy with -resolve %s=DIR", url, urlBase(url))
+}
+
+// urlBase returns the scheme and host of a URL, for a hint.
+func urlBase(url string) string {
+	scheme, rest, _ := strings.Cut(url, "://")
+	host, _, _ := strings.Cut(rest, "/")
+	return scheme + "://" + host + "/"
 }

