@@ -12,8 +12,11 @@ import (
 )
 
 // Version is the payload version this package sends. Receivers accept any
-// 1.x: a minor version only adds properties.
-const Version = "1.0"
+// 1.x: a minor version only adds properties, events and statuses.
+//
+// 1.1 adds the unverifiable status, each account's structured findings
+// and unproven checks, and the verification.failed event.
+const Version = "1.1"
 
 // Event says what happened to an onboarding.
 type Event string
@@ -30,11 +33,17 @@ const (
 	EventAccountAdded Event = "account.added"
 	// EventAccountRemoved means StackSet instances went away; Accounts lists them.
 	EventAccountRemoved Event = "account.removed"
+	// EventVerificationFailed means a stack operation failed because of
+	// what the verification found (a finding, an unverifiable account):
+	// Accounts is the whole set with their statuses, and the onboarding is
+	// not (or no longer) what the stack's new settings say. It is also the
+	// minimal report sent when a full report could not be validated.
+	EventVerificationFailed Event = "verification.failed"
 )
 
 // Events returns every event, in a stable order.
 func Events() []Event {
-	return []Event{EventOnboardingCreated, EventOnboardingUpdated, EventOnboardingDeleted, EventAccountAdded, EventAccountRemoved}
+	return []Event{EventOnboardingCreated, EventOnboardingUpdated, EventOnboardingDeleted, EventAccountAdded, EventAccountRemoved, EventVerificationFailed}
 }
 
 // Status is the verification result of one account.
@@ -50,6 +59,9 @@ const (
 	StatusFinding Status = "finding"
 	// StatusUnreachable means the role could not be assumed.
 	StatusUnreachable Status = "unreachable"
+	// StatusUnverifiable means the role was assumed but its write safety
+	// could not be established; Unproven says why.
+	StatusUnverifiable Status = "unverifiable"
 )
 
 // Outcome is the result of a probe that did not pass.
@@ -92,6 +104,61 @@ type Account struct {
 	// FailedProbes lists the probes that were denied, found a write
 	// possible or failed; passing probes are left out.
 	FailedProbes []Probe `json:"failed_probes"`
+	// Findings are the evidence that the role may do what a read-only role
+	// never may, at most MaxFindings; FindingsTotal counts them all.
+	Findings      []Finding `json:"findings"`
+	FindingsTotal int       `json:"findings_total"`
+	// Unproven lists what kept write safety from being established.
+	Unproven []Unproven `json:"unproven"`
+}
+
+// Limits of an account's lists and of the strings in a finding, as the
+// schema states them. Package onboarding clips to them.
+const (
+	MaxFindings       = 100
+	MaxUnproven       = 100
+	MaxFindingList    = 50   // patterns, resources, examples
+	MaxFindingString  = 1024 // action, pattern, resource, policy, source
+	MaxFindingDetail  = 2000
+	MaxUnprovenString = 1000
+)
+
+// Finding is one piece of evidence of write access, exactly as the role's
+// policy writes it (or as IAM's simulator answered).
+type Finding struct {
+	// Kind is a stable code, such as "all_actions", "wildcard_action",
+	// "not_action", "write_action" or "simulator_allows".
+	Kind string `json:"kind"`
+	// Source says where: "inline policy NAME", "attached policy ARN" or
+	// "iam:SimulatePrincipalPolicy".
+	Source string `json:"source"`
+	// PolicyType is "inline", "managed" or "simulation"; Policy the inline
+	// policy's name or the managed policy's ARN.
+	PolicyType string `json:"policy_type"`
+	Policy     string `json:"policy,omitempty"`
+	// Statement is the Sid or "#N"; StatementIndex its 1-based position.
+	Statement      string `json:"statement,omitempty"`
+	StatementIndex int    `json:"statement_index,omitempty"`
+	Effect         string `json:"effect,omitempty"`
+	// Action is the action or pattern as written ("*", "s3:Put*");
+	// empty for a NotAction statement, whose Patterns are listed.
+	Action    string   `json:"action,omitempty"`
+	NotAction bool     `json:"not_action"`
+	Patterns  []string `json:"patterns,omitempty"`
+	Resources []string `json:"resources,omitempty"`
+	// WriteActions counts the write actions of the pinned dataset the
+	// grant covers; Examples names a few.
+	WriteActions int      `json:"write_actions,omitempty"`
+	Examples     []string `json:"examples,omitempty"`
+	Detail       string   `json:"detail"`
+}
+
+// Unproven is one part of the write-safety proof that could not be made.
+type Unproven struct {
+	Check   string `json:"check"`
+	Target  string `json:"target"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message"`
 }
 
 // Diagnosis is a known misconfiguration in plain language.
@@ -193,6 +260,11 @@ func (p *Payload) normalize() {
 	for i, a := range p.Accounts {
 		a.Diagnoses = orEmpty(a.Diagnoses)
 		a.FailedProbes = orEmpty(a.FailedProbes)
+		a.Findings = orEmpty(a.Findings)
+		a.Unproven = orEmpty(a.Unproven)
+		if a.FindingsTotal < len(a.Findings) {
+			a.FindingsTotal = len(a.Findings)
+		}
 		accounts[i] = a
 	}
 	p.Accounts = accounts

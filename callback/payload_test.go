@@ -87,6 +87,20 @@ func TestEveryPayloadValidatesAgainstTheSchema(t *testing.T) {
 			}
 			p.InventoryRegions = []string{"us-gov-west-1"}
 		}},
+		{"findings of every shape, unproven checks", func(p *Payload) {
+			for i := range p.Accounts {
+				p.Accounts[i].Status = StatusFinding
+				p.Accounts[i].Findings = []Finding{
+					{Kind: "all_actions", Source: "attached policy arn:aws:iam::aws:policy/AdministratorAccess", PolicyType: "managed", Policy: "arn:aws:iam::aws:policy/AdministratorAccess", Statement: "#1", StatementIndex: 1, Effect: "Allow", Action: "*", Resources: []string{"*"}, WriteActions: 11000, Examples: []string{"a4b:ApproveSkill"}, Detail: "every action"},
+					{Kind: "wildcard_action", Source: "inline policy x", PolicyType: "inline", Policy: "x", Statement: "Puts", StatementIndex: 2, Effect: "Allow", Action: "s3:Put*", Resources: []string{"arn:aws:s3:::b/*"}, Detail: "d"},
+					{Kind: "not_action", Source: "inline policy y", PolicyType: "inline", Policy: "y", Statement: "#1", StatementIndex: 1, Effect: "Allow", NotAction: true, Patterns: []string{"iam:*"}, Detail: "d"},
+					{Kind: "bad_effect", Source: "inline policy z", PolicyType: "inline", Policy: "z", Statement: "#1", StatementIndex: 1, Effect: "Permit", Detail: "d"},
+					{Kind: "malformed_action", Source: "inline policy z", PolicyType: "inline", Action: "GetObject ?*", Detail: "d"},
+					{Kind: "simulator_allows", Source: "iam:SimulatePrincipalPolicy", PolicyType: "simulation", Action: "logs:DeleteLogGroup", WriteActions: 1, Detail: "d"},
+				}
+				p.Accounts[i].Unproven = []Unproven{{Check: "iam:GetPolicyVersion", Target: "attached policy arn:aws:iam::aws:policy/X", Code: "AccessDenied", Message: "explicit deny"}}
+			}
+		}},
 		{"role without a path", func(p *Payload) {
 			for i := range p.Accounts {
 				p.Accounts[i].RoleARN = "arn:aws:iam::" + p.Accounts[i].AccountID + ":role/VendorReadOnly"
@@ -115,6 +129,30 @@ func TestEveryPayloadValidatesAgainstTheSchema(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// A receiver that validates with this schema still accepts what a 1.0
+// sender wrote: no findings or unproven lists, version 1.0.
+func TestSchemaAcceptsVersionOnePointZeroPayloads(t *testing.T) {
+	published, _ := committedSchema(t)
+	body, err := testPayload(EventOnboardingCreated, 2).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["version"] = "1.0"
+	for _, a := range m["accounts"].([]any) {
+		delete(a.(map[string]any), "findings")
+		delete(a.(map[string]any), "findings_total")
+		delete(a.(map[string]any), "unproven")
+	}
+	old, _ := json.Marshal(m)
+	if err := validate(t, published, old); err != nil {
+		t.Errorf("a 1.0 payload no longer validates: %v", err)
 	}
 }
 
@@ -148,6 +186,18 @@ func TestSchemaRejectsWrongPayloads(t *testing.T) {
 		{"management account missing", func(m map[string]any) { delete(m, "management_account_id") }},
 		{"duplicate inventory region", func(m map[string]any) { m["inventory_regions"] = []any{"us-east-1", "us-east-1"} }},
 		{"CUR bucket with capitals", func(m map[string]any) { m["cur"].(map[string]any)["bucket"] = "My-Bucket" }},
+		{"finding without a kind", func(m map[string]any) {
+			account(m, 0)["findings"] = []any{map[string]any{"source": "s", "policy_type": "inline", "not_action": false, "detail": "d"}}
+		}},
+		{"finding of an unknown policy type", func(m map[string]any) {
+			account(m, 0)["findings"] = []any{map[string]any{"kind": "write_action", "source": "s", "policy_type": "group", "not_action": false, "detail": "d"}}
+		}},
+		{"finding with an action longer than the limit", func(m map[string]any) {
+			account(m, 0)["findings"] = []any{map[string]any{"kind": "write_action", "source": "s", "policy_type": "inline", "not_action": false, "detail": "d", "action": strings.Repeat("a", MaxFindingString+1)}}
+		}},
+		{"unproven without a message", func(m map[string]any) {
+			account(m, 0)["unproven"] = []any{map[string]any{"check": "iam:GetRolePolicy", "target": "t"}}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,7 +257,7 @@ func TestMarshalWritesEveryListAndTheVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"version":"1.0"`, `"accounts":[]`, `"notes":[]`, `"inventory_regions":[]`} {
+	for _, want := range []string{`"version":"` + Version + `"`, `"accounts":[]`, `"notes":[]`, `"inventory_regions":[]`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("body lacks %s: %s", want, body)
 		}

@@ -106,7 +106,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		code := statusOf(err)
 		h.reject(r, code, err)
-		h.answer(w, code, response{Status: "rejected", ID: r.Header.Get(callback.HeaderID), Error: err.Error()})
+		h.answer(w, code, response{Status: "rejected", Error: generic(code)})
 		return
 	}
 
@@ -114,7 +114,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrManagementAccountChanged):
 		h.reject(r, http.StatusForbidden, err)
-		h.answer(w, http.StatusForbidden, response{Status: "rejected", ID: m.ID, Error: err.Error()})
+		h.answer(w, http.StatusForbidden, response{Status: "rejected", ID: m.ID, Error: generic(http.StatusForbidden)})
 		return
 	case err != nil:
 		h.log.Error("callback not stored", "webhookId", m.ID, "err", err)
@@ -144,6 +144,23 @@ func (h *Handler) redelivery(w http.ResponseWriter, r *http.Request, m *callback
 	}
 	h.summary(received, OutcomeDuplicate, m, nil)
 	h.answer(w, http.StatusOK, response{Status: string(OutcomeDuplicate), ID: m.ID})
+}
+
+// generic is what a rejected caller is told: the status in words, never
+// the verifier's detail, which helps only someone probing the endpoint.
+// The detail goes to the log.
+func generic(code int) string {
+	switch code {
+	case http.StatusBadRequest:
+		return "invalid callback"
+	case http.StatusUnauthorized:
+		return "not authenticated"
+	case http.StatusForbidden:
+		return "not allowed"
+	case http.StatusServiceUnavailable:
+		return "try again later"
+	}
+	return http.StatusText(code)
 }
 
 // statusOf maps a verification error to an HTTP status.
@@ -190,9 +207,9 @@ func (h *Handler) summary(received time.Time, outcome Outcome, m *callback.Messa
 	for _, a := range p.Accounts {
 		counts[a.Status]++
 	}
-	line := fmt.Sprintf("%s %-9s %-18s %s management=%s accounts=%d verified=%d gaps=%d finding=%d unreachable=%d asserted=%d id=%s",
+	line := fmt.Sprintf("%s %-9s %-19s %s management=%s accounts=%d verified=%d gaps=%d finding=%d unverifiable=%d unreachable=%d asserted=%d id=%s",
 		received.UTC().Format(time.RFC3339), outcome, p.Event, KeyOf(p), p.ManagementAccountID, len(p.Accounts),
-		counts[callback.StatusVerified], counts[callback.StatusGaps], counts[callback.StatusFinding], counts[callback.StatusUnreachable],
+		counts[callback.StatusVerified], counts[callback.StatusGaps], counts[callback.StatusFinding], counts[callback.StatusUnverifiable], counts[callback.StatusUnreachable],
 		len(m.AssertedAccounts), m.ID)
 	if o != nil {
 		line += fmt.Sprintf(" status=%s total=%d", o.Status, len(o.Accounts))

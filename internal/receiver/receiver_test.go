@@ -321,6 +321,46 @@ func TestReceiverMergesEvents(t *testing.T) {
 	}
 }
 
+// A failed creation never opens the onboarding; a failed update records
+// what was found but keeps the settings the stack rolled back to; a
+// deletion carries each account's last known status.
+func TestReceiverKeepsHonestRecords(t *testing.T) {
+	e := newEnv(t, nil)
+	finding := acct(member(1), callback.StatusFinding)
+	finding.Findings = []callback.Finding{{Kind: "all_actions", Source: "attached policy arn:aws:iam::" + member(1) + ":policy/Admin", PolicyType: "managed", Action: "*", Detail: "d"}}
+	failed := payload(callback.EventVerificationFailed, mgmt, "create-failed", 0, acct(mgmt, callback.StatusVerified), finding)
+	if _, err := e.deliver(failed); err != nil {
+		t.Fatal(err)
+	}
+	o, _ := e.store.Get(t.Context(), orgID)
+	if o.Status != StatusFailed || len(o.Accounts) != 2 || len(o.Accounts[1].Findings) != 1 || o.Accounts[1].Findings[0].Action != "*" {
+		t.Fatalf("after a failed creation: %+v", o)
+	}
+
+	created := payload(callback.EventOnboardingCreated, mgmt, "create", time.Minute, acct(mgmt, callback.StatusVerified), acct(member(1), callback.StatusVerified))
+	if _, err := e.deliver(created); err != nil {
+		t.Fatal(err)
+	}
+	updateFailed := payload(callback.EventVerificationFailed, mgmt, "update-failed", 2*time.Minute, acct(member(1), callback.StatusUnverifiable))
+	updateFailed.CUR.Bucket = "new-bucket-rolled-back"
+	if _, err := e.deliver(updateFailed); err != nil {
+		t.Fatal(err)
+	}
+	o, _ = e.store.Get(t.Context(), orgID)
+	if o.Status != StatusActive || o.CUR.Bucket != created.CUR.Bucket || o.Accounts[1].Status != callback.StatusUnverifiable || o.Accounts[0].Status != callback.StatusVerified {
+		t.Fatalf("after a failed update: status %s, CUR %s, accounts %+v", o.Status, o.CUR.Bucket, o.Accounts)
+	}
+
+	deleted := payload(callback.EventOnboardingDeleted, mgmt, "delete", 3*time.Minute, acct(mgmt, callback.StatusVerified), acct(member(1), callback.StatusUnverifiable))
+	if _, err := e.deliver(deleted); err != nil {
+		t.Fatal(err)
+	}
+	o, _ = e.store.Get(t.Context(), orgID)
+	if o.Status != StatusPaused || o.Accounts[1].Status != callback.StatusUnverifiable {
+		t.Fatalf("after deletion: %s %+v", o.Status, o.Accounts)
+	}
+}
+
 func TestReceiverAnswersARedeliveryWithoutReprocessing(t *testing.T) {
 	e := newEnv(t, nil)
 	p := payload(callback.EventOnboardingCreated, mgmt, "req-1", 0, acct(mgmt, callback.StatusVerified))
@@ -460,6 +500,13 @@ func TestReceiverRejects(t *testing.T) {
 			}
 			if code != 405 && (r.Status == "" || r.Error == "") {
 				t.Errorf("answer %+v lacks a status and a reason", r)
+			}
+			// The caller learns the status in words, never the verifier's
+			// detail: that is for the log.
+			for _, detail := range []string{"signature", "proof", "digest", "STS", "account", "payload", "schema", "header", orgID, mgmt} {
+				if strings.Contains(r.Error, detail) {
+					t.Errorf("answer %q gives away detail %q", r.Error, detail)
+				}
 			}
 			if after, _ := os.ReadFile(filepath.Join(e.store.Dir(), orgID+".json")); !bytes.Equal(after, before) {
 				t.Error("a rejected callback changed the stored onboarding")

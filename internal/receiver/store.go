@@ -22,8 +22,14 @@ const maxEventIDs = 512
 
 // Onboarding states.
 const (
+	// StatusActive: created (or updated) and verified; ingest.
 	StatusActive = "active"
+	// StatusPaused: the stack is being deleted; stop ingesting.
 	StatusPaused = "paused"
+	// StatusFailed: the stack's creation failed on what the verification
+	// found; the onboarding was never opened. A later onboarding.created
+	// opens it.
+	StatusFailed = "failed"
 )
 
 var (
@@ -151,7 +157,7 @@ func (s *Store) Apply(ctx context.Context, m *callback.Message, receivedAt time.
 	o, err := s.read(key)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		o = &Onboarding{Key: key, OrganizationID: p.OrganizationID, ManagementAccountID: p.ManagementAccountID, Status: StatusActive}
+		o = &Onboarding{Key: key, OrganizationID: p.OrganizationID, ManagementAccountID: p.ManagementAccountID}
 	case err != nil:
 		return "", nil, err
 	case o.ManagementAccountID != p.ManagementAccountID:
@@ -182,29 +188,44 @@ func (s *Store) Apply(ctx context.Context, m *callback.Message, receivedAt time.
 // merge applies m to o.
 func merge(o *Onboarding, m *callback.Message) {
 	p := &m.Payload
-	o.OrganizationID = p.OrganizationID
-	o.StackID, o.Region = p.StackID, p.Region
-	o.CUR, o.InventoryRegions, o.PermissionSet = p.CUR, p.InventoryRegions, p.PermissionSet
-	o.Notes = p.Notes
 	o.CallerARN = m.Caller.ARN
 	o.LastEvent = EventRef{ID: m.ID, Event: p.Event, OccurredAt: p.OccurredAt.UTC()}
-	if p.ExternalIDRotated {
-		at := p.OccurredAt.UTC()
-		o.ExternalIDRotatedAt = &at
-	}
+	o.Notes = p.Notes
 	byID := func(a, b callback.Account) int { return cmp.Compare(a.AccountID, b.AccountID) }
-	switch p.Event {
-	case callback.EventOnboardingCreated, callback.EventOnboardingUpdated:
-		o.Accounts = slices.Clone(p.Accounts)
-		o.Status, o.PausedAt = StatusActive, nil
-	case callback.EventAccountAdded:
-		for _, a := range p.Accounts {
+	upsert := func(accounts []callback.Account) {
+		for _, a := range accounts {
 			if i := slices.IndexFunc(o.Accounts, func(b callback.Account) bool { return b.AccountID == a.AccountID }); i >= 0 {
 				o.Accounts[i] = a
 			} else {
 				o.Accounts = append(o.Accounts, a)
 			}
 		}
+	}
+	if p.Event == callback.EventVerificationFailed && o.Status != "" {
+		// A failed update rolls the stack's settings back: keep the
+		// onboarding's settings, record what the verification found.
+		upsert(p.Accounts)
+		slices.SortFunc(o.Accounts, byID)
+		return
+	}
+	o.OrganizationID = p.OrganizationID
+	o.StackID, o.Region = p.StackID, p.Region
+	o.CUR, o.InventoryRegions, o.PermissionSet = p.CUR, p.InventoryRegions, p.PermissionSet
+	if p.ExternalIDRotated {
+		at := p.OccurredAt.UTC()
+		o.ExternalIDRotatedAt = &at
+	}
+	switch p.Event {
+	case callback.EventOnboardingCreated, callback.EventOnboardingUpdated:
+		o.Accounts = slices.Clone(p.Accounts)
+		o.Status, o.PausedAt = StatusActive, nil
+	case callback.EventVerificationFailed:
+		// The first word about this organization is a failed creation:
+		// keep what was found, but the onboarding was never opened.
+		o.Accounts = slices.Clone(p.Accounts)
+		o.Status = StatusFailed
+	case callback.EventAccountAdded:
+		upsert(p.Accounts)
 	case callback.EventAccountRemoved:
 		gone := map[string]bool{}
 		for _, a := range p.Accounts {
@@ -212,8 +233,15 @@ func merge(o *Onboarding, m *callback.Message) {
 		}
 		o.Accounts = slices.DeleteFunc(o.Accounts, func(a callback.Account) bool { return gone[a.AccountID] })
 	case callback.EventOnboardingDeleted:
+		// The accounts' last known statuses, as the function recorded them.
+		if len(p.Accounts) > 0 {
+			o.Accounts = slices.Clone(p.Accounts)
+		}
 		at := p.OccurredAt.UTC()
 		o.Status, o.PausedAt = StatusPaused, &at
+	}
+	if o.Status == "" {
+		o.Status = StatusActive // an account event before the creation's
 	}
 	slices.SortFunc(o.Accounts, byID)
 	if o.Accounts == nil {

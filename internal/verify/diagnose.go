@@ -11,19 +11,20 @@ import (
 // Diagnosis codes. They are stable: the vendor's backend and scripts may
 // match on them.
 const (
-	DiagnosisInvalidRole        = "invalid_role"
-	DiagnosisExternalIDMismatch = "external_id_mismatch"
-	DiagnosisAssumeRoleFailed   = "assume_role_failed"
-	DiagnosisPermissionGap      = "permission_gap"
-	DiagnosisBlockedOutside     = "blocked_outside_role"
-	DiagnosisProbeErrors        = "probe_errors"
-	DiagnosisWriteAccess        = "write_access"
-	DiagnosisCURBucketMissing   = "cur_bucket_missing"
-	DiagnosisCURPrefixEmpty     = "cur_prefix_empty"
-	DiagnosisCURBucketRefused   = "cur_bucket_refused"
-	DiagnosisCURReportElsewhere = "cur_report_elsewhere"
-	DiagnosisBedrockLoggingOff  = "bedrock_logging_off"
-	DiagnosisCostExplorerMember = "ce_member_access"
+	DiagnosisInvalidRole         = "invalid_role"
+	DiagnosisExternalIDMismatch  = "external_id_mismatch"
+	DiagnosisAssumeRoleFailed    = "assume_role_failed"
+	DiagnosisPermissionGap       = "permission_gap"
+	DiagnosisBlockedOutside      = "blocked_outside_role"
+	DiagnosisProbeErrors         = "probe_errors"
+	DiagnosisWriteAccess         = "write_access"
+	DiagnosisWriteSafetyUnproven = "write_safety_unproven"
+	DiagnosisCURBucketMissing    = "cur_bucket_missing"
+	DiagnosisCURPrefixEmpty      = "cur_prefix_empty"
+	DiagnosisCURBucketRefused    = "cur_bucket_refused"
+	DiagnosisCURReportElsewhere  = "cur_report_elsewhere"
+	DiagnosisBedrockLoggingOff   = "bedrock_logging_off"
+	DiagnosisCostExplorerMember  = "ce_member_access"
 	// DiagnosisStackInstanceFailed is not made by the engine: callers that
 	// discover roles through a StackSet report a failed instance with it
 	// (see Unverified).
@@ -51,6 +52,7 @@ func DiagnosisCodes() []DiagnosisInfo {
 		{Code: DiagnosisBlockedOutside, Explain: "A call was denied although the role's own policies allow it: a service control policy, a permissions boundary or a resource policy blocks it."},
 		{Code: DiagnosisProbeErrors, Explain: "Some calls failed for reasons other than permissions (throttling after retries, AWS errors, network); they prove nothing either way. Run verify again."},
 		{Code: DiagnosisWriteAccess, Explain: "The role can change something: a policy that allows writes was added to it. Remove that policy; rolecall's own policies are read-only."},
+		{Code: DiagnosisWriteSafetyUnproven, Explain: "The role's write safety could not be established: one of its policies could not be read (a Deny, a service control policy or a permissions boundary refuses the self-check reads) or evaluated, or IAM's policy simulator was refused. Absence of proof is not proof: the account is unverifiable until the self-check works again. The message names each read that was refused and AWS's own words about it."},
 		{Code: DiagnosisCURBucketMissing, Explain: "The CUR bucket does not exist (NoSuchBucket): the bucket name given to the stack is wrong."},
 		{Code: DiagnosisCURPrefixEmpty, Explain: "The CUR bucket has no object under the report prefix: the prefix is wrong, or AWS has not delivered the first report yet (it takes up to 24 hours)."},
 		{Code: DiagnosisCURBucketRefused, Explain: "S3 refused to list the CUR bucket although the role's policy allows it: the bucket most likely belongs to another account (rolecall reads only a bucket this account owns), or a bucket policy denies the role. verify cannot tell these apart."},
@@ -141,6 +143,19 @@ func (v *run) diagnose() {
 			msg += " Find the policy, boundary or group that allows the writes IAM's simulator reports and remove it"
 		}
 		v.add(DiagnosisWriteAccess, msg+", then verify again.")
+	}
+	if len(v.rep.Unproven) > 0 {
+		var what []string
+		for _, u := range v.rep.Unproven {
+			line := u.Check + " on " + u.Target
+			if u.Code != "" {
+				line += " (" + u.Code + ")"
+			}
+			what = append(what, line+": "+u.Message)
+		}
+		v.add(DiagnosisWriteSafetyUnproven, clip(fmt.Sprintf(
+			"rolecall could not prove this role is read-only: %s. The self-check reads of the role's own policies must work for the proof: remove the Deny, service control policy or permissions boundary that refuses them (AWS's message above names it where it can), or update the onboarding stack to restore the self-check policy, then verify again. Until then the account counts as unverifiable, not verified.",
+			strings.Join(what, "; ")), 1000))
 	}
 	if v.facts.curEmpty {
 		v.add(DiagnosisCURPrefixEmpty, fmt.Sprintf(

@@ -66,7 +66,6 @@ type Engine struct {
 	opts         Options
 	build        builders
 	sts          stsAPI
-	data         *iamdata.Dataset
 	lookupEvents *keyedLimiter
 	// sleep waits between AssumeRole attempts; tests replace it.
 	sleep func(context.Context, time.Duration) error
@@ -103,7 +102,6 @@ func newEngine(cfg aws.Config, opts Options, b builders) *Engine {
 		base:  base,
 		opts:  opts,
 		build: b,
-		data:  iamdata.Embedded(),
 		sleep: sleepContext,
 	}
 	stsCfg := base.Copy()
@@ -116,6 +114,10 @@ func newEngine(cfg aws.Config, opts Options, b builders) *Engine {
 }
 
 func (e *Engine) now() time.Time { return e.opts.Now() }
+
+// dataset returns the IAM action dataset, parsed on first use so that
+// building an Engine costs nothing at a cold start.
+func (e *Engine) dataset() *iamdata.Dataset { return iamdata.Embedded() }
 
 // facts are what probes saw that diagnoses need.
 type facts struct {

@@ -300,7 +300,7 @@ func TestProbeOutcomesMakeTheStatus(t *testing.T) {
 					return nil, apiError(403, "AccessDenied", "no")
 				}
 			},
-			want: StatusGaps, probe: "iam:SimulatePrincipalPolicy", outcome: OutcomeDenied,
+			want: StatusUnverifiable, probe: "iam:SimulatePrincipalPolicy", outcome: OutcomeDenied, diagnosis: DiagnosisWriteSafetyUnproven,
 		},
 		{
 			name: "a simulation that skips actions proves nothing", role: memberRole(),
@@ -310,7 +310,7 @@ func TestProbeOutcomesMakeTheStatus(t *testing.T) {
 					return simulate(in, nil), nil
 				}
 			},
-			want: StatusGaps, probe: "iam:SimulatePrincipalPolicy", outcome: OutcomeError,
+			want: StatusUnverifiable, probe: "iam:SimulatePrincipalPolicy", outcome: OutcomeError, diagnosis: DiagnosisWriteSafetyUnproven,
 		},
 		{
 			name: "an inline s3:PutObject is a finding", role: mgmtRole(),
@@ -360,7 +360,23 @@ func TestProbeOutcomesMakeTheStatus(t *testing.T) {
 				in["broken"] = "%ZZnot-encoded"
 				f.InlinePolicies = in
 			},
-			want: StatusGaps, probe: "iam:GetRolePolicy", outcome: OutcomeError,
+			want: StatusUnverifiable, probe: "iam:GetRolePolicy", outcome: OutcomeError, diagnosis: DiagnosisWriteSafetyUnproven,
+		},
+		{
+			name: "a refused list of attached policies leaves write safety unproven", role: memberRole(),
+			set: func(f *fakeAWS) {
+				f.ListAttachedFunc = func() error {
+					return apiError(403, "AccessDenied", "with an explicit deny in an identity-based policy: arn:aws:iam::210987654321:policy/NoSelfCheck")
+				}
+			},
+			want: StatusUnverifiable, probe: "iam:ListAttachedRolePolicies", outcome: OutcomeDenied, diagnosis: DiagnosisWriteSafetyUnproven,
+		},
+		{
+			name: "an action the dataset does not know cannot be evaluated", role: memberRole(),
+			set: func(f *fakeAWS) {
+				f.AttachedPolicies = map[string]string{"arn:aws:iam::210987654321:policy/new": url.QueryEscape(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"newservice:DoThings","Resource":"*"}}`)}
+			},
+			want: StatusUnverifiable, probe: "iam:GetPolicyVersion", outcome: OutcomeOK, diagnosis: DiagnosisWriteSafetyUnproven,
 		},
 	}
 	for _, tt := range tests {
@@ -601,6 +617,9 @@ func TestStatusRules(t *testing.T) {
 		{"write allowed wins", Report{Probes: []Probe{p(OutcomeDenied), p(OutcomeWriteAllowed)}}, true, StatusFinding},
 		{"a finding wins", Report{Findings: []Finding{{Action: "*"}}}, true, StatusFinding},
 		{"not assumed", Report{Probes: []Probe{p(OutcomeDenied)}}, false, StatusUnreachable},
+		{"unproven write safety", Report{Probes: []Probe{p(OutcomeOK)}, Unproven: []Unproven{{Check: "iam:GetRolePolicy"}}}, true, StatusUnverifiable},
+		{"unproven wins over a gap", Report{Probes: []Probe{p(OutcomeDenied)}, Unproven: []Unproven{{Check: "iam:GetRolePolicy"}}}, true, StatusUnverifiable},
+		{"a finding wins over unproven", Report{Findings: []Finding{{Action: "*"}}, Unproven: []Unproven{{Check: "iam:GetRolePolicy"}}}, true, StatusFinding},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -623,6 +642,8 @@ func TestSummaryExitCode(t *testing.T) {
 		{"a gap", []Status{StatusVerified, StatusGaps}, ExitGaps, StatusGaps},
 		{"unreachable", []Status{StatusUnreachable, StatusGaps}, ExitGaps, StatusUnreachable},
 		{"a finding", []Status{StatusGaps, StatusFinding, StatusUnreachable}, ExitFinding, StatusFinding},
+		{"unverifiable", []Status{StatusVerified, StatusUnverifiable, StatusGaps, StatusUnreachable}, ExitUnverifiable, StatusUnverifiable},
+		{"a finding wins over unverifiable", []Status{StatusUnverifiable, StatusFinding}, ExitFinding, StatusFinding},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -641,7 +662,8 @@ func TestReportJSONIsStableSnakeCase(t *testing.T) {
 	rep := Report{
 		AccountID: mgmtAccount, RoleARN: mgmtRole().RoleARN, Status: StatusGaps,
 		Probes:    []Probe{{Service: "iam", Action: "ListRoles", Region: "us-east-1", Outcome: OutcomeDenied, Code: "AccessDenied", Message: "no"}},
-		Findings:  []Finding{{Action: "s3:PutObject", Source: "inline policy upload", Detail: "d"}},
+		Findings:  []Finding{{Kind: "write_action", Source: "inline policy upload", PolicyType: "inline", Policy: "upload", Statement: "#1", Index: 1, Effect: "Allow", Action: "s3:PutObject", Resources: []string{"*"}, Detail: "d"}},
+		Unproven:  []Unproven{{Check: "iam:GetPolicyVersion", Target: "attached policy arn:aws:iam::123456789012:policy/x", Code: "AccessDenied", Message: "no"}},
 		Diagnoses: []Diagnosis{{Code: DiagnosisPermissionGap, Message: "m"}},
 		Notes:     []Diagnosis{{Code: NoteBedrockDisabled, Message: "n"}},
 		Duration:  1500 * time.Millisecond,
@@ -650,7 +672,7 @@ func TestReportJSONIsStableSnakeCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"account_id":"123456789012","role_arn":"arn:aws:iam::123456789012:role/VendorReadOnly","status":"gaps","probes":[{"service":"iam","action":"ListRoles","region":"us-east-1","outcome":"denied","code":"AccessDenied","message":"no"}],"findings":[{"action":"s3:PutObject","source":"inline policy upload","detail":"d"}],"diagnoses":[{"code":"permission_gap","message":"m"}],"notes":[{"code":"bedrock_disabled","message":"n"}],"duration_ms":1500}`
+	const want = `{"account_id":"123456789012","role_arn":"arn:aws:iam::123456789012:role/VendorReadOnly","status":"gaps","probes":[{"service":"iam","action":"ListRoles","region":"us-east-1","outcome":"denied","code":"AccessDenied","message":"no"}],"findings":[{"kind":"write_action","source":"inline policy upload","policy_type":"inline","policy":"upload","statement":"#1","statement_index":1,"effect":"Allow","action":"s3:PutObject","resources":["*"],"detail":"d"}],"unproven":[{"check":"iam:GetPolicyVersion","target":"attached policy arn:aws:iam::123456789012:policy/x","code":"AccessDenied","message":"no"}],"diagnoses":[{"code":"permission_gap","message":"m"}],"notes":[{"code":"bedrock_disabled","message":"n"}],"duration_ms":1500}`
 	if string(b) != want {
 		t.Errorf("JSON\n%s\nwant\n%s", b, want)
 	}
@@ -765,7 +787,7 @@ func TestClientInterfacesHaveNoWriteAction(t *testing.T) {
 	e := testEngine(newFake(memberRole()), newClock(), Options{})
 	for svc, ms := range methods {
 		for _, m := range ms {
-			a, ok := e.data.Lookup(svc + ":" + m)
+			a, ok := e.dataset().Lookup(svc + ":" + m)
 			if !ok || !a.ReadOnly() || permissions.IsForbiddenRead(a.String()) {
 				t.Errorf("%s:%s is not a plain read (%+v)", svc, m, a)
 			}

@@ -10,9 +10,10 @@ type Explanation struct {
 // Statuses explains every account status, from best to worst.
 func Statuses() []Explanation {
 	return []Explanation{
-		{string(StatusVerified), "The role was assumed with the external ID, every probe was ok or not_found, its policies pass the read-only gate and IAM's policy simulator denies every write action of the granted services."},
-		{string(StatusGaps), "The role works and nothing suggests it can write, but some probe was denied (the vendor lacks a permission it needs) or failed for another reason."},
+		{string(StatusVerified), "The role was assumed with the external ID, every probe was ok or not_found, every one of its policies was read back and passes the read-only gate (which knows every action of every AWS service), and IAM's policy simulator denies every write action of the granted services."},
+		{string(StatusGaps), "The role works and is proven read-only, but some probe was denied (the vendor lacks a permission it needs) or failed for another reason."},
 		{string(StatusUnreachable), "The role could not be assumed, so nothing about it is known."},
+		{string(StatusUnverifiable), "The role was assumed, but its write safety could not be established: a policy of it could not be read or evaluated, or IAM's policy simulator was refused. Absence of proof is not proof: this fails the onboarding stack like a finding."},
 		{string(StatusFinding), "The role can change something in the account: a policy that fails the read-only gate, or a write action the policy simulator allows. This wins over every other status."},
 	}
 }

@@ -56,6 +56,7 @@ type fakeAWS struct {
 	ListRolePoliciesFunc func() error
 	GetRolePolicyFunc    func(name string) error
 	AttachedPolicies     map[string]string // ARN -> document
+	ListAttachedFunc     func() error
 	GetPolicyFunc        func(arn string) error
 	SimulateFunc         func(in *iam.SimulatePrincipalPolicyInput) (*iam.SimulatePrincipalPolicyOutput, error)
 	target               permissions.Target
@@ -238,6 +239,11 @@ func (c *fakeClient) GetRolePolicy(_ context.Context, in *iam.GetRolePolicyInput
 
 func (c *fakeClient) ListAttachedRolePolicies(context.Context, *iam.ListAttachedRolePoliciesInput, ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error) {
 	c.f.record("iam:ListAttachedRolePolicies@" + c.region)
+	if c.f.ListAttachedFunc != nil {
+		if err := c.f.ListAttachedFunc(); err != nil {
+			return nil, err
+		}
+	}
 	out := &iam.ListAttachedRolePoliciesOutput{}
 	for arn := range c.f.AttachedPolicies {
 		out.AttachedPolicies = append(out.AttachedPolicies, iamtypes.AttachedPolicy{PolicyArn: aws.String(arn)})

@@ -266,3 +266,53 @@ func TestCURDiagnosesAgainstMotoS3(t *testing.T) {
 		})
 	}
 }
+
+// The customer denies the role's own self-check reads and attaches a write
+// policy: the verifier cannot read the policy, so it cannot prove the role
+// read-only. That is unverifiable, never gaps, and the diagnosis names the
+// refused read and the policy that refused it.
+func TestRecordedFakeDeniedSelfCheckWithAWriteIsUnverifiable(t *testing.T) {
+	t.Parallel()
+	srv, fakes := emulatortest.StartWithRecordedFakes(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{Members: 1})
+	member := ob.Members[0]
+	arn := verifytest.AttachNewManagedPolicy(t, srv, member, "Writes", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:TerminateInstances","Resource":"*"}]}`)
+	verifytest.PutInlinePolicy(t, srv, member, "no-self-check", `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["iam:GetPolicy","iam:GetPolicyVersion"],"Resource":"*"}]}`)
+
+	rep := newEngine(fakes.Through(ob.Verifier)).Verify(t.Context(), member)
+	if rep.Status != verify.StatusUnverifiable {
+		t.Fatalf("status %s, want unverifiable:\n%s", rep.Status, dump(rep))
+	}
+	if !slices.ContainsFunc(rep.Unproven, func(u verify.Unproven) bool {
+		return u.Check == "iam:GetPolicy" && u.Target == "attached policy "+arn && u.Code == "AccessDenied"
+	}) {
+		t.Errorf("unproven %+v does not name the refused read of %s", rep.Unproven, arn)
+	}
+	if !rep.HasDiagnosis(verify.DiagnosisWriteSafetyUnproven) {
+		t.Errorf("no %s diagnosis:\n%s", verify.DiagnosisWriteSafetyUnproven, dump(rep))
+	}
+	var s verify.Summary
+	s.Add(rep)
+	if s.ExitCode() != verify.ExitUnverifiable {
+		t.Errorf("exit code %d, want %d", s.ExitCode(), verify.ExitUnverifiable)
+	}
+}
+
+// A write in a service rolecall never grants, in an attached policy, is
+// found from the document alone: the gate knows every service.
+func TestWriteInAnUngrantedServiceIsAFinding(t *testing.T) {
+	t.Parallel()
+	srv := emulatortest.Start(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{Members: 1})
+	member := ob.Members[0]
+	verifytest.AttachNewManagedPolicy(t, srv, member, "Dynamo", `{"Version":"2012-10-17","Statement":[{"Sid":"Tables","Effect":"Allow","Action":"dynamodb:DeleteTable","Resource":"*"}]}`)
+	rep := newEngine(ob.Verifier).Verify(t.Context(), member)
+	if rep.Status != verify.StatusFinding {
+		t.Fatalf("status %s, want finding:\n%s", rep.Status, dump(rep))
+	}
+	if !slices.ContainsFunc(rep.Findings, func(f verify.Finding) bool {
+		return f.Kind == "write_action" && f.Action == "dynamodb:DeleteTable" && f.Statement == "Tables" && f.PolicyType == "managed"
+	}) {
+		t.Errorf("findings %+v lack dynamodb:DeleteTable with its evidence", rep.Findings)
+	}
+}

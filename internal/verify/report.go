@@ -18,10 +18,20 @@ const (
 	StatusGaps Status = "gaps"
 	// StatusUnreachable: the role could not be assumed.
 	StatusUnreachable Status = "unreachable"
+	// StatusUnverifiable: the role was assumed, but its write safety could
+	// not be established: a policy of it could not be read or evaluated,
+	// or IAM's policy simulator was refused. Absence of proof is not
+	// proof: it fails a stack like a finding.
+	StatusUnverifiable Status = "unverifiable"
 	// StatusFinding: the role can change something. It wins over every
 	// other status.
 	StatusFinding Status = "finding"
 )
+
+// AllStatuses returns every status, from best to worst.
+func AllStatuses() []Status {
+	return []Status{StatusVerified, StatusGaps, StatusUnreachable, StatusUnverifiable, StatusFinding}
+}
 
 // rank orders statuses from best to worst.
 func (s Status) rank() int {
@@ -32,8 +42,10 @@ func (s Status) rank() int {
 		return 1
 	case StatusUnreachable:
 		return 2
-	case StatusFinding:
+	case StatusUnverifiable:
 		return 3
+	case StatusFinding:
+		return 4
 	}
 	return -1
 }
@@ -80,16 +92,62 @@ type Probe struct {
 // Name returns "service:Action".
 func (p Probe) Name() string { return p.Service + ":" + p.Action }
 
-// Finding is evidence that the role may change something.
+// Finding is evidence that the role may do what a read-only role never
+// may, exactly as the policy writes it.
 type Finding struct {
-	// Action is the write action allowed, such as "s3:PutObject", or "*".
-	// It is empty when the problem is a whole statement (NotAction).
-	Action string `json:"action"`
+	// Kind is a stable code: a kind of the read-only gate
+	// (permissions.Kinds) or KindSimulatorAllows.
+	Kind string `json:"kind"`
 	// Source says where the evidence comes from: "inline policy NAME",
 	// "attached policy ARN" or "iam:SimulatePrincipalPolicy".
 	Source string `json:"source"`
+	// PolicyType is "inline", "managed" or "simulation".
+	PolicyType string `json:"policy_type"`
+	// Policy is the inline policy's name or the managed policy's ARN.
+	Policy string `json:"policy,omitempty"`
+	// Statement is the statement's Sid, or "#N" without one; Index its
+	// 1-based position.
+	Statement string `json:"statement,omitempty"`
+	Index     int    `json:"statement_index,omitempty"`
+	// Effect is the statement's Effect as written.
+	Effect string `json:"effect,omitempty"`
+	// Action is the action or pattern exactly as written, such as "*",
+	// "s3:Put*" or "ec2:TerminateInstances"; empty for a NotAction
+	// statement.
+	Action string `json:"action,omitempty"`
+	// NotAction is true when the statement grants through NotAction;
+	// Patterns are what it excludes.
+	NotAction bool     `json:"not_action,omitempty"`
+	Patterns  []string `json:"patterns,omitempty"`
+	// Resources are the statement's resources as written.
+	Resources []string `json:"resources,omitempty"`
+	// WriteActions counts the write actions of the pinned dataset the
+	// grant covers, and Examples names a few.
+	WriteActions int      `json:"write_actions,omitempty"`
+	Examples     []string `json:"examples,omitempty"`
 	// Detail explains the problem.
 	Detail string `json:"detail"`
+}
+
+// KindSimulatorAllows is the kind of a finding from IAM's policy
+// simulator: it answered that the role may call a write action.
+const KindSimulatorAllows = "simulator_allows"
+
+// Unproven is one part of the write-safety proof that could not be made:
+// a policy the role could not read or that cannot be evaluated, or a
+// simulation that was refused.
+type Unproven struct {
+	// Check is what could not be done, such as "iam:GetRolePolicy",
+	// "iam:SimulatePrincipalPolicy" or "evaluate".
+	Check string `json:"check"`
+	// Target is what it was about: "inline policy NAME", "attached policy
+	// ARN", "the role's inline policies", ...
+	Target string `json:"target"`
+	// Code is AWS's error code, if any.
+	Code string `json:"code,omitempty"`
+	// Message says what happened, with AWS's own words where it gave any
+	// (they often name the policy that denied the read).
+	Message string `json:"message"`
 }
 
 // Diagnosis is a known cause of a problem, or a note, in plain words.
@@ -109,6 +167,9 @@ type Report struct {
 	Probes []Probe `json:"probes"`
 	// Findings are the evidence of write access; any makes Status finding.
 	Findings []Finding `json:"findings,omitempty"`
+	// Unproven lists what kept write safety from being established; any
+	// makes Status unverifiable (unless there is a finding).
+	Unproven []Unproven `json:"unproven,omitempty"`
 	// Diagnoses explain problems found.
 	Diagnoses []Diagnosis `json:"diagnoses,omitempty"`
 	// Notes are facts worth knowing that are not problems, such as the
@@ -124,6 +185,7 @@ type reportJSON struct {
 	Status     Status      `json:"status"`
 	Probes     []Probe     `json:"probes"`
 	Findings   []Finding   `json:"findings,omitempty"`
+	Unproven   []Unproven  `json:"unproven,omitempty"`
 	Diagnoses  []Diagnosis `json:"diagnoses,omitempty"`
 	Notes      []Diagnosis `json:"notes,omitempty"`
 	DurationMS int64       `json:"duration_ms"`
@@ -137,7 +199,7 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(reportJSON{
 		AccountID: r.AccountID, RoleARN: r.RoleARN, Status: r.Status, Probes: probes,
-		Findings: r.Findings, Diagnoses: r.Diagnoses, Notes: r.Notes,
+		Findings: r.Findings, Unproven: r.Unproven, Diagnoses: r.Diagnoses, Notes: r.Notes,
 		DurationMS: r.Duration.Milliseconds(),
 	})
 }
@@ -150,7 +212,7 @@ func (r *Report) UnmarshalJSON(b []byte) error {
 	}
 	*r = Report{
 		AccountID: j.AccountID, RoleARN: j.RoleARN, Status: j.Status, Probes: j.Probes,
-		Findings: j.Findings, Diagnoses: j.Diagnoses, Notes: j.Notes,
+		Findings: j.Findings, Unproven: j.Unproven, Diagnoses: j.Diagnoses, Notes: j.Notes,
 		Duration: time.Duration(j.DurationMS) * time.Millisecond,
 	}
 	return nil
@@ -184,13 +246,17 @@ func (r Report) HasDiagnosis(code string) bool {
 }
 
 // status derives the account's status from probes and findings: any finding
-// wins; then a failed AssumeRole; then any denied or failed probe.
+// wins; then a failed AssumeRole; then write safety left unproven; then
+// any denied or failed probe.
 func status(r Report, assumed bool) Status {
 	if len(r.Findings) > 0 || r.Count(OutcomeWriteAllowed) > 0 {
 		return StatusFinding
 	}
 	if !assumed {
 		return StatusUnreachable
+	}
+	if len(r.Unproven) > 0 {
+		return StatusUnverifiable
 	}
 	if r.Count(OutcomeDenied) > 0 || r.Count(OutcomeError) > 0 {
 		return StatusGaps
@@ -205,6 +271,9 @@ type Summary struct {
 	Verified    int `json:"verified"`
 	Gaps        int `json:"gaps"`
 	Unreachable int `json:"unreachable"`
+	// Unverifiable is the number of accounts whose write safety could not
+	// be established.
+	Unverifiable int `json:"unverifiable"`
 	// Findings is the number of accounts whose status is finding.
 	Findings int `json:"findings"`
 	// Worst is the worst status seen; empty before the first report.
@@ -223,6 +292,8 @@ func (s *Summary) Add(r Report) {
 		s.Gaps++
 	case StatusUnreachable:
 		s.Unreachable++
+	case StatusUnverifiable:
+		s.Unverifiable++
 	case StatusFinding:
 		s.Findings++
 	}
@@ -240,15 +311,21 @@ const (
 	ExitGaps = 1
 	// ExitFinding: some role can change something.
 	ExitFinding = 2
+	// ExitUnverifiable: no role can be shown to write, but some role's
+	// write safety could not be established.
+	ExitUnverifiable = 3
 )
 
-// ExitCode returns ExitFinding if any account has a finding, ExitGaps if
-// any has gaps or is unreachable or if no account was verified at all, and
-// ExitVerified otherwise.
+// ExitCode returns ExitFinding if any account has a finding,
+// ExitUnverifiable if any is unverifiable, ExitGaps if any has gaps or is
+// unreachable or if no account was verified at all, and ExitVerified
+// otherwise.
 func (s Summary) ExitCode() int {
 	switch {
 	case s.Findings > 0:
 		return ExitFinding
+	case s.Unverifiable > 0:
+		return ExitUnverifiable
 	case s.Gaps > 0 || s.Unreachable > 0 || s.Accounts == 0:
 		return ExitGaps
 	}

@@ -16,6 +16,9 @@ import (
 	"github.com/rolecall/rolecall/internal/permissions"
 )
 
+// simulationSource is the Source of findings from the policy simulator.
+const simulationSource = "iam:SimulatePrincipalPolicy"
+
 const (
 	// simulateBatch is how many actions one SimulatePrincipalPolicy call
 	// asks about: the ~600 write actions of the granted services take six
@@ -32,7 +35,9 @@ const (
 // checkWriteSafety reads the role's policies back as the role and puts each
 // through the read-only gate, then asks the policy simulator about every
 // write action of the granted services. Each step is recorded as a probe;
-// evidence of write access becomes findings.
+// evidence of write access becomes findings, and whatever could not be
+// read, evaluated or simulated becomes Unproven: absence of proof is not
+// proof of safety.
 func (v *run) checkWriteSafety(ctx context.Context) {
 	inline := v.readInlinePolicies(ctx)
 	attached := v.readAttachedPolicies(ctx)
@@ -43,7 +48,7 @@ func (v *run) checkWriteSafety(ctx context.Context) {
 // gate returns the read-only gate with the role's CUR scope: the management
 // role may reach the CUR bucket and prefix, member roles no S3 at all.
 func (v *run) gate() permissions.Gate {
-	g := permissions.Gate{Data: v.e.data}
+	g := permissions.Gate{Data: v.e.dataset()}
 	if v.role.Management {
 		g.CUR = permissions.CURScope{Bucket: v.role.CURBucket, Prefix: v.role.CURPrefix}
 	}
@@ -55,7 +60,7 @@ func (v *run) gate() permissions.Gate {
 type step struct {
 	probe Probe
 	calls int
-	// read counts the policy documents read and parsed.
+	// read counts the policy documents read and evaluated.
 	read int
 }
 
@@ -65,17 +70,27 @@ func (v *run) newStep(action string) *step {
 
 // fail records a failed call; the step keeps the first failure's code and
 // message, and the worst outcome.
-func (s *step) fail(err error, what string) {
+func (s *step) fail(err error, what string) classification {
 	s.calls++
 	c := classify(err)
 	if c.outcome == OutcomeOK {
-		return
+		return c
 	}
 	if worse(c.outcome, s.probe.Outcome) {
 		s.probe.Outcome = c.outcome
 		s.probe.Code = c.code
 		s.probe.Message = what + ": " + c.message
 	}
+	return c
+}
+
+// unproven records a part of the proof that could not be made.
+func (v *run) unproven(check, target string, c classification) {
+	msg := c.message
+	if msg == "" {
+		msg = string(c.outcome)
+	}
+	v.rep.Unproven = append(v.rep.Unproven, Unproven{Check: check, Target: target, Code: c.code, Message: clip(msg, 500)})
 }
 
 // outcomeRank orders outcomes for aggregation: what a step reports first.
@@ -99,8 +114,24 @@ func (v *run) finish(s *step) {
 	v.rep.Probes = append(v.rep.Probes, s.probe)
 }
 
-// checkPolicy gates one policy document read back from IAM.
-func (v *run) checkPolicy(s *step, source, raw string) {
+// policyRef names a policy read back: its type and its name or ARN.
+type policyRef struct {
+	typ  string // "inline" or "managed"
+	name string
+}
+
+func (p policyRef) source() string {
+	if p.typ == "inline" {
+		return "inline policy " + p.name
+	}
+	return "attached policy " + p.name
+}
+
+// checkPolicy gates one policy document read back from IAM. Every gate
+// error is a finding with the statement's evidence, except an action the
+// pinned dataset does not know, which cannot be evaluated: unproven.
+func (v *run) checkPolicy(s *step, ref policyRef, raw string) {
+	source := ref.source()
 	doc, err := decodePolicy(raw)
 	if err != nil {
 		// IAM accepted the document, so it is a policy; one this code
@@ -109,6 +140,7 @@ func (v *run) checkPolicy(s *step, source, raw string) {
 			s.probe.Outcome = OutcomeError
 			s.probe.Message = source + ": " + err.Error()
 		}
+		v.unproven("evaluate", source, classification{outcome: OutcomeError, message: "the document could not be read: " + err.Error()})
 		return
 	}
 	s.read++
@@ -117,13 +149,32 @@ func (v *run) checkPolicy(s *step, source, raw string) {
 		if f.Severity != permissions.Error {
 			continue
 		}
+		if f.Kind.Unevaluable() {
+			v.unproven("evaluate", source, classification{outcome: OutcomeError, message: "statement " + f.Statement + ": " + f.Message})
+			continue
+		}
 		detail := f.Message
-		if a, ok := v.e.data.Lookup(f.Action); ok && a.ReadOnly() && a.Service == "s3" && !v.role.Management {
+		if a, ok := v.e.dataset().Lookup(f.Action); ok && a.ReadOnly() && a.Service == "s3" && !v.role.Management {
 			// An S3 read out of scope: perhaps the management role,
 			// verified without its CUR bucket.
 			detail += " (member roles get no S3 access; if this is the management account's role, give its CUR bucket and prefix)"
 		}
-		v.rep.Findings = append(v.rep.Findings, Finding{Action: f.Action, Source: source, Detail: detail})
+		v.rep.Findings = append(v.rep.Findings, Finding{
+			Kind:         string(f.Kind),
+			Source:       source,
+			PolicyType:   ref.typ,
+			Policy:       ref.name,
+			Statement:    f.Statement,
+			Index:        f.Index,
+			Effect:       f.Effect,
+			Action:       f.Action,
+			NotAction:    f.NotAction,
+			Patterns:     f.Patterns,
+			Resources:    f.Resources,
+			WriteActions: f.Matches,
+			Examples:     f.Examples,
+			Detail:       detail,
+		})
 		s.probe.Outcome = OutcomeWriteAllowed
 		s.probe.Code = ""
 		s.probe.Message = source + " fails the read-only gate"
@@ -154,7 +205,7 @@ func (v *run) readInlinePolicies(ctx context.Context) bool {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			list.fail(err, "list inline policies")
+			v.unproven("iam:ListRolePolicies", "the role's inline policies", list.fail(err, "list inline policies"))
 			break
 		}
 		names = append(names, page.PolicyNames...)
@@ -168,13 +219,14 @@ func (v *run) readInlinePolicies(ctx context.Context) bool {
 	}
 	get := v.newStep("GetRolePolicy")
 	for _, name := range names {
+		ref := policyRef{typ: "inline", name: name}
 		out, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(v.arn.Name), PolicyName: aws.String(name)})
 		if err != nil {
-			get.fail(err, "inline policy "+name)
+			v.unproven("iam:GetRolePolicy", ref.source(), get.fail(err, ref.source()))
 			continue
 		}
 		get.calls++
-		v.checkPolicy(get, "inline policy "+name, aws.ToString(out.PolicyDocument))
+		v.checkPolicy(get, ref, aws.ToString(out.PolicyDocument))
 	}
 	if get.probe.Outcome == OutcomeOK {
 		get.probe.Message = fmt.Sprintf("%d inline policies pass the read-only gate", len(names))
@@ -195,7 +247,7 @@ func (v *run) readAttachedPolicies(ctx context.Context) bool {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			list.fail(err, "list attached policies")
+			v.unproven("iam:ListAttachedRolePolicies", "the role's attached policies", list.fail(err, "list attached policies"))
 			break
 		}
 		for _, p := range page.AttachedPolicies {
@@ -217,28 +269,28 @@ func (v *run) readAttachedPolicies(ctx context.Context) bool {
 	meta := v.newStep("GetPolicy")
 	get := v.newStep("GetPolicyVersion")
 	for _, arn := range arns {
-		source := "attached policy " + arn
+		ref := policyRef{typ: "managed", name: arn}
 		pol, err := c.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
 		if err != nil {
-			meta.fail(err, source)
+			v.unproven("iam:GetPolicy", ref.source(), meta.fail(err, ref.source()))
 			continue
 		}
 		meta.calls++
 		if pol.Policy == nil || pol.Policy.DefaultVersionId == nil {
-			meta.fail(errors.New("the answer names no default version"), source)
+			v.unproven("iam:GetPolicy", ref.source(), meta.fail(errors.New("the answer names no default version"), ref.source()))
 			continue
 		}
 		ver, err := c.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: pol.Policy.DefaultVersionId})
 		if err != nil {
-			get.fail(err, source)
+			v.unproven("iam:GetPolicyVersion", ref.source(), get.fail(err, ref.source()))
 			continue
 		}
 		get.calls++
 		if ver.PolicyVersion == nil {
-			get.fail(errors.New("the answer has no policy version"), source)
+			v.unproven("iam:GetPolicyVersion", ref.source(), get.fail(errors.New("the answer has no policy version"), ref.source()))
 			continue
 		}
-		v.checkPolicy(get, source, aws.ToString(ver.PolicyVersion.Document))
+		v.checkPolicy(get, ref, aws.ToString(ver.PolicyVersion.Document))
 	}
 	if meta.probe.Outcome == OutcomeOK {
 		meta.probe.Message = fmt.Sprintf("%d attached policies found", len(arns))
@@ -262,7 +314,7 @@ func (e *Engine) writeActions(services []string) []string {
 	}
 	var out []string
 	for _, s := range services {
-		for _, a := range e.data.Actions(s, iamdata.IsWrite) {
+		for _, a := range e.dataset().Actions(s, iamdata.IsWrite) {
 			out = append(out, a.String())
 		}
 	}
@@ -290,7 +342,7 @@ func (v *run) simulateWrites(ctx context.Context) {
 				Marker:          marker,
 			})
 			if err != nil {
-				sim.fail(err, "simulate write actions")
+				v.unproven("iam:SimulatePrincipalPolicy", "the role", sim.fail(err, "simulate write actions"))
 				v.finish(sim)
 				return
 			}
@@ -321,21 +373,29 @@ func (v *run) simulateWrites(ctx context.Context) {
 		for i, a := range allowed {
 			if i == maxSimulatedFindings {
 				v.rep.Findings = append(v.rep.Findings, Finding{
-					Source: "iam:SimulatePrincipalPolicy",
-					Detail: fmt.Sprintf("and %d more write actions allowed", len(allowed)-i),
+					Kind:         KindSimulatorAllows,
+					Source:       simulationSource,
+					PolicyType:   "simulation",
+					WriteActions: len(allowed) - i,
+					Examples:     allowed[i:min(len(allowed), i+5)],
+					Detail:       fmt.Sprintf("and %d more write actions allowed", len(allowed)-i),
 				})
 				break
 			}
 			v.rep.Findings = append(v.rep.Findings, Finding{
-				Action: a,
-				Source: "iam:SimulatePrincipalPolicy",
-				Detail: "IAM's policy simulator says the role may call " + a,
+				Kind:         KindSimulatorAllows,
+				Source:       simulationSource,
+				PolicyType:   "simulation",
+				Action:       a,
+				WriteActions: 1,
+				Detail:       "IAM's policy simulator says the role may call " + a,
 			})
 		}
 	case missing > 0:
 		// Silence about an action is not a denial.
 		sim.probe.Outcome = OutcomeError
 		sim.probe.Message = fmt.Sprintf("the simulator answered for %d of %d write actions", len(actions)-missing, len(actions))
+		v.unproven("iam:SimulatePrincipalPolicy", "the role", classification{outcome: OutcomeError, message: sim.probe.Message})
 	default:
 		sim.probe.Message = fmt.Sprintf("all %d write actions of the granted services denied", len(actions))
 	}
@@ -367,37 +427,9 @@ func anyMatch(patterns []string, s string, fold bool) bool {
 		if fold {
 			p = strings.ToLower(p)
 		}
-		if globMatch(p, s) {
+		if iamdata.Glob(p, s) {
 			return true
 		}
 	}
 	return false
-}
-
-// globMatch matches s against an IAM pattern: "*" is any run of
-// characters, "?" any one character, everything else itself.
-func globMatch(pattern, s string) bool {
-	// Iterative matching with one backtrack point, linear in practice.
-	p, i := 0, 0
-	star, mark := -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
-			p++
-			i++
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, i
-			p++
-		case star >= 0:
-			p = star + 1
-			mark++
-			i = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
 }

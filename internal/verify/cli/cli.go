@@ -15,8 +15,8 @@ import (
 	"github.com/rolecall/rolecall/internal/verify"
 )
 
-// Exit codes besides verify's 0 (verified), 1 (gaps or unreachable) and
-// 2 (finding).
+// Exit codes besides verify's 0 (verified), 1 (gaps or unreachable), 2
+// (finding) and 3 (unverifiable).
 const (
 	// ExitUsage: the command line is wrong (sysexits EX_USAGE).
 	ExitUsage = 64
@@ -241,6 +241,6 @@ func (p *progress) done(s verify.Summary) {
 	if p.total <= 1 || s.Accounts%p.step != 0 && s.Accounts != p.total {
 		return
 	}
-	fmt.Fprintf(p.w, "verify: %d of %d accounts done (verified %d, gaps %d, finding %d, unreachable %d)\n",
-		s.Accounts, p.total, s.Verified, s.Gaps, s.Findings, s.Unreachable)
+	fmt.Fprintf(p.w, "verify: %d of %d accounts done (verified %d, gaps %d, finding %d, unverifiable %d, unreachable %d)\n",
+		s.Accounts, p.total, s.Verified, s.Gaps, s.Findings, s.Unverifiable, s.Unreachable)
 }

@@ -59,10 +59,10 @@ func TestRecordedFakeCLIVerifiesEveryRoleOfAnOnboardingStack(t *testing.T) {
 			t.Errorf("output does not list account %s:\n%s", role.AccountID, r.stdout)
 		}
 	}
-	if !strings.Contains(r.stdout, "3 accounts: verified 3, gaps 0, finding 0, unreachable 0. Exit status 0.") {
+	if !strings.Contains(r.stdout, "3 accounts: verified 3, gaps 0, finding 0, unverifiable 0, unreachable 0. Exit status 0.") {
 		t.Errorf("no summary line:\n%s", r.stdout)
 	}
-	if !strings.Contains(r.stderr, "verify: 3 of 3 accounts done (verified 3, gaps 0, finding 0, unreachable 0)") {
+	if !strings.Contains(r.stderr, "verify: 3 of 3 accounts done (verified 3, gaps 0, finding 0, unverifiable 0, unreachable 0)") {
 		t.Errorf("no progress on stderr:\n%s", r.stderr)
 	}
 	if strings.Contains(r.stdout+r.stderr, verifytest.ExternalID) {
@@ -129,6 +129,24 @@ func TestCLIExitsTwoForAWriteAddedAfterOnboarding(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A role whose self-check reads are denied exits 3, unverifiable, and says
+// which read was refused.
+func TestRecordedFakeCLIExitsThreeWhenWriteSafetyIsUnproven(t *testing.T) {
+	t.Parallel()
+	srv, fakes := emulatortest.StartWithRecordedFakes(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{Members: 1})
+	verifytest.PutInlinePolicy(t, srv, ob.Members[0], "no-self-check", `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iam:ListAttachedRolePolicies","Resource":"*"}]}`)
+	r := run(t, fakes.Through(ob.Verifier), extID, "--role-arn", ob.Members[0].RoleARN, "--assume-wait", "0s")
+	if r.code != verify.ExitUnverifiable {
+		t.Fatalf("exit %d, want %d\n%s%s", r.code, verify.ExitUnverifiable, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"unverifiable", "unproven: iam:ListAttachedRolePolicies", "write_safety_unproven", "AccessDenied", "Exit status 3."} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
 }
 
 func TestCLIWrongExternalIDIsUnreachable(t *testing.T) {
@@ -211,7 +229,10 @@ func TestHelpExplainsEveryStatusOutcomeAndDiagnosis(t *testing.T) {
 	for _, d := range verify.DiagnosisCodes() {
 		want = append(want, "\n  "+d.Code)
 	}
-	want = append(want, "64", "69", cli.EnvExternalID, "AWS_ENDPOINT_URL", "--profile")
+	for _, st := range verify.AllStatuses() {
+		want = append(want, "\n  "+string(st)+"\n")
+	}
+	want = append(want, "\n  3   ", "unverifiable", "64", "69", cli.EnvExternalID, "AWS_ENDPOINT_URL", "--profile")
 	for _, w := range want {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("--help lacks %q", strings.TrimSpace(w))

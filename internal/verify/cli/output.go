@@ -141,13 +141,13 @@ func (p *printer) table(s verify.Summary, title string) {
 }
 
 // counts writes a summary's counts, such as "4 accounts: verified 2,
-// gaps 1, finding 1, unreachable 0".
+// gaps 1, finding 1, unverifiable 0, unreachable 0".
 func counts(s verify.Summary) string {
 	noun := "accounts"
 	if s.Accounts == 1 {
 		noun = "account"
 	}
-	return fmt.Sprintf("%d %s: verified %d, gaps %d, finding %d, unreachable %d", s.Accounts, noun, s.Verified, s.Gaps, s.Findings, s.Unreachable)
+	return fmt.Sprintf("%d %s: verified %d, gaps %d, finding %d, unverifiable %d, unreachable %d", s.Accounts, noun, s.Verified, s.Gaps, s.Findings, s.Unverifiable, s.Unreachable)
 }
 
 // tableRow renders one report as a row and, for anything short of a clean
@@ -167,12 +167,22 @@ func tableRow(r verify.Report, verbose bool) row {
 	var parts []string
 	var findings []string
 	for _, f := range r.Findings {
-		if f.Action != "" && !slices.Contains(findings, f.Action) {
-			findings = append(findings, f.Action)
+		what := findingLabel(f)
+		if !slices.Contains(findings, what) {
+			findings = append(findings, what)
 		}
 	}
 	if len(findings) > 0 {
 		parts = append(parts, "write allowed: "+shortList(findings, 4))
+	}
+	if len(r.Unproven) > 0 {
+		var checks []string
+		for _, u := range r.Unproven {
+			if !slices.Contains(checks, u.Check) {
+				checks = append(checks, u.Check)
+			}
+		}
+		parts = append(parts, "unproven: "+shortList(checks, 3))
 	}
 	for _, o := range []verify.Outcome{verify.OutcomeDenied, verify.OutcomeError} {
 		var names []string
@@ -217,11 +227,18 @@ func tableRow(r verify.Report, verbose bool) row {
 		out.details = append(out.details, line)
 	}
 	for _, f := range r.Findings {
-		action := f.Action
-		if action == "" {
-			action = "-"
+		where := f.Source
+		if f.Statement != "" {
+			where += " statement " + f.Statement
 		}
-		out.details = append(out.details, fmt.Sprintf("%-13s %s in %s: %s", "finding", action, f.Source, f.Detail))
+		out.details = append(out.details, fmt.Sprintf("%-13s %s (%s) in %s: %s", "finding", findingLabel(f), f.Kind, where, f.Detail))
+	}
+	for _, u := range r.Unproven {
+		line := fmt.Sprintf("%-13s %s on %s", "unproven", u.Check, u.Target)
+		if u.Code != "" {
+			line += " " + u.Code
+		}
+		out.details = append(out.details, line+": "+u.Message)
 	}
 	for _, d := range r.Diagnoses {
 		out.details = append(out.details, fmt.Sprintf("%-13s %s: %s", "diagnosis", d.Code, d.Message))
@@ -230,6 +247,18 @@ func tableRow(r verify.Report, verbose bool) row {
 		out.details = append(out.details, fmt.Sprintf("%-13s %s: %s", "note", d.Code, d.Message))
 	}
 	return out
+}
+
+// findingLabel names what a finding allows: the action or pattern as
+// written, or the NotAction it grants through.
+func findingLabel(f verify.Finding) string {
+	switch {
+	case f.NotAction:
+		return "NotAction " + strings.Join(f.Patterns, ",")
+	case f.Action != "":
+		return f.Action
+	}
+	return f.Kind
 }
 
 func shortList(items []string, n int) string {

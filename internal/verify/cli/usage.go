@@ -16,8 +16,11 @@ func usage() string {
 It assumes the role with your external ID, as the vendor does, makes one
 harmless read call per service the role was granted (per inventory region for
 regional services), reads the role's own policies back and checks that every
-one is read-only, and asks IAM's policy simulator about every write action of
-those services. It never makes a call that could change anything.
+one is read-only (the gate knows every action of every AWS service, so a write
+in any service is found), and asks IAM's policy simulator about every write
+action of the granted services. A policy it cannot read or evaluate, or a
+refused simulation, makes the account unverifiable: absence of proof is never
+taken as proof. It never makes a call that could change anything.
 
 Usage:
   verify --role-arn ARN [--regions us-east-1,eu-west-1] [--cur-bucket B [--cur-prefix P]] [--no-bedrock] [--log-groups G1,G2]
@@ -89,6 +92,10 @@ Exit status:
   0   every account verified
   1   some account has gaps or is unreachable, or there was nothing to verify
   2   some role can change something (a finding): remove the policy that allows it
+  3   no role can be shown to write, but some role is unverifiable: its write
+      safety could not be established (a self-check read was refused, a policy
+      could not be evaluated, the simulator was refused); fix what the
+      write_safety_unproven diagnosis names
   64  the command line is wrong (the message says what to fix)
   69  the AWS configuration could not be loaded, or the stack or StackSet
       could not be read
