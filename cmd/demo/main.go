@@ -1,6 +1,7 @@
 // Command demo rehearses a whole onboarding on a local AWS emulator: make
-// demo runs it. Flags choose the organization's size, the vendor, and a
-// tampered run that shows a security finding failing the stack.
+// demo runs it. Flags choose the organization's size, the vendor, and
+// tampered runs that show a finding or an unverifiable account failing the
+// stack.
 package main
 
 import (
@@ -19,7 +20,7 @@ func main() {
 	accounts := flag.Int("accounts", 20, "member accounts in the organization (at least 4)")
 	vendor := flag.String("vendor", "", "vendor profile: vendors/<vendor>.yaml (required)")
 	vendors := flag.String("vendors", "vendors", "directory of vendor profiles")
-	tamper := flag.Bool("tamper", false, "attach an admin policy to one member role to show the security finding")
+	tamper := flag.String("tamper", "", "tamper with member roles after the onboarding: admin, wildcard, denyself, a comma-separated list, or all")
 	logFile := flag.String("log", ".build/demo.log", "file for the function's JSON log and the emulator's output")
 	flag.Parse()
 	if *vendor == "" {
@@ -27,6 +28,11 @@ func main() {
 		os.Exit(2)
 	}
 	p, err := profile.Find(*vendors, *vendor)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(2)
+	}
+	tamperings, err := rehearsal.ParseTamper(*tamper)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(2)
@@ -39,7 +45,7 @@ func main() {
 	defer logw.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	_, err = rehearsal.Run(ctx, rehearsal.Options{Profile: p, Accounts: *accounts, Tamper: *tamper, Out: os.Stdout, Log: logw})
+	_, err = rehearsal.Run(ctx, rehearsal.Options{Profile: p, Accounts: *accounts, Tamper: tamperings, Out: os.Stdout, Log: logw})
 	if ctx.Err() != nil {
 		fmt.Fprintln(os.Stderr, "\ndemo: interrupted; everything it started is stopped")
 		os.Exit(130)

@@ -123,7 +123,7 @@ func TestManagementTemplateEvaluates(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := map[string]Resource{}
-	for _, id := range []string{"OnboardingFunction", "OnboardingFunctionRole", "OnboardingFunctionLogs", "OnboardingSecret", "Preflight", "ManagementRole", "MemberRoleStackSet", "RoleVerification", "StackInstanceEvents"} {
+	for _, id := range []string{"OnboardingFunction", "OnboardingFunctionRole", "OnboardingFunctionLogs", "OnboardingSecret", "Preflight", "ManagementRole", "MemberRoleStackSet", "RoleVerification", "StackInstanceEvents", "StateTable"} {
 		res[id] = Resource{Ref: id + "-id", Attrs: map[string]string{"Arn": "arn:" + id, "StackSetId": "set:1", "DeploymentTargets": "r-1", "Outputs.RoleArn": "arn:role", "VerificationStatus": "verified", "CallbackStatus": "delivered"}}
 	}
 	s, err := Load(data, map[string]string{"ExternalId": "ext-12345678", "CallbackSecret": "whsec_" + strings.Repeat("A", 32), "CurBucketName": "cur-bucket"},

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"hash/crc32"
 	"io"
+	"net/http"
+	"strconv"
 	"strings"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -101,9 +104,18 @@ func (errorShapeFix) HandleDeserialize(ctx context.Context, in middleware.Deseri
 		resp.Header.Set("Content-Type", "text/xml")
 	}
 	resp.Header.Set("X-Amzn-ErrorType", code)
+	setCRC32(resp.Header, body)
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
 	return out, md, err
+}
+
+// setCRC32 keeps a DynamoDB response's X-Amz-Crc32 true to a rewritten
+// body: DynamoDB sends the CRC32 of every body and the SDK checks it.
+func setCRC32(h http.Header, body []byte) {
+	if h.Get("X-Amz-Crc32") != "" {
+		h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	}
 }
 
 // motoErrorEnvelope returns the code and message of a body in moto's

@@ -14,6 +14,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"slices"
@@ -85,6 +86,7 @@ type RecordedFakes struct {
 
 	mu       sync.Mutex
 	answered map[string]int
+	played   map[string]*PlayedStack
 }
 
 // StartRecordedFakes starts a front for s on a free loopback port. Close
@@ -169,6 +171,10 @@ func (f *RecordedFakes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = r.Body.Close()
 	if err != nil {
 		http.Error(w, "recorded fakes: read request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if ps, form := f.playedCall(r, body); ps != nil {
+		f.answerPlayed(w, r, body, ps, form)
 		return
 	}
 	if api := recordedAPI(r, body); api != "" {
@@ -383,8 +389,130 @@ func rewriteMotoError(resp *http.Response) error {
 		return errors.Join(errors.New("rewrite moto error"), err)
 	}
 	resp.Header.Set("X-Amzn-ErrorType", code)
+	setCRC32(resp.Header, body)
 	resp.Header.Del("Content-Length")
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
 	return nil
+}
+
+// PlayedStack is a stack the caller plays CloudFormation for: moto does
+// not hold it (the local rehearsal evaluates the onboarding template
+// itself), yet the code under test asks CloudFormation about it. The front
+// answers DescribeStacks and DescribeStackResource for it, with the status
+// the caller sets, once moto has authorised the call: the request is
+// forwarded first, and moto's denial, if any, is the answer.
+type PlayedStack struct {
+	mu        sync.Mutex
+	id, name  string
+	status    string
+	resources map[string]playedResource
+}
+
+type playedResource struct{ physicalID, typ string }
+
+// PlayStack makes the front play the stack with id (an ARN) and name, in
+// the given status.
+func (f *RecordedFakes) PlayStack(id, name, status string) *PlayedStack {
+	ps := &PlayedStack{id: id, name: name, status: status, resources: map[string]playedResource{}}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.played == nil {
+		f.played = map[string]*PlayedStack{}
+	}
+	f.played[id] = ps
+	f.played[name] = ps
+	return ps
+}
+
+// SetStatus sets the status DescribeStacks answers, such as
+// "DELETE_IN_PROGRESS".
+func (ps *PlayedStack) SetStatus(status string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.status = status
+}
+
+// SetResource records a resource of the stack; DescribeStackResource of a
+// logical ID not recorded answers that it does not exist.
+func (ps *PlayedStack) SetResource(logicalID, physicalID, typ string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.resources[logicalID] = playedResource{physicalID: physicalID, typ: typ}
+}
+
+// playedCall returns the played stack and the form of a DescribeStacks or
+// DescribeStackResource request about one, or nil.
+func (f *RecordedFakes) playedCall(r *http.Request, body []byte) (*PlayedStack, url.Values) {
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return nil, nil
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, nil
+	}
+	switch form.Get("Action") {
+	case "DescribeStacks", "DescribeStackResource":
+	default:
+		return nil, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.played[form.Get("StackName")], form
+}
+
+// answerPlayed forwards the request to moto for authorisation and answers
+// for the played stack unless moto denied it.
+func (f *RecordedFakes) answerPlayed(w http.ResponseWriter, r *http.Request, body []byte, ps *PlayedStack, form url.Values) {
+	rec := httptest.NewRecorder()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	f.proxy.ServeHTTP(rec, r)
+	if rec.Code == http.StatusForbidden || bytes.Contains(rec.Body.Bytes(), []byte("AccessDenied")) {
+		for k, vs := range rec.Header() {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("X-Amzn-Requestid", requestID())
+	now := time.Now().UTC().Format(time.RFC3339)
+	esc := func(s string) string {
+		var b bytes.Buffer
+		_ = xml.EscapeText(&b, []byte(s))
+		return b.String()
+	}
+	if form.Get("Action") == "DescribeStacks" {
+		fmt.Fprintf(w, `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member>`+
+			`<StackName>%s</StackName><StackId>%s</StackId><StackStatus>%s</StackStatus><CreationTime>%s</CreationTime>`+
+			`</member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></DescribeStacksResponse>`,
+			esc(ps.name), esc(ps.id), esc(ps.status), now, requestID())
+		return
+	}
+	logical := form.Get("LogicalResourceId")
+	res, ok := ps.resources[logical]
+	if !ok {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type><Code>ValidationError</Code>`+
+			`<Message>Resource %s does not exist for stack %s</Message></Error><RequestId>%s</RequestId></ErrorResponse>`, esc(logical), esc(ps.name), requestID())
+		return
+	}
+	fmt.Fprintf(w, `<DescribeStackResourceResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStackResourceResult><StackResourceDetail>`+
+		`<StackName>%s</StackName><StackId>%s</StackId><LogicalResourceId>%s</LogicalResourceId><PhysicalResourceId>%s</PhysicalResourceId>`+
+		`<ResourceType>%s</ResourceType><LastUpdatedTimestamp>%s</LastUpdatedTimestamp><ResourceStatus>%s</ResourceStatus>`+
+		`</StackResourceDetail></DescribeStackResourceResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></DescribeStackResourceResponse>`,
+		esc(ps.name), esc(ps.id), esc(logical), esc(res.physicalID), esc(res.typ), now, resourceStatus(ps.status), requestID())
+}
+
+// resourceStatus is a resource's status while its stack is in status.
+func resourceStatus(stack string) string {
+	switch {
+	case strings.HasPrefix(stack, "DELETE"), strings.Contains(stack, "CLEANUP"), strings.HasPrefix(stack, "ROLLBACK"):
+		return "DELETE_IN_PROGRESS"
+	}
+	return "CREATE_COMPLETE"
 }

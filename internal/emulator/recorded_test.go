@@ -9,6 +9,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/costandusagereportservice"
@@ -111,5 +113,44 @@ func TestRecordedFakeForwardsEverythingElse(t *testing.T) {
 	}).GetModelInvocationLoggingConfiguration(ctx, &bedrock.GetModelInvocationLoggingConfigurationInput{})
 	if err != nil {
 		t.Errorf("Bedrock GET with a signed X-Amz-Content-Sha256, through the front: %v", err)
+	}
+}
+
+// The front plays a stack moto does not hold: DescribeStacks and
+// DescribeStackResource answer the status the test sets, but only after
+// moto has authorised the caller for that stack.
+func TestRecordedFakePlaysAStackAfterMotoAuthorises(t *testing.T) {
+	t.Parallel()
+	srv, fakes := emulatortest.StartWithRecordedFakes(t)
+	ctx := t.Context()
+	const id = "arn:aws:cloudformation:us-east-1:123456789012:stack/rolecall-onboarding/1a2b3c4d-0000-1111-2222-333344445555"
+	played := fakes.PlayStack(id, "rolecall-onboarding", "CREATE_COMPLETE")
+	played.SetResource("RoleVerification", "phys-1", "Custom::RoleVerification")
+
+	allowed, err := emulator.CreateUser(ctx, srv.Config(), "own-stack-reader", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["cloudformation:DescribeStacks","cloudformation:DescribeStackResource"],"Resource":"arn:aws:cloudformation:us-east-1:123456789012:stack/rolecall-onboarding/*"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := emulator.CreateUser(ctx, srv.Config(), "other-stack-reader", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"cloudformation:DescribeStacks","Resource":"arn:aws:cloudformation:us-east-1:123456789012:stack/another/*"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfn := cloudformation.NewFromConfig(fakes.Through(allowed))
+	played.SetStatus("DELETE_IN_PROGRESS")
+	out, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(id)})
+	if err != nil || len(out.Stacks) != 1 || out.Stacks[0].StackStatus != cftypes.StackStatusDeleteInProgress || aws.ToString(out.Stacks[0].StackId) != id {
+		t.Fatalf("DescribeStacks: %+v, %v", out, err)
+	}
+	res, err := cfn.DescribeStackResource(ctx, &cloudformation.DescribeStackResourceInput{StackName: aws.String(id), LogicalResourceId: aws.String("RoleVerification")})
+	if err != nil || aws.ToString(res.StackResourceDetail.PhysicalResourceId) != "phys-1" {
+		t.Fatalf("DescribeStackResource: %+v, %v", res, err)
+	}
+	_, err = cfn.DescribeStackResource(ctx, &cloudformation.DescribeStackResourceInput{StackName: aws.String(id), LogicalResourceId: aws.String("Gone")})
+	if code := emulator.ErrorCode(err); code != "ValidationError" {
+		t.Errorf("DescribeStackResource of a resource the stack lacks: %v (code %q), want ValidationError", err, code)
+	}
+	_, err = cloudformation.NewFromConfig(fakes.Through(other)).DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(id)})
+	if code := emulator.ErrorCode(err); code != "AccessDenied" {
+		t.Errorf("a caller not allowed on the stack: %v (code %q), want AccessDenied", err, code)
 	}
 }

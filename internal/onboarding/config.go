@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/permissions"
 )
 
 // Config is one onboarding as the template configured it.
@@ -38,10 +39,8 @@ type Config struct {
 
 var (
 	roleNamePattern  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	roleARNPattern   = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
 	secretARNPattern = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[\w/+=.@-]+$`)
 	stackSetPattern  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}(:[a-f0-9-]{36})?$`)
-	digestPattern    = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 )
 
 // propertyReader reads custom-resource properties, which CloudFormation
@@ -101,13 +100,6 @@ func (r *propertyReader) checkList(p params.Param, values []string) []string {
 	return values
 }
 
-func (r *propertyReader) match(name, value string, re *regexp.Regexp, what string) string {
-	if !re.MatchString(value) {
-		r.errs = append(r.errs, fmt.Errorf("%s %q is not %s; it is set by the template: redeploy the template your vendor published", name, clip(value, 80), what))
-	}
-	return value
-}
-
 // PreflightConfig is what the Preflight resource checks.
 type PreflightConfig struct {
 	CURBucket           string
@@ -133,15 +125,14 @@ type ParseOptions struct {
 	// DefaultRegion is used when InventoryRegions is empty: the region the
 	// stack runs in.
 	DefaultRegion string
-	// AllowLoopbackHTTP accepts an http callback URL on a loopback address,
-	// for the local rehearsal and tests only.
-	AllowLoopbackHTTP bool
 }
 
 // ParseConfig reads and validates the RoleVerification resource's
-// properties. Every problem is reported, each naming the property and what
-// is allowed.
-func ParseConfig(props map[string]any, opts ParseOptions) (Config, error) {
+// properties: the customer's choices, and the template's wiring, which
+// must agree with the function's environment and build. The vendor's
+// settings come from settings, never from the properties. Every problem is
+// reported, each naming the property and what is allowed.
+func ParseConfig(props map[string]any, settings Settings, opts ParseOptions) (Config, error) {
 	r := &propertyReader{props: props}
 	c := Config{
 		ExternalID:          r.check(params.ExternalID, r.str(params.ExternalID.Name)),
@@ -156,22 +147,27 @@ func ParseConfig(props map[string]any, opts ParseOptions) (Config, error) {
 		LogGroups:           r.checkList(params.LogGroupNames, r.list(params.LogGroupNames.Name)),
 		AdditionalVerifiers: r.checkList(params.AdditionalVerifierPrincipalARNs, r.list(params.AdditionalVerifierPrincipalARNs.Name)),
 
-		RoleName:             r.match(params.PropRoleName, r.str(params.PropRoleName), roleNamePattern, "an IAM role name"),
-		ManagementRoleARN:    r.match(params.PropManagementRoleARN, r.str(params.PropManagementRoleARN), roleARNPattern, "an IAM role ARN"),
-		SecretARN:            r.match(params.PropSecretARN, r.str(params.PropSecretARN), secretARNPattern, "a Secrets Manager secret ARN"),
-		CallbackURL:          r.str(params.PropCallbackURL),
-		CallbackAudience:     r.str(params.PropCallbackAudience),
-		PermissionSetVersion: r.str(params.PropPermissionSetVersion),
-		PermissionSetDigest:  r.match(params.PropPermissionSetDigest, r.str(params.PropPermissionSetDigest), digestPattern, "a sha256 digest"),
+		RoleName:             settings.RoleName,
+		ManagementRoleARN:    settings.ManagementRoleARN(),
+		SecretARN:            settings.SecretARN,
+		CallbackURL:          settings.CallbackURL,
+		CallbackAudience:     settings.Audience,
+		PermissionSetVersion: permissions.Version,
+		PermissionSetDigest:  permissions.Digest(),
 	}
-	if s := r.str(params.PropStackSetID); s != "" || c.DeployToOrg {
-		c.StackSet = r.match(params.PropStackSetID, s, stackSetPattern, "a StackSet name or id")
+	if c.DeployToOrg {
+		c.StackSet = settings.StackSetName
 	}
-	if err := checkCallbackURL(c.CallbackURL, opts.AllowLoopbackHTTP); err != nil {
-		r.errs = append(r.errs, fmt.Errorf("%s: %w", params.PropCallbackURL, err))
+	// The wiring: what the template passes must be what this function
+	// knows, or template and function come from different releases.
+	if v, ok := props[params.PropManagementRoleARN]; ok && v != c.ManagementRoleARN {
+		r.errs = append(r.errs, fmt.Errorf("%s %q is not this stack's role %s: deploy the template and the function of the same release", params.PropManagementRoleARN, clip(fmt.Sprint(v), 120), c.ManagementRoleARN))
 	}
-	if c.CallbackAudience == "" {
-		r.errs = append(r.errs, fmt.Errorf("%s is empty; it is set by the template: redeploy the template your vendor published", params.PropCallbackAudience))
+	if v := r.str(params.PropStackSetID); c.DeployToOrg && stackSetName(v) != settings.StackSetName {
+		r.errs = append(r.errs, fmt.Errorf("%s %q is not this stack's StackSet %s: deploy the template and the function of the same release", params.PropStackSetID, clip(v, 120), settings.StackSetName))
+	}
+	if v := r.str(params.PropPermissionSetDigest); v != c.PermissionSetDigest {
+		r.errs = append(r.errs, fmt.Errorf("the template grants permission set %q but this function verifies %s (%s): deploy the template and the function of the same release", clip(v, 80), permissions.Version, c.PermissionSetDigest))
 	}
 	if c.PreviousExternalID != "" && c.PreviousExternalID == c.ExternalID {
 		r.errs = append(r.errs, fmt.Errorf("%s equals %s: during rotation set ExternalId to the new value and PreviousExternalId to the old one; otherwise leave PreviousExternalId empty", params.PreviousExternalID.Name, params.ExternalID.Name))

@@ -8,11 +8,13 @@ import (
 	"github.com/rolecall/rolecall/internal/permissions"
 )
 
+const functionARN = "arn:aws:lambda:us-east-1:111111111111:function:rolecall-onboarding-OnboardingFunction-AbC"
+
 // verificationProps are the properties the template gives RoleVerification,
 // as CloudFormation passes them (lists as lists, everything a string).
 func verificationProps() map[string]any {
 	return map[string]any{
-		"ServiceToken":                              "arn:aws:lambda:us-east-1:111111111111:function:f",
+		"ServiceToken":                              functionARN,
 		"ServiceTimeout":                            "660",
 		params.ExternalID.Name:                      "ext-7f3c9e1d-2b4a",
 		params.PreviousExternalID.Name:              "",
@@ -25,31 +27,57 @@ func verificationProps() map[string]any {
 		params.EnableBedrockAccess.Name:             "true",
 		params.LogGroupNames.Name:                   []any{""},
 		params.AdditionalVerifierPrincipalARNs.Name: []any{""},
-		params.PropRoleName:                         "VendorReadOnly",
 		params.PropManagementRoleARN:                "arn:aws:iam::111111111111:role/VendorReadOnly",
 		params.PropStackSetID:                       "onboarding-roles:6b8f2f0a-1111-2222-3333-444455556666",
-		params.PropSecretARN:                        "arn:aws:secretsmanager:us-east-1:111111111111:secret:OnboardingSecret-AbCdEf",
-		params.PropCallbackURL:                      "https://hooks.vendor.example/aws",
-		params.PropCallbackAudience:                 "hooks.vendor.example",
-		params.PropPermissionSetVersion:             permissions.Version,
 		params.PropPermissionSetDigest:              permissions.Digest(),
 	}
 }
 
+// testSettings are the function's environment as the template sets it.
+func testSettings(t *testing.T) Settings {
+	t.Helper()
+	s, err := LoadSettings(env(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestParseConfigReadsWhatTheTemplateSends(t *testing.T) {
-	c, err := ParseConfig(verificationProps(), ParseOptions{DefaultRegion: "us-east-1"})
+	c, err := ParseConfig(verificationProps(), testSettings(t), ParseOptions{DefaultRegion: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !c.DeployToOrg || !c.Bedrock || c.CURPrefix != "cur/" || len(c.Regions) != 2 || len(c.LogGroups) != 0 || len(c.OrganizationalUnits) != 0 {
 		t.Errorf("config %+v", c)
 	}
+	if c.CallbackURL != "https://hooks.vendor.example/aws" || c.CallbackAudience != "hooks.vendor.example" || c.StackSet != "onboarding-roles" ||
+		c.ManagementRoleARN != "arn:aws:iam::111111111111:role/VendorReadOnly" || c.PermissionSetVersion != permissions.Version {
+		t.Errorf("vendor settings %+v, want the environment's", c)
+	}
+}
+
+// Properties never carry the vendor's settings: a callback URL, audience or
+// secret in the event is ignored, the environment's are used.
+func TestParseConfigTakesNoVendorSettingFromProperties(t *testing.T) {
+	props := verificationProps()
+	props["CallbackUrl"] = "https://attacker.example/collect"
+	props["CallbackAudience"] = "attacker.example"
+	props["SecretArn"] = "arn:aws:secretsmanager:us-east-1:999999999999:secret:theirs-AbCdEf"
+	props["RoleName"] = "SomethingElse"
+	c, err := ParseConfig(props, testSettings(t), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(c.CallbackURL, "attacker") || strings.Contains(c.CallbackAudience, "attacker") || strings.Contains(c.SecretARN, "999999999999") || c.RoleName != "VendorReadOnly" {
+		t.Errorf("config took a vendor setting from the event: %+v", c)
+	}
 }
 
 func TestParseConfigDefaultsRegionsToTheStacksRegion(t *testing.T) {
 	props := verificationProps()
 	props[params.InventoryRegions.Name] = []any{""}
-	c, err := ParseConfig(props, ParseOptions{DefaultRegion: "eu-central-1"})
+	c, err := ParseConfig(props, testSettings(t), ParseOptions{DefaultRegion: "eu-central-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +105,10 @@ func TestParseConfigNamesEveryBadProperty(t *testing.T) {
 		{"bool", params.EnableBedrockAccess.Name, "yes", "EnableBedrockAccess \"yes\""},
 		{"list of numbers", params.InventoryRegions.Name, []any{1.0}, "must be a string"},
 		{"object instead of string", params.CURBucketName.Name, map[string]any{"a": 1}, "CurBucketName must be a string"},
-		{"http callback", params.PropCallbackURL, "http://hooks.vendor.example/aws", "must use https"},
-		{"callback with user info", params.PropCallbackURL, "https://u:p@hooks.vendor.example/", "no user info"},
-		{"role ARN", params.PropManagementRoleARN, "arn:aws:iam::1:role/x", "ManagementRoleArn"},
-		{"secret ARN", params.PropSecretARN, "not-an-arn", "SecretArn"},
-		{"digest", params.PropPermissionSetDigest, "md5:abc", "PermissionSetDigest"},
-		{"stack set", params.PropStackSetID, "", "StackSetId"},
+		{"another stack's role", params.PropManagementRoleARN, "arn:aws:iam::222222222222:role/VendorReadOnly", "ManagementRoleArn"},
+		{"another release's permission set", params.PropPermissionSetDigest, "sha256:" + strings.Repeat("0", 64), "same release"},
+		{"no permission set", params.PropPermissionSetDigest, nil, "same release"},
+		{"another StackSet", params.PropStackSetID, "someone-elses-roles", "StackSetId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,7 +118,7 @@ func TestParseConfigNamesEveryBadProperty(t *testing.T) {
 			} else {
 				props[tt.key] = tt.value
 			}
-			_, err := ParseConfig(props, ParseOptions{})
+			_, err := ParseConfig(props, testSettings(t), ParseOptions{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v; want it to contain %q", err, tt.want)
 			}
@@ -103,17 +129,46 @@ func TestParseConfigNamesEveryBadProperty(t *testing.T) {
 	}
 }
 
-func TestParseConfigAllowsLoopbackHTTPOnlyWhenAsked(t *testing.T) {
-	props := verificationProps()
-	props[params.PropCallbackURL] = "http://127.0.0.1:8080/hook"
-	if _, err := ParseConfig(props, ParseOptions{}); err == nil {
+func TestLoadSettingsNamesEveryBadVariable(t *testing.T) {
+	tests := []struct {
+		key, value, want string
+		loopback         bool
+	}{
+		{params.EnvCallbackURL, "http://hooks.vendor.example/aws", "must use https", false},
+		{params.EnvCallbackURL, "https://u:p@hooks.vendor.example/", "no user info", false},
+		{params.EnvCallbackURL, "http://10.0.0.1/hook", "must use https", true},
+		{params.EnvSecretARN, "not-an-arn", params.EnvSecretARN, false},
+		{params.EnvStackID, "", params.EnvStackID, false},
+		{params.EnvStateTable, "", params.EnvStateTable, false},
+		{params.EnvAudience, "", params.EnvAudience, false},
+		{params.EnvRoleName, "a/b", params.EnvRoleName, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			base := env()
+			_, err := LoadSettings(func(k string) string {
+				if k == tt.key {
+					return tt.value
+				}
+				return base(k)
+			}, tt.loopback)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "deploy the template") {
+				t.Fatalf("error %v; want it to contain %q and say what to do", err, tt.want)
+			}
+		})
+	}
+	// http on loopback only with the rehearsal's option.
+	base := env()
+	loop := func(k string) string {
+		if k == params.EnvCallbackURL {
+			return "http://127.0.0.1:8080/hook"
+		}
+		return base(k)
+	}
+	if _, err := LoadSettings(loop, false); err == nil {
 		t.Error("http loopback accepted without AllowLoopbackHTTP")
 	}
-	if _, err := ParseConfig(props, ParseOptions{AllowLoopbackHTTP: true}); err != nil {
+	if _, err := LoadSettings(loop, true); err != nil {
 		t.Errorf("http loopback refused with AllowLoopbackHTTP: %v", err)
-	}
-	props[params.PropCallbackURL] = "http://10.0.0.1/hook"
-	if _, err := ParseConfig(props, ParseOptions{AllowLoopbackHTTP: true}); err == nil {
-		t.Error("http to a non-loopback address accepted")
 	}
 }

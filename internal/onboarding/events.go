@@ -15,6 +15,7 @@ import (
 	"github.com/rolecall/rolecall/internal/discovery"
 	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/permissions"
+	"github.com/rolecall/rolecall/internal/state"
 	"github.com/rolecall/rolecall/internal/verify"
 )
 
@@ -97,6 +98,9 @@ func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMess
 	}
 	log := s.Logger.With("eventId", ev.ID, "action", ev.Detail.Action, "detailedStatus", ev.Detail.StatusDetails.DetailedStatus)
 	cfg, secret, err := s.configFromEnv(ctx, env)
+	if err == nil && s.SettingsErr != nil {
+		err = s.SettingsErr
+	}
 	if err != nil {
 		log.ErrorContext(ctx, "cannot handle StackSet instance events", "error", err)
 		return err
@@ -136,12 +140,24 @@ func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMess
 		log.InfoContext(ctx, "ignored a StackSet instance event that changes no account")
 		return nil
 	}
-	stackID := env(params.EnvStackID)
+	if s.State != nil {
+		var err error
+		if event == callback.EventAccountRemoved {
+			err = s.State.Forget(ctx, account)
+		} else {
+			_, err = s.State.Save(ctx, []state.Record{{AccountID: account, RoleARN: arn, Status: acct.Status, PermissionSet: permissions.Version, VerifiedAt: s.Now(), Account: acct}})
+		}
+		if err != nil {
+			log.ErrorContext(ctx, "the account's verification is not recorded", "error", err)
+		}
+	}
+	stackID := s.Settings.StackID
 	payload := s.payload(event, stackID, ev.ID, s.organizationID(ctx, true), accountOfARN(stackID), cfg, []callback.Account{acct})
 	payload.OccurredAt = ev.Time
-	status := s.deliver(ctx, cfg, secret, payload)
+	vendor := s.deliver(ctx, cfg, secret, ev.ID, payload)
+	status, delivered := vendor.Status, vendor.Delivered
 	log.InfoContext(ctx, "StackSet instance event handled", "event", string(event), "account", account, "status", string(acct.Status), "callbackStatus", status)
-	if !strings.HasPrefix(status, "delivered") {
+	if !delivered {
 		return fmt.Errorf("%s for account %s: %s", event, account, status)
 	}
 	return nil
@@ -151,7 +167,7 @@ func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMess
 // environment and its secret, with the same rules as the custom resource's
 // properties.
 func (s *Service) configFromEnv(ctx context.Context, env func(string) string) (Config, string, error) {
-	secretARN := env(params.EnvSecretARN)
+	secretARN := s.Settings.SecretARN
 	out, err := s.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretARN)})
 	if err != nil {
 		return Config{}, "", fmt.Errorf("read the onboarding secret %s: %w", secretARN, err)
@@ -160,8 +176,6 @@ func (s *Service) configFromEnv(ctx context.Context, env func(string) string) (C
 	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &sec); err != nil {
 		return Config{}, "", fmt.Errorf("the onboarding secret %s is not the JSON the template writes: %w", secretARN, err)
 	}
-	stackID := env(params.EnvStackID)
-	roleName := env(params.EnvRoleName)
 	props := map[string]any{
 		params.ExternalID.Name:           sec.ExternalID,
 		params.PreviousExternalID.Name:   sec.PreviousExternalID,
@@ -172,16 +186,10 @@ func (s *Service) configFromEnv(ctx context.Context, env func(string) string) (C
 		params.InventoryRegions.Name:     env(params.EnvRegions),
 		params.EnableBedrockAccess.Name:  env(params.EnvBedrock),
 		params.LogGroupNames.Name:        env(params.EnvLogGroups),
-		params.PropRoleName:              roleName,
-		params.PropManagementRoleARN:     fmt.Sprintf("arn:%s:iam::%s:role/%s", partitionOf(stackID), accountOfARN(stackID), roleName),
-		params.PropStackSetID:            env(params.EnvStackSetName),
-		params.PropSecretARN:             secretARN,
-		params.PropCallbackURL:           env(params.EnvCallbackURL),
-		params.PropCallbackAudience:      env(params.EnvAudience),
-		params.PropPermissionSetVersion:  permissions.Version,
+		params.PropStackSetID:            s.Settings.StackSetName,
 		params.PropPermissionSetDigest:   permissions.Digest(),
 	}
-	cfg, err := ParseConfig(props, ParseOptions{DefaultRegion: s.Region, AllowLoopbackHTTP: s.AllowLoopbackHTTP})
+	cfg, err := ParseConfig(props, s.Settings, ParseOptions{DefaultRegion: s.Region})
 	if err != nil {
 		return Config{}, "", fmt.Errorf("the function's environment: %w", err)
 	}

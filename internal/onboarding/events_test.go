@@ -6,8 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/rolecall/rolecall/callback"
+
 	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/permissions"
 )
 
 func env() func(string) string {
@@ -26,6 +29,7 @@ func env() func(string) string {
 		params.EnvLogGroups:    "",
 		params.EnvDeployToOrg:  "true",
 		params.EnvCallAs:       "SELF",
+		params.EnvStateTable:   "rolecall-onboarding-StateTable-ABC",
 	}
 	return func(k string) string { return vars[k] }
 }
@@ -72,7 +76,7 @@ func TestStackInstanceEvents(t *testing.T) {
 			}
 			v := &fakeVerifier{}
 			sender := &fakeSender{err: tt.sendErr}
-			err := newService(v, fakeStacks{}, sender).HandleStackInstanceEvent(t.Context(), tt.event, env())
+			err := newService(v, fakeStacks{}, sender).HandleStackInstanceEvent(fnCtx(t), tt.event, env())
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error %v, want error %v", err, tt.wantErr)
 			}
@@ -109,7 +113,7 @@ func TestEventIDIsStableAcrossRetries(t *testing.T) {
 	var ids []string
 	for range 2 {
 		sender := &fakeSender{}
-		if err := newService(&fakeVerifier{}, fakeStacks{}, sender).HandleStackInstanceEvent(t.Context(), stackInstanceEvent("DELETE", "SUCCEEDED", "onboarding-roles", ""), env()); err != nil {
+		if err := newService(&fakeVerifier{}, fakeStacks{}, sender).HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("DELETE", "SUCCEEDED", "onboarding-roles", ""), env()); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, sender.payloads[0].ID)
@@ -126,8 +130,32 @@ func TestABrokenEnvironmentIsAnError(t *testing.T) {
 		}
 		return env()(k)
 	}
-	err := newService(&fakeVerifier{}, fakeStacks{}, &fakeSender{}).HandleStackInstanceEvent(t.Context(), stackInstanceEvent("CREATE", "SUCCEEDED", "onboarding-roles", ""), broken)
-	if err == nil || !strings.Contains(err.Error(), "CallbackUrl") {
+	s := newService(&fakeVerifier{}, fakeStacks{}, &fakeSender{})
+	s.Settings, s.SettingsErr = LoadSettings(broken, false)
+	err := s.HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("CREATE", "SUCCEEDED", "onboarding-roles", ""), broken)
+	if err == nil || !strings.Contains(err.Error(), params.EnvCallbackURL) {
 		t.Fatalf("error %v", err)
+	}
+	// The custom resources are answered with the same reason.
+	_, err = s.Create(fnCtx(t), verificationRequest(cfn.RequestCreate))
+	if err == nil || !strings.Contains(err.Error(), params.EnvCallbackURL) || !strings.Contains(err.Error(), "deploy the template") {
+		t.Fatalf("custom resource error %v", err)
+	}
+}
+
+func TestStackInstanceEventsKeepTheState(t *testing.T) {
+	s := newService(&fakeVerifier{}, fakeStacks{}, &fakeSender{})
+	st := s.State.(*fakeState)
+	if err := s.HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("CREATE", "SUCCEEDED", "onboarding-roles", ""), env()); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := st.records["555555555555"]; !ok || r.Status != callback.StatusVerified || r.PermissionSet != permissions.Version {
+		t.Fatalf("state after the account joined: %+v", st.records)
+	}
+	if err := s.HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("DELETE", "SUCCEEDED", "onboarding-roles", ""), env()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.records["555555555555"]; ok {
+		t.Error("the account that left is still on record")
 	}
 }

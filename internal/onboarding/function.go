@@ -10,12 +10,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rolecall/rolecall/callback"
 	"github.com/rolecall/rolecall/internal/customresource"
+	"github.com/rolecall/rolecall/internal/state"
 	"github.com/rolecall/rolecall/internal/verify"
 )
 
@@ -79,15 +81,18 @@ func NewFunction(cfg aws.Config, opts Options) *Function {
 		vopts.Now = now
 	}
 	svc := &Service{
-		Org:               organizations.NewFromConfig(cfg),
-		S3:                s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = local }),
-		Stacks:            cloudformation.NewFromConfig(cfg),
-		Secrets:           secretsmanager.NewFromConfig(cfg),
-		Verifier:          verify.New(cfg, vopts),
-		Region:            cfg.Region,
-		AllowLoopbackHTTP: opts.AllowLoopbackHTTP,
-		Now:               now,
-		Logger:            logger,
+		Org:      organizations.NewFromConfig(cfg),
+		S3:       s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = local }),
+		Stacks:   cloudformation.NewFromConfig(cfg),
+		Secrets:  secretsmanager.NewFromConfig(cfg),
+		Verifier: verify.New(cfg, vopts),
+		Region:   cfg.Region,
+		Now:      now,
+		Logger:   logger,
+	}
+	svc.Settings, svc.SettingsErr = LoadSettings(getenv, opts.AllowLoopbackHTTP)
+	if svc.SettingsErr == nil {
+		svc.State = state.New(dynamodb.NewFromConfig(cfg), svc.Settings.StateTable)
 	}
 	svc.NewSender = func(secret, audience string) (deliverer, error) {
 		signer, err := callback.NewSigner(callback.SignerConfig{

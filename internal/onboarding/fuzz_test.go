@@ -16,12 +16,16 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add(seed)
 	f.Add([]byte(`{"ExternalId": 5, "InventoryRegions": "us-east-1,,eu-west-1"}`))
 	f.Add([]byte(`{"OrganizationalUnitIds": [null, "ou-ab12-cdef3456"], "LogGroupNames": {"a": 1}}`))
+	settings, err := LoadSettings(env(), false)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var props map[string]any
 		if json.Unmarshal(data, &props) != nil {
 			return
 		}
-		c, err := ParseConfig(props, ParseOptions{DefaultRegion: "us-east-1"})
+		c, err := ParseConfig(props, settings, ParseOptions{DefaultRegion: "us-east-1"})
 		if err != nil {
 			ext, _ := props[params.ExternalID.Name].(string)
 			others := map[string]any{}

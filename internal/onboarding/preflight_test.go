@@ -83,6 +83,7 @@ func (f fakeBucket) HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3
 
 func preflightRequest(stack string, props map[string]any) customresource.Request {
 	base := map[string]any{
+		"ServiceToken":                    functionARN,
 		params.CURBucketName.Name:         "acme-cur",
 		params.DeployToOrganization.Name:  "true",
 		params.OrganizationalUnitIDs.Name: []any{""},
@@ -92,6 +93,12 @@ func preflightRequest(stack string, props map[string]any) customresource.Request
 		base[k] = v
 	}
 	return customresource.Request{RequestType: cfn.RequestCreate, ResourceType: params.PreflightType, StackID: stack, Properties: base}
+}
+
+// ownStack returns a service whose own stack is stack, as the template
+// would set its environment.
+func ownStack(stack string) *Service {
+	return &Service{Settings: Settings{StackID: stack}}
 }
 
 func TestPreflight(t *testing.T) {
@@ -123,12 +130,13 @@ func TestPreflight(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &Service{Org: tt.org, S3: tt.bucket}
 			stack := stackID
 			if tt.stack != "" {
 				stack = tt.stack
 			}
-			res, err := s.Create(t.Context(), preflightRequest(stack, tt.props))
+			s := ownStack(stack)
+			s.Org, s.S3 = tt.org, tt.bucket
+			res, err := s.Create(fnCtx(t), preflightRequest(stack, tt.props))
 			if tt.wantErr != "" {
 				var re *customresource.ReasonError
 				if !errors.As(err, &re) || !strings.Contains(err.Error(), tt.wantErr) {
@@ -147,17 +155,17 @@ func TestPreflight(t *testing.T) {
 }
 
 func TestPreflightDeleteDoesNothing(t *testing.T) {
-	s := &Service{}
+	s := ownStack(stackID)
 	req := preflightRequest(stackID, nil)
 	req.RequestType = cfn.RequestDelete
-	if _, err := s.Delete(t.Context(), req); err != nil {
+	if _, err := s.Delete(fnCtx(t), req); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestUnknownResourceTypeFailsWithAReason(t *testing.T) {
-	s := &Service{}
-	_, err := s.Create(t.Context(), customresource.Request{RequestType: cfn.RequestCreate, ResourceType: "Custom::Other"})
+	s := ownStack(stackID)
+	_, err := s.Create(fnCtx(t), customresource.Request{RequestType: cfn.RequestCreate, ResourceType: "Custom::Other", StackID: stackID, Properties: map[string]any{"ServiceToken": functionARN}})
 	var re *customresource.ReasonError
 	if !errors.As(err, &re) || !strings.Contains(err.Error(), "Custom::Other") {
 		t.Fatalf("error %v", err)

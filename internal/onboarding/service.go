@@ -20,6 +20,14 @@ type Service struct {
 	Secrets   secretsAPI
 	Verifier  verifier
 	NewSender SenderFactory
+	// State keeps each account's last verification; nil means none (the
+	// deletion then reports every account unverifiable).
+	State stateAPI
+
+	// Settings come from the function's environment; SettingsErr, if set,
+	// says why they are unusable, and every event is answered with it.
+	Settings    Settings
+	SettingsErr error
 
 	// CallbackBudget is kept back from verification for the callback;
 	// zero means DefaultCallbackBudget.
@@ -28,11 +36,8 @@ type Service struct {
 	// Region is the region the function runs in: the default inventory
 	// region and the StackSet instances' region.
 	Region string
-	// AllowLoopbackHTTP accepts an http callback URL on loopback, for the
-	// local rehearsal and tests only.
-	AllowLoopbackHTTP bool
-	Now               func() time.Time
-	Logger            *slog.Logger
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 var _ customresource.Handler = (*Service)(nil)
@@ -53,6 +58,12 @@ func (s *Service) Delete(ctx context.Context, req customresource.Request) (custo
 }
 
 func (s *Service) dispatch(ctx context.Context, req customresource.Request) (customresource.Result, error) {
+	if s.SettingsErr != nil {
+		return customresource.Result{}, customresource.Fail(s.SettingsErr)
+	}
+	if err := s.checkOrigin(ctx, req); err != nil {
+		return customresource.Result{}, err
+	}
 	switch req.ResourceType {
 	case params.PreflightType:
 		if req.RequestType == cfn.RequestDelete {

@@ -3,6 +3,7 @@ package onboarding
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"github.com/rolecall/rolecall/internal/customresource"
 	"github.com/rolecall/rolecall/internal/discovery"
 	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/state"
 	"github.com/rolecall/rolecall/internal/verify"
 )
 
@@ -33,11 +35,19 @@ type verifier interface {
 type stacksAPI interface {
 	cloudformation.ListStackInstancesAPIClient
 	DescribeStacks(context.Context, *cloudformation.DescribeStacksInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error)
+	DescribeStackResource(context.Context, *cloudformation.DescribeStackResourceInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStackResourceOutput, error)
 }
 
 // secretsAPI is the part of *secretsmanager.Client the onboarding uses.
 type secretsAPI interface {
 	GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// stateAPI is the part of *state.Store the onboarding uses.
+type stateAPI interface {
+	Save(ctx context.Context, records []state.Record) (int, error)
+	All(ctx context.Context) (map[string]state.Record, error)
+	Forget(ctx context.Context, accountIDs ...string) error
 }
 
 // deliverer delivers one callback; callback.Sender is one.
@@ -50,63 +60,15 @@ type deliverer interface {
 type SenderFactory func(secret, audience string) (deliverer, error)
 
 // DefaultCallbackBudget is the time kept back from verification for
-// delivering the callback and answering CloudFormation.
+// saving the state, delivering the callback and answering CloudFormation.
 const DefaultCallbackBudget = 45 * time.Second
-
-// outcome is what one onboarding run found, in the form every consumer
-// (the callback, the response, the reason) reads.
-type outcome struct {
-	accounts []callback.Account
-	summary  verify.Summary
-	// findings are "account: action via source" lines, one per finding.
-	findings []string
-	// gaps are "account: what" lines for accounts that are not verified.
-	gaps []string
-}
-
-func (o *outcome) add(r verify.Report) {
-	a := callback.Account{AccountID: r.AccountID, RoleARN: r.RoleARN, Status: callback.Status(r.Status)}
-	for _, d := range r.Diagnoses {
-		a.Diagnoses = append(a.Diagnoses, callback.Diagnosis{Code: d.Code, Message: d.Message})
-	}
-	for _, p := range r.Probes {
-		switch p.Outcome {
-		case verify.OutcomeDenied, verify.OutcomeWriteAllowed, verify.OutcomeError:
-			a.FailedProbes = append(a.FailedProbes, callback.Probe{Action: p.Name(), Region: p.Region, Outcome: callback.Outcome(p.Outcome)})
-		}
-	}
-	for _, f := range r.Findings {
-		action := f.Action
-		switch action {
-		case "":
-			action = "a NotAction statement"
-		case "*":
-			action = `"*" (every action)`
-		}
-		a.FailedProbes = append(a.FailedProbes, callback.Probe{Action: clip(action, 128), Outcome: callback.OutcomeWriteAllowed})
-		o.findings = append(o.findings, fmt.Sprintf("account %s: %s allowed by %s", r.AccountID, action, f.Source))
-	}
-	switch r.Status {
-	case verify.StatusVerified:
-	case verify.StatusFinding:
-	default:
-		what := string(r.Status)
-		if len(r.Diagnoses) > 0 {
-			what += " (" + r.Diagnoses[0].Code + ")"
-		} else if len(a.FailedProbes) > 0 {
-			what += " (" + string(a.FailedProbes[0].Outcome) + " " + a.FailedProbes[0].Action + ")"
-		}
-		o.gaps = append(o.gaps, fmt.Sprintf("%s %s", r.AccountID, what))
-	}
-	o.accounts = append(o.accounts, a)
-}
 
 // verification serves the RoleVerification resource.
 func (s *Service) verification(ctx context.Context, req customresource.Request) (customresource.Result, error) {
 	if req.RequestType == cfn.RequestDelete {
 		return s.deleted(ctx, req)
 	}
-	cfg, err := ParseConfig(req.Properties, ParseOptions{DefaultRegion: s.Region, AllowLoopbackHTTP: s.AllowLoopbackHTTP})
+	cfg, err := ParseConfig(req.Properties, s.Settings, ParseOptions{DefaultRegion: s.Region})
 	if err != nil {
 		return customresource.Result{}, customresource.Fail(err)
 	}
@@ -114,7 +76,7 @@ func (s *Service) verification(ctx context.Context, req customresource.Request) 
 	rotated := false
 	if req.RequestType == cfn.RequestUpdate {
 		event = callback.EventOnboardingUpdated
-		if old, err := ParseConfig(req.OldProperties, ParseOptions{DefaultRegion: s.Region, AllowLoopbackHTTP: s.AllowLoopbackHTTP}); err == nil {
+		if old, err := ParseConfig(req.OldProperties, s.Settings, ParseOptions{DefaultRegion: s.Region}); err == nil {
 			rotated = old.ExternalID != cfg.ExternalID && cfg.PreviousExternalID == old.ExternalID
 		}
 	}
@@ -129,31 +91,66 @@ func (s *Service) verification(ctx context.Context, req customresource.Request) 
 	if err != nil {
 		return customresource.Result{}, err
 	}
+	stateStatus := s.saveState(ctx, out)
+
+	rollingBack := out.failed() && req.RequestType == cfn.RequestUpdate && s.rollingBack(ctx, req.StackID)
+	if out.failed() && !rollingBack {
+		// The stack fails: the onboarding is not (or no longer) what
+		// these settings say. The vendor hears every finding all the same.
+		event = callback.EventVerificationFailed
+	}
 	payload := s.payload(event, req.StackID, req.RequestID, orgID, account, cfg, out.accounts)
-	payload.ExternalIDRotated = rotated
-	if rotated {
+	payload.ExternalIDRotated = rotated && !out.failed()
+	if payload.ExternalIDRotated {
 		payload.Notes = append(payload.Notes, "The external ID was rotated: every role was verified with the new value; the previous one is still accepted until PreviousExternalId is cleared.")
 	}
 	if len(out.findings) > 0 {
 		payload.Notes = append(payload.Notes, "Security finding: a role can change something; the stack operation failed and the customer was told why.")
 	}
+	if len(out.unverifiable) > 0 {
+		payload.Notes = append(payload.Notes, "Unverifiable: the write safety of some roles could not be established; the stack operation failed and the customer was told why.")
+	}
 	customresource.SetPhase(ctx, "delivering the callback")
-	callbackStatus := s.deliver(ctx, cfg, secret, payload)
+	vendor := s.deliver(ctx, cfg, secret, req.RequestID, payload)
 
-	if len(out.findings) > 0 {
-		if req.RequestType == cfn.RequestUpdate && s.rollingBack(ctx, req.StackID) {
-			s.Logger.WarnContext(ctx, "security finding during a rollback; answering SUCCESS so the rollback completes", "findings", len(out.findings))
+	if out.failed() {
+		if rollingBack {
+			s.Logger.WarnContext(ctx, "a finding or an unverifiable account during a rollback; answering SUCCESS so the rollback completes",
+				"findings", len(out.findings), "unverifiable", len(out.unverifiable))
 		} else {
-			return customresource.Result{}, customresource.Failf("security finding: %s; remove the write access (see the GrantedPermissions output for what the role should have), then retry", joinLimited(out.findings, 3))
+			// The Reason is cut at about 256 characters: what the vendor
+			// was told comes first, in a few words.
+			return customresource.Result{}, customresource.Failf("%s; %s", vendor.short(), out.reason())
 		}
 	}
-	return customresource.Result{Data: map[string]any{
+	data := map[string]any{
 		params.DataRoleARN:            cfg.ManagementRoleARN,
 		params.DataAccountCount:       fmt.Sprint(out.summary.Accounts),
 		params.DataVerifiedCount:      fmt.Sprint(out.summary.Verified),
 		params.DataVerificationStatus: verificationStatus(out),
-		params.DataCallbackStatus:     callbackStatus,
-	}}, nil
+		params.DataCallbackStatus:     vendor.Status,
+	}
+	if stateStatus != "" {
+		data[params.DataStateStatus] = stateStatus
+	}
+	return customresource.Result{Data: data}, nil
+}
+
+// saveState records each account's verification; a failure is logged and
+// returned for the response, never fatal: the roles are verified either
+// way, only a later deletion would report older statuses.
+func (s *Service) saveState(ctx context.Context, out *outcome) string {
+	if s.State == nil {
+		return "no state table"
+	}
+	customresource.SetPhase(ctx, "recording the verification in the state table")
+	n, err := s.State.Save(ctx, out.records())
+	if err != nil {
+		s.Logger.ErrorContext(ctx, "verification not fully recorded", "error", err)
+		return clip("not recorded: "+err.Error(), 250)
+	}
+	s.Logger.InfoContext(ctx, "verification recorded", "records", n)
+	return ""
 }
 
 // verifyAll discovers the onboarding's roles (the management role and one
@@ -171,7 +168,7 @@ func (s *Service) verifyAll(ctx context.Context, cfg Config, account string) (*o
 		instances = discovery.ByAccount(instances)
 	}
 	partition := partitionOf(cfg.ManagementRoleARN)
-	out := &outcome{}
+	out := &outcome{verifiedAt: s.Now()}
 	var roles []verify.Role
 	roles = append(roles, s.role(cfg, account, cfg.ManagementRoleARN, true))
 	for _, in := range instances {
@@ -180,10 +177,9 @@ func (s *Service) verifyAll(ctx context.Context, cfg Config, account string) (*o
 			continue // the management role is verified above
 		}
 		if p := in.Problem(); p != "" {
-			r := verify.Unverified(in.AccountID, arn, verify.Diagnosis{Code: "stack_instance_failed", Message: p})
+			r := verify.Unverified(in.AccountID, arn, verify.Diagnosis{Code: verify.DiagnosisStackInstanceFailed, Message: p})
 			out.add(r)
-			out.summary.Accounts++
-			out.summary.Unreachable++
+			out.summary.Add(r)
 			continue
 		}
 		roles = append(roles, s.role(cfg, in.AccountID, arn, false))
@@ -211,6 +207,7 @@ func (s *Service) verifyAll(ctx context.Context, cfg Config, account string) (*o
 	out.summary.Verified += sum.Verified
 	out.summary.Gaps += sum.Gaps
 	out.summary.Unreachable += sum.Unreachable
+	out.summary.Unverifiable += sum.Unverifiable
 	out.summary.Findings += sum.Findings
 	out.summary.Duration = sum.Duration
 	slices.SortFunc(out.accounts, func(a, b callback.Account) int { return strings.Compare(a.AccountID, b.AccountID) })
@@ -231,43 +228,6 @@ func (s *Service) role(cfg Config, account, arn string, management bool) verify.
 		r.CURBucket, r.CURPrefix = cfg.CURBucket, cfg.CURPrefix
 	}
 	return r
-}
-
-// deleted tells the vendor the onboarding is going away, so it pauses
-// ingestion before the roles disappear, and never blocks the deletion.
-func (s *Service) deleted(ctx context.Context, req customresource.Request) (customresource.Result, error) {
-	cfg, err := ParseConfig(req.Properties, ParseOptions{DefaultRegion: s.Region, AllowLoopbackHTTP: s.AllowLoopbackHTTP})
-	if err != nil {
-		s.Logger.WarnContext(ctx, "deleting without telling the vendor: the properties are not usable", "error", err)
-		return customresource.Result{}, nil
-	}
-	secret, err := s.readSecret(ctx, cfg.SecretARN)
-	if err != nil {
-		s.Logger.WarnContext(ctx, "deleting without telling the vendor: the callback secret is not readable", "error", err)
-		return customresource.Result{}, nil
-	}
-	account := accountOfARN(req.StackID)
-	accounts := []callback.Account{{AccountID: account, RoleARN: cfg.ManagementRoleARN, Status: callback.StatusVerified}}
-	if cfg.DeployToOrg && cfg.StackSet != "" {
-		instances, err := discovery.Instances(ctx, s.Stacks, stackSetName(cfg.StackSet), cftypes.CallAs(cfg.CallAs))
-		if err != nil {
-			s.Logger.WarnContext(ctx, "the deletion callback lists the management role only: the StackSet's instances are not listable", "error", err)
-		}
-		partition := partitionOf(cfg.ManagementRoleARN)
-		for _, in := range discovery.ByAccount(instances) {
-			if in.AccountID != account {
-				accounts = append(accounts, callback.Account{AccountID: in.AccountID, RoleARN: discovery.MemberRoleARN(partition, in.AccountID, cfg.RoleName), Status: callback.StatusVerified})
-			}
-		}
-	}
-	// The accounts' statuses are those of the last verification; on
-	// deletion the vendor needs the ARNs, which stop working next.
-	payload := s.payload(callback.EventOnboardingDeleted, req.StackID, req.RequestID, s.organizationID(ctx, cfg.DeployToOrg), account, cfg, accounts)
-	payload.Notes = append(payload.Notes, "The onboarding stack is being deleted: the roles are removed next. Pause ingestion for this organization.")
-	customresource.SetPhase(ctx, "telling the vendor the onboarding is deleted")
-	status := s.deliver(ctx, cfg, secret, payload)
-	s.Logger.InfoContext(ctx, "deletion callback", "callbackStatus", status)
-	return customresource.Result{Data: map[string]any{params.DataCallbackStatus: status}}, nil
 }
 
 func (s *Service) payload(event callback.Event, stackID, requestID, orgID, account string, cfg Config, accounts []callback.Account) callback.Payload {
@@ -291,23 +251,59 @@ func (s *Service) payload(event callback.Event, stackID, requestID, orgID, accou
 	}
 }
 
-// deliver sends the callback and returns what the CallbackStatus output
-// says about it. A failed delivery is reported, not fatal: the roles exist
-// and work, and the customer can see the status.
-func (s *Service) deliver(ctx context.Context, cfg Config, secret string, p callback.Payload) string {
+// told is what deliver did: the line the CallbackStatus output shows, and
+// whether (and with which event) the vendor heard.
+type told struct {
+	Status    string
+	Delivered bool
+	Event     callback.Event
+	// Minimal is true when the full report failed validation and a
+	// minimal verification.failed went instead.
+	Minimal bool
+}
+
+// short says in a few words what the vendor was told, for a Reason that
+// CloudFormation cuts at about 256 characters.
+func (t told) short() string {
+	switch {
+	case !t.Delivered:
+		return "vendor NOT told (" + clip(t.Status, 60) + ")"
+	case t.Minimal:
+		return "vendor told " + string(t.Event) + " (minimal report)"
+	}
+	return "vendor told " + string(t.Event)
+}
+
+// deliver sends the callback and says what the vendor was told. A payload
+// that fails validation is never dropped: a minimal verification.failed
+// naming the accounts and their statuses goes instead. A failed delivery
+// is reported, not fatal: the roles exist and work, and the customer can
+// see the status.
+func (s *Service) deliver(ctx context.Context, cfg Config, secret, requestID string, p callback.Payload) told {
 	sender, err := s.NewSender(secret, cfg.CallbackAudience)
 	if err != nil {
-		return "not sent: " + err.Error()
+		return told{Status: "not told: " + err.Error(), Event: p.Event}
 	}
 	host := cfg.CallbackURL
 	if u, err := url.Parse(cfg.CallbackURL); err == nil {
 		host = u.Host
 	}
 	res, err := sender.Deliver(ctx, cfg.CallbackURL, p)
-	if err != nil {
-		return clip(fmt.Sprintf("not delivered to %s after %d attempts: %v; the vendor has not been told, contact them", host, res.Attempts, err), 250)
+	prefix, minimalSent := "", false
+	if errors.Is(err, callback.ErrInvalidPayload) {
+		s.Logger.ErrorContext(ctx, "the full report failed validation; sending the minimal one", "event", string(p.Event), "error", err)
+		prefix = fmt.Sprintf("the full %s report failed validation, so ", p.Event)
+		p = minimal(p, requestID, err)
+		minimalSent = true
+		res, err = sender.Deliver(ctx, cfg.CallbackURL, p)
 	}
-	return fmt.Sprintf("delivered to %s (%s, %d attempt%s, HTTP %d)", host, p.Event, res.Attempts, plural(res.Attempts), res.StatusCode)
+	if err != nil {
+		return told{Status: clip(fmt.Sprintf("%snot told: %s not delivered to %s after %d attempts: %v; contact your vendor", prefix, p.Event, host, res.Attempts, err), 250), Event: p.Event, Minimal: minimalSent}
+	}
+	return told{
+		Status:    fmt.Sprintf("%stold %s at %s (%d attempt%s, HTTP %d)", prefix, p.Event, host, res.Attempts, plural(res.Attempts), res.StatusCode),
+		Delivered: true, Event: p.Event, Minimal: minimalSent,
+	}
 }
 
 // readSecret returns the callback signing secret from the onboarding's
@@ -354,10 +350,15 @@ func verificationStatus(o *outcome) string {
 		return fmt.Sprintf("verified: all %d accounts", s.Accounts)
 	}
 	head := fmt.Sprintf("gaps: %d of %d accounts verified", s.Verified, s.Accounts)
-	if s.Findings > 0 {
+	switch {
+	case s.Findings > 0:
 		head = fmt.Sprintf("finding: %d of %d accounts can write", s.Findings, s.Accounts)
+	case s.Unverifiable > 0:
+		head = fmt.Sprintf("unverifiable: %d of %d accounts could not be proven read-only", s.Unverifiable, s.Accounts)
 	}
-	return clip(head+"; "+joinLimited(o.gaps, 3)+"; run the verify tool for details", 250)
+	details := append(slices.Clone(o.findings), o.unverifiable...)
+	details = append(details, o.gaps...)
+	return clip(head+"; "+joinLimited(details, 3)+"; run the verify tool for details", 250)
 }
 
 func joinLimited(items []string, n int) string {

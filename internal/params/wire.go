@@ -15,16 +15,17 @@ const (
 	VerificationType = "Custom::RoleVerification"
 )
 
-// Custom resource properties set by the template, not typed by the customer.
+// Custom resource properties set by the template, not typed by the
+// customer. They wire the resource to what it depends on (so CloudFormation
+// creates it after the roles, and updates it when a release changes the
+// permission set); the function checks each against its own environment
+// and build and never takes a setting from them. The vendor's settings
+// (callback URL, audience, secret, role name) come from the environment
+// only.
 const (
-	PropRoleName             = "RoleName"
-	PropManagementRoleARN    = "ManagementRoleArn"
-	PropStackSetID           = "StackSetId"
-	PropSecretARN            = "SecretArn"
-	PropCallbackURL          = "CallbackUrl"
-	PropCallbackAudience     = "CallbackAudience"
-	PropPermissionSetVersion = "PermissionSetVersion"
-	PropPermissionSetDigest  = "PermissionSetDigest"
+	PropManagementRoleARN   = "ManagementRoleArn"
+	PropStackSetID          = "StackSetId"
+	PropPermissionSetDigest = "PermissionSetDigest"
 )
 
 // Data keys the custom resources answer with (Fn::GetAtt attributes).
@@ -37,6 +38,9 @@ const (
 	DataVerifiedCount       = "VerifiedCount"
 	DataVerificationStatus  = "VerificationStatus"
 	DataCallbackStatus      = "CallbackStatus"
+	// DataStateStatus is set only when the verification could not be
+	// recorded in the state table.
+	DataStateStatus = "StateStatus"
 )
 
 // Outputs other tools read: the verify command and the rehearsal find the
@@ -65,6 +69,7 @@ const (
 	EnvLogGroups    = "ROLECALL_LOG_GROUPS"
 	EnvDeployToOrg  = "ROLECALL_DEPLOY_TO_ORGANIZATION"
 	EnvCallAs       = "ROLECALL_STACK_SET_CALL_AS"
+	EnvStateTable   = "ROLECALL_STATE_TABLE"
 )
 
 // Secret is the JSON the template stores in Secrets Manager. The external

@@ -595,6 +595,8 @@ func FunctionWrites() []FunctionWrite {
 		{Action: "logs:CreateLogStream", Resource: "its own log group", Allows: NamedResource, Why: "the function writes its own log"},
 		{Action: "logs:PutLogEvents", Resource: "its own log group", Allows: NamedResource, Why: "the function writes its own log"},
 		{Action: "sts:AssumeRole", Resource: "the vendor role by its exact name, in any account", Allows: namedRoleInAnyAccount, Why: "the function assumes the vendor's role in every account to verify it, under the role's own trust policy and external ID"},
+		{Action: "dynamodb:PutItem", Resource: "its own state table", Allows: NamedResource, Why: "the function records each account's last verification"},
+		{Action: "dynamodb:DeleteItem", Resource: "its own state table", Allows: NamedResource, Why: "the function forgets an account that left the organization"},
 	}
 }
 

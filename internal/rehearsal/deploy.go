@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -41,6 +43,8 @@ type Deployment struct {
 	managementStack string
 
 	SecretARN         string
+	StateTable        string
+	FunctionARN       string
 	FunctionRoleARN   string
 	LogGroupARN       string
 	ManagementRoleARN string
@@ -140,6 +144,18 @@ func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stac
 	d.LogGroupARN = fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s:*", d.Region, d.AccountID, logGroup)
 	d.set(synth.LogGroupLogicalID, cfnlocal.Resource{Ref: logGroup, Attrs: map[string]string{"Arn": d.LogGroupARN}})
 
+	// The state table.
+	props, err = stack.Properties(synth.StateTableLogicalID)
+	if err != nil {
+		return nil, err
+	}
+	table := d.physicalName(synth.StateTableLogicalID)
+	if err := createTable(ctx, admin, table, props); err != nil {
+		return nil, fmt.Errorf("create the state table: %w", err)
+	}
+	d.StateTable = table
+	d.set(synth.StateTableLogicalID, cfnlocal.Resource{Ref: table, Attrs: map[string]string{"Arn": fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", d.Region, d.AccountID, table)}})
+
 	// The execution role, with the template's own policies. Lambda would
 	// assume it through the trust on lambda.amazonaws.com; here the
 	// emulator's administrator plays the Lambda service.
@@ -178,8 +194,8 @@ func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stac
 
 	// The function itself runs in-process; what it gets from the template
 	// is its environment.
-	fnArn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", d.Region, d.AccountID, d.physicalName(synth.FunctionLogicalID))
-	d.set(synth.FunctionLogicalID, cfnlocal.Resource{Ref: d.physicalName(synth.FunctionLogicalID), Attrs: map[string]string{"Arn": fnArn}})
+	d.FunctionARN = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", d.Region, d.AccountID, d.physicalName(synth.FunctionLogicalID))
+	d.set(synth.FunctionLogicalID, cfnlocal.Resource{Ref: d.physicalName(synth.FunctionLogicalID), Attrs: map[string]string{"Arn": d.FunctionARN}})
 	props, err = stack.Properties(synth.FunctionLogicalID)
 	if err != nil {
 		return nil, err
@@ -271,6 +287,26 @@ func (d *Deployment) deployStackSet(ctx context.Context, admin aws.Config, prefl
 	d.StackSetID = dep.StackSetID
 	d.set(synth.StackSetLogicalID, cfnlocal.Resource{Ref: dep.StackSetID, Attrs: map[string]string{"StackSetId": dep.StackSetID}})
 	return nil
+}
+
+// createTable creates a DynamoDB table with the key schema and billing
+// mode the template gives it.
+func createTable(ctx context.Context, admin aws.Config, name string, props map[string]any) error {
+	in := &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: ddbtypes.BillingMode(fmt.Sprint(props["BillingMode"]))}
+	defs, _ := props["AttributeDefinitions"].([]any)
+	for _, d := range defs {
+		m := d.(map[string]any)
+		in.AttributeDefinitions = append(in.AttributeDefinitions, ddbtypes.AttributeDefinition{
+			AttributeName: aws.String(fmt.Sprint(m["AttributeName"])), AttributeType: ddbtypes.ScalarAttributeType(fmt.Sprint(m["AttributeType"])),
+		})
+	}
+	keys, _ := props["KeySchema"].([]any)
+	for _, k := range keys {
+		m := k.(map[string]any)
+		in.KeySchema = append(in.KeySchema, ddbtypes.KeySchemaElement{AttributeName: aws.String(fmt.Sprint(m["AttributeName"])), KeyType: ddbtypes.KeyType(fmt.Sprint(m["KeyType"]))})
+	}
+	_, err := dynamodb.NewFromConfig(admin).CreateTable(ctx, in)
+	return err
 }
 
 // createCURBucket creates the CUR bucket with one report file, as a

@@ -13,8 +13,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rolecall/rolecall/callback"
@@ -34,9 +35,10 @@ type Options struct {
 	Profile *profile.Profile
 	// Accounts is the number of member accounts (at least 4).
 	Accounts int
-	// Tamper attaches an admin policy to one member role after the
-	// onboarding, to show the security finding and the FAILED answer.
-	Tamper bool
+	// Tamper applies each variant to a member role after the onboarding,
+	// to show the finding or unverifiable account, the FAILED update that
+	// tells the vendor, and the rollback that succeeds.
+	Tamper []Tampering
 	// Out receives the readable report.
 	Out io.Writer
 	// Log receives the function's JSON log and the emulator's output; nil
@@ -71,11 +73,16 @@ type Result struct {
 	// JoinedAccount is the account that joined an OU after onboarding.
 	JoinedAccount string
 	JoinStored    *receiver.Onboarding
-	// TamperedAccount and Tampered are set with Options.Tamper.
-	TamperedAccount string
-	Tampered        *Response
-	Delete          Response
-	DeleteStored    *receiver.Onboarding
+	// LeftAccount left the organization after that; LeaveStored is what
+	// the receiver holds then.
+	LeftAccount string
+	LeaveStored *receiver.Onboarding
+	// Tampered has one entry per Options.Tamper variant.
+	Tampered []Tampered
+	// StrayDelete is a Delete sent while the stack was not being deleted.
+	StrayDelete  Response
+	Delete       Response
+	DeleteStored *receiver.Onboarding
 	// VerifyExitCode is the verify tool's exit status, run by a security
 	// reviewer after the onboarding.
 	VerifyExitCode int
@@ -150,8 +157,10 @@ type rehearsal struct {
 	values     map[string]string
 	mgmt, role []byte
 	fn         *onboarding.Function
+	invokeFn   func(context.Context, json.RawMessage) error
 	calls      *callRecorder
 	cf         *cloudFormation
+	stack      *emulator.PlayedStack
 	reviewer   aws.Config
 	reviewerID string
 }
@@ -184,13 +193,17 @@ func (r *rehearsal) run(ctx context.Context) error {
 		{"1. Local AWS: an organization, its CUR bucket, and the vendor's receiver", r.setUp},
 		{"2. Create the onboarding stack, resource by resource, from " + synth.ManagementTemplatePath, r.create},
 		{"3. Rotate the external ID (an Update that keeps the old value as PreviousExternalId)", r.rotate},
-		{"4. A new account joins an OU: the StackSet deploys the role, EventBridge tells the function", r.join},
+		{"4. A new account joins an OU and another leaves: the StackSet follows, EventBridge tells the function", r.join},
 	}
-	if r.opts.Tamper {
+	if len(r.opts.Tamper) > 0 {
+		var names []string
+		for _, t := range r.opts.Tamper {
+			names = append(names, t.Name)
+		}
 		steps = append(steps, struct {
 			name string
 			fn   func(context.Context) error
-		}{"5. Tampering: an admin policy is attached to one member role, then the stack is updated", r.tamper})
+		}{"5. Tampering (" + strings.Join(names, ", ") + "): a member role is changed behind the stack's back, then the stack is updated", r.tamper})
 	}
 	steps = append(steps,
 		struct {
@@ -324,6 +337,9 @@ func (r *rehearsal) create(ctx context.Context) error {
 		return err
 	}
 	r.res.StackID = r.d.StackID
+	// CloudFormation is played here, not by moto: the front answers the
+	// function's questions about its own stack with the played status.
+	r.stack = r.fakes.PlayStack(r.d.StackID, stackName, "CREATE_IN_PROGRESS")
 	r.printf("   %-28s %s\n", synth.SecretLogicalID, r.d.SecretARN)
 	r.printf("   %-28s %s (the policy in template.yaml, enforced by moto)\n", synth.FunctionRoleLogicalID, r.d.FunctionRoleARN)
 	r.res.FunctionActions = r.d.FunctionActions
@@ -358,6 +374,8 @@ func (r *rehearsal) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.stack.SetStatus("CREATE_COMPLETE")
+	r.stack.SetResource(synth.VerificationLogicalID, created.PhysicalResourceID, params.VerificationType)
 	r.res.CreateStored, err = r.stored(ctx)
 	if err != nil {
 		return err
@@ -397,7 +415,14 @@ func (r *rehearsal) startFunction(ctx context.Context) error {
 		// shows what happens, it need not wait as long for it.
 		Callback: callback.SenderConfig{BaseDelay: 200 * time.Millisecond, MaxDelay: time.Second},
 	})
-	r.cf, err = newCloudFormation(ctx, r.responses.Config(), r.fn.Invoke)
+	// Lambda tells the function which function it is; the function answers
+	// only events whose ServiceToken is itself.
+	invoke := func(ctx context.Context, raw json.RawMessage) error {
+		ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: uuidLike(), InvokedFunctionArn: r.d.FunctionARN})
+		return r.fn.Invoke(ctx, raw)
+	}
+	r.invokeFn = invoke
+	r.cf, err = newCloudFormation(ctx, r.responses.Config(), invoke)
 	return err
 }
 
@@ -407,9 +432,6 @@ func (r *rehearsal) event(rt cfn.RequestType, logicalID, resourceType string, ol
 	props, err := r.d.stack.Properties(logicalID)
 	if err != nil {
 		panic(fmt.Sprintf("rehearsal: evaluate %s: %v", logicalID, err))
-	}
-	if _, ok := props[params.PropCallbackURL]; ok {
-		props[params.PropCallbackURL] = r.receiverURL
 	}
 	return cfn.Event{
 		RequestType:           rt,
@@ -427,7 +449,6 @@ func (r *rehearsal) rotate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	oldProps[params.PropCallbackURL] = r.receiverURL
 	old := r.values[params.ExternalID.Name]
 	r.values[params.PreviousExternalID.Name] = old
 	r.values[params.ExternalID.Name] = NewExternalID()
@@ -453,12 +474,14 @@ func (r *rehearsal) rotate(ctx context.Context) error {
 	}
 	r.printf("   ExternalId is new; PreviousExternalId holds the old one; the management role and %d member roles now trust both\n", len(r.org.Accounts))
 	physical := r.res.Create.PhysicalResourceID
+	r.stack.SetStatus("UPDATE_IN_PROGRESS")
 	resp, err := r.invoke(ctx, r.event(cfn.RequestUpdate, synth.VerificationLogicalID, params.VerificationType, oldProps, physical), cfn.StatusSuccess,
 		params.DataVerifiedCount, params.DataVerificationStatus, params.DataCallbackStatus)
 	r.res.Rotate = resp
 	if err != nil {
 		return err
 	}
+	r.stack.SetStatus("UPDATE_COMPLETE")
 	r.res.RotateStored, err = r.stored(ctx)
 	if err != nil {
 		return err
@@ -489,76 +512,80 @@ func (r *rehearsal) join(ctx context.Context) error {
 		return err
 	}
 	r.printf("   the StackSet's automatic deployment created the role in %s\n", id)
-	ev := map[string]any{
-		"version": "0", "id": uuidLike(), "detail-type": params.StackInstanceEventType, "source": "aws.cloudformation",
-		"account": r.d.AccountID, "time": time.Now().UTC().Format(time.RFC3339), "region": r.d.Region,
-		"resources": []string{r.stackSetARN()},
-		"detail": map[string]any{
-			"stack-set-arn":  r.stackSetARN(),
-			"stack-id":       fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/StackSet-%s-%s/%s", r.d.Region, id, r.d.StackSetName, uuidLike()[:8], uuidLike()),
-			"action":         "CREATE",
-			"status-details": map[string]any{"status": "CURRENT", "detailed-status": "SUCCEEDED"},
-		},
-	}
-	raw, _ := json.Marshal(ev)
-	ictx, cancel := context.WithTimeout(ctx, time.Duration(synth.FunctionTimeoutSeconds)*time.Second)
-	defer cancel()
-	if err := r.fn.Invoke(ictx, raw); err != nil {
-		return fmt.Errorf("the function did not handle the StackSet instance event: %w", err)
+	if err := r.instanceEvent(ctx, id, "CREATE"); err != nil {
+		return err
 	}
 	r.printf("   EventBridge delivered the StackSet instance event (CREATE, SUCCEEDED) to the function\n")
 	r.res.JoinStored, err = r.stored(ctx)
 	if err != nil {
 		return err
 	}
+	joined := false
 	for _, a := range r.res.JoinStored.Accounts {
 		if a.AccountID == id {
 			r.printf("   receiver: account.added %s %s %s; the organization now has %d roles\n", a.AccountID, a.RoleARN, a.Status, len(r.res.JoinStored.Accounts))
-			return nil
+			joined = true
 		}
 	}
-	return fmt.Errorf("the receiver has no role for the new account %s", id)
+	if !joined {
+		return fmt.Errorf("the receiver has no role for the new account %s", id)
+	}
+
+	// An account leaves: the StackSet removes its instance, EventBridge
+	// tells the function, which forgets it and tells the vendor.
+	leaver := r.org.Accounts[0]
+	out, err := cloudformation.NewFromConfig(r.admin).DeleteStackInstances(ctx, &cloudformation.DeleteStackInstancesInput{
+		StackSetName: aws.String(r.d.StackSetName), Accounts: []string{leaver.ID}, Regions: []string{r.d.Region}, RetainStacks: aws.Bool(false),
+	})
+	if err != nil {
+		return fmt.Errorf("remove the role of the account that leaves: %w", err)
+	}
+	if err := emulator.WaitStackSetOperation(ctx, r.admin, r.d.StackSetName, aws.ToString(out.OperationId)); err != nil {
+		return err
+	}
+	r.printf("   account %s (%s) left the organization; the StackSet removed its role\n", leaver.ID, leaver.Name)
+	if err := r.instanceEvent(ctx, leaver.ID, "DELETE"); err != nil {
+		return err
+	}
+	r.res.LeftAccount = leaver.ID
+	r.res.LeaveStored, err = r.stored(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range r.res.LeaveStored.Accounts {
+		if a.AccountID == leaver.ID {
+			return fmt.Errorf("the receiver still lists account %s, which left", leaver.ID)
+		}
+	}
+	r.printf("   receiver: account.removed %s; the organization now has %d roles\n", leaver.ID, len(r.res.LeaveStored.Accounts))
+	return nil
+}
+
+// instanceEvent delivers EventBridge's StackSet instance event for an
+// account (action CREATE or DELETE, SUCCEEDED) to the function.
+func (r *rehearsal) instanceEvent(ctx context.Context, account, action string) error {
+	ev := map[string]any{
+		"version": "0", "id": uuidLike(), "detail-type": params.StackInstanceEventType, "source": "aws.cloudformation",
+		"account": r.d.AccountID, "time": time.Now().UTC().Format(time.RFC3339), "region": r.d.Region,
+		"resources": []string{r.stackSetARN()},
+		"detail": map[string]any{
+			"stack-set-arn":  r.stackSetARN(),
+			"stack-id":       fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/StackSet-%s-%s/%s", r.d.Region, account, r.d.StackSetName, uuidLike()[:8], uuidLike()),
+			"action":         action,
+			"status-details": map[string]any{"status": "CURRENT", "detailed-status": "SUCCEEDED"},
+		},
+	}
+	raw, _ := json.Marshal(ev)
+	ictx, cancel := context.WithTimeout(ctx, time.Duration(synth.FunctionTimeoutSeconds)*time.Second)
+	defer cancel()
+	if err := r.invokeFn(ictx, raw); err != nil {
+		return fmt.Errorf("the function did not handle the StackSet instance event: %w", err)
+	}
+	return nil
 }
 
 func (r *rehearsal) stackSetARN() string {
 	return fmt.Sprintf("arn:aws:cloudformation:%s:%s:stackset/%s", r.d.Region, r.d.AccountID, r.d.StackSetID)
-}
-
-func (r *rehearsal) tamper(ctx context.Context) error {
-	victim := r.org.Accounts[len(r.org.Accounts)/2]
-	r.res.TamperedAccount = victim.ID
-	acct, err := r.aws.AccountConfig(ctx, victim.ID)
-	if err != nil {
-		return err
-	}
-	client := iam.NewFromConfig(acct)
-	pol, err := client.CreatePolicy(ctx, &iam.CreatePolicyInput{
-		PolicyName:     aws.String("BreakGlassAdmin"),
-		PolicyDocument: aws.String(emulator.AllowPolicy("*")),
-	})
-	if err != nil {
-		return err
-	}
-	if _, err := client.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(r.opts.Profile.RoleName), PolicyArn: pol.Policy.Arn}); err != nil {
-		return err
-	}
-	r.printf("   someone in %s (%s) attached %s (Action \"*\") to %s\n", victim.Name, victim.ID, aws.ToString(pol.Policy.Arn), r.opts.Profile.RoleName)
-	props, err := r.d.stack.Properties(synth.VerificationLogicalID)
-	if err != nil {
-		return err
-	}
-	props[params.PropCallbackURL] = r.receiverURL
-	resp, err := r.invoke(ctx, r.event(cfn.RequestUpdate, synth.VerificationLogicalID, params.VerificationType, props, r.res.Create.PhysicalResourceID), cfn.StatusFailed)
-	r.res.Tampered = &resp
-	if err != nil {
-		return fmt.Errorf("a member role can write, yet: %w", err)
-	}
-	// The customer removes the policy; the next update verifies again.
-	if _, err := client.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: aws.String(r.opts.Profile.RoleName), PolicyArn: pol.Policy.Arn}); err != nil {
-		return err
-	}
-	r.printf("   the policy is detached again, so the rehearsal can go on\n")
-	return nil
 }
 
 func (r *rehearsal) delete(ctx context.Context) error {
@@ -568,6 +595,18 @@ func (r *rehearsal) delete(ctx context.Context) error {
 		}
 		r.printf("   the vendor's endpoint is down\n")
 	}
+	// A Delete that CloudFormation did not send (someone allowed to invoke
+	// the function sent it while the stack is running) tells no one.
+	stray, err := r.invoke(ctx, r.event(cfn.RequestDelete, synth.VerificationLogicalID, params.VerificationType, nil, r.res.Create.PhysicalResourceID), cfn.StatusSuccess, params.DataCallbackStatus)
+	r.res.StrayDelete = stray
+	if err != nil {
+		return err
+	}
+	if cs, _ := stray.Data[params.DataCallbackStatus].(string); !strings.HasPrefix(cs, "not told") {
+		return fmt.Errorf("a Delete sent while the stack is not being deleted told the vendor: %s", cs)
+	}
+	r.printf("   a Delete sent to the function while the stack is not being deleted: SUCCESS, and the vendor is not told\n")
+	r.stack.SetStatus("DELETE_IN_PROGRESS")
 	resp, err := r.invoke(ctx, r.event(cfn.RequestDelete, synth.VerificationLogicalID, params.VerificationType, nil, r.res.Create.PhysicalResourceID), cfn.StatusSuccess, params.DataCallbackStatus)
 	r.res.Delete = resp
 	if err != nil {

@@ -7,10 +7,12 @@ import (
 
 	"github.com/awslabs/goformation/v7/cloudformation"
 	cfn "github.com/awslabs/goformation/v7/cloudformation/cloudformation"
+	"github.com/awslabs/goformation/v7/cloudformation/dynamodb"
 	"github.com/awslabs/goformation/v7/cloudformation/events"
 	"github.com/awslabs/goformation/v7/cloudformation/iam"
 	"github.com/awslabs/goformation/v7/cloudformation/lambda"
 	"github.com/awslabs/goformation/v7/cloudformation/logs"
+	"github.com/awslabs/goformation/v7/cloudformation/policies"
 	"github.com/awslabs/goformation/v7/cloudformation/secretsmanager"
 	"github.com/awslabs/goformation/v7/cloudformation/serverless"
 
@@ -30,6 +32,7 @@ const (
 	StackSetLogicalID        = "MemberRoleStackSet"
 	VerificationLogicalID    = "RoleVerification"
 	EventRuleLogicalID       = "StackInstanceEvents"
+	StateTableLogicalID      = "StateTable"
 	EventPermissionLogicalID = "StackInstanceEventsPermission"
 
 	OutputGrantedPermissions = "GrantedPermissions"
@@ -82,6 +85,7 @@ func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts) *clou
 			params.ExternalID.Name, params.PreviousExternalID.Name, params.CallbackSecret.Name))),
 	}
 	t.Resources[LogGroupLogicalID] = &logs.LogGroup{RetentionInDays: num(90)}
+	t.Resources[StateTableLogicalID] = stateTable()
 	t.Resources[FunctionRoleLogicalID] = functionRole(p)
 	t.Resources[FunctionLogicalID] = function(p, a)
 
@@ -150,7 +154,7 @@ func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts) *clou
 
 	t.Resources[VerificationLogicalID] = customResource{
 		typ:        params.VerificationType,
-		properties: verificationProperties(p),
+		properties: verificationProperties(),
 	}
 
 	t.Resources[EventRuleLogicalID] = &events.Rule{
@@ -215,18 +219,18 @@ func roleParameters() map[string]string {
 	}
 }
 
-func verificationProperties(p *profile.Profile) map[string]any {
+// verificationProperties are the customer's choices, and the wiring that
+// orders the resource after the roles and re-verifies on a release with
+// another permission set. The function checks the wiring against its own
+// environment and build; the vendor's settings reach it only through the
+// environment.
+func verificationProperties() map[string]any {
 	props := map[string]any{
-		"ServiceToken":                  cloudformation.GetAtt(FunctionLogicalID, "Arn"),
-		"ServiceTimeout":                ServiceTimeoutSeconds,
-		params.PropRoleName:             p.RoleName,
-		params.PropManagementRoleARN:    cloudformation.GetAtt(ManagementRoleLogicalID, "Outputs."+OutputRoleARN),
-		params.PropStackSetID:           cloudformation.If(condDeployToOrg, cloudformation.GetAtt(StackSetLogicalID, "StackSetId"), noValue),
-		params.PropSecretARN:            ref(SecretLogicalID),
-		params.PropCallbackURL:          p.Callback.URL,
-		params.PropCallbackAudience:     p.Callback.Audience,
-		params.PropPermissionSetVersion: permissions.Version,
-		params.PropPermissionSetDigest:  permissions.Digest(),
+		"ServiceToken":                 cloudformation.GetAtt(FunctionLogicalID, "Arn"),
+		"ServiceTimeout":               ServiceTimeoutSeconds,
+		params.PropManagementRoleARN:   cloudformation.GetAtt(ManagementRoleLogicalID, "Outputs."+OutputRoleARN),
+		params.PropStackSetID:          cloudformation.If(condDeployToOrg, cloudformation.GetAtt(StackSetLogicalID, "StackSetId"), noValue),
+		params.PropPermissionSetDigest: permissions.Digest(),
 	}
 	// Every customer input except the callback secret, which stays in
 	// Secrets Manager. The external IDs are here so that rotating one
@@ -238,6 +242,26 @@ func verificationProperties(p *profile.Profile) map[string]any {
 		props[prm.Name] = ref(prm.Name)
 	}
 	return props
+}
+
+// stateTable keeps each account's last verification (package state):
+// on demand, so an idle onboarding costs nothing; encrypted at rest by
+// DynamoDB's default key; deleted with the stack.
+func stateTable() cloudformation.Resource {
+	key := func(name, typ string) dynamodb.Table_KeySchema {
+		return dynamodb.Table_KeySchema{AttributeName: name, KeyType: typ}
+	}
+	return &dynamodb.Table{
+		BillingMode: str("PAY_PER_REQUEST"),
+		AttributeDefinitions: []dynamodb.Table_AttributeDefinition{
+			{AttributeName: "pk", AttributeType: "S"},
+			{AttributeName: "sk", AttributeType: "S"},
+		},
+		KeySchema:                            []dynamodb.Table_KeySchema{key("pk", "HASH"), key("sk", "RANGE")},
+		SSESpecification:                     &dynamodb.Table_SSESpecification{SSEEnabled: false},
+		AWSCloudFormationDeletionPolicy:      policies.DeletionPolicy("Delete"),
+		AWSCloudFormationUpdateReplacePolicy: policies.UpdateReplacePolicy("Delete"),
+	}
 }
 
 func function(p *profile.Profile, a *Artifacts) cloudformation.Resource {
@@ -256,6 +280,7 @@ func function(p *profile.Profile, a *Artifacts) cloudformation.Resource {
 		params.EnvLogGroups:    joined(params.LogGroupNames.Name),
 		params.EnvDeployToOrg:  ref(params.DeployToOrganization.Name),
 		params.EnvCallAs:       ref(params.StackSetCallAs.Name),
+		params.EnvStateTable:   ref(StateTableLogicalID),
 	}
 	return withProperties{
 		Resource: &serverless.Function{
@@ -305,9 +330,12 @@ func functionRole(p *profile.Profile) cloudformation.Resource {
 			stmt("ListOwnStackSetInstances", []string{"cloudformation:ListStackInstances"},
 				cloudformation.Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stackset/${AWS::StackName}-roles:*")),
 			// To tell an update's rollback, when a failed answer would leave
-			// the stack in UPDATE_ROLLBACK_FAILED.
-			stmt("ReadOwnStackStatus", []string{"cloudformation:DescribeStacks"},
+			// the stack in UPDATE_ROLLBACK_FAILED, and to confirm that a
+			// Delete is a real deletion before telling the vendor.
+			stmt("ReadOwnStackStatus", []string{"cloudformation:DescribeStackResource", "cloudformation:DescribeStacks"},
 				cloudformation.Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*")),
+			stmt("KeepOwnState", []string{"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"},
+				cloudformation.GetAtt(StateTableLogicalID, "Arn")),
 			stmt("ReadOrganization", []string{
 				"organizations:DescribeOrganization",
 				"organizations:DescribeOrganizationalUnit",

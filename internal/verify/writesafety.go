@@ -159,25 +159,38 @@ func (v *run) checkPolicy(s *step, ref policyRef, raw string) {
 			// verified without its CUR bucket.
 			detail += " (member roles get no S3 access; if this is the management account's role, give its CUR bucket and prefix)"
 		}
-		v.rep.Findings = append(v.rep.Findings, Finding{
-			Kind:         string(f.Kind),
-			Source:       source,
-			PolicyType:   ref.typ,
-			Policy:       ref.name,
-			Statement:    f.Statement,
-			Index:        f.Index,
-			Effect:       f.Effect,
-			Action:       f.Action,
-			NotAction:    f.NotAction,
-			Patterns:     f.Patterns,
-			Resources:    f.Resources,
-			WriteActions: f.Matches,
-			Examples:     f.Examples,
-			Detail:       detail,
-		})
+		finding := FindingOf(ref.typ, ref.name, f)
+		finding.Detail = detail
+		v.rep.Findings = append(v.rep.Findings, finding)
 		s.probe.Outcome = OutcomeWriteAllowed
 		s.probe.Code = ""
 		s.probe.Message = source + " fails the read-only gate"
+	}
+}
+
+// FindingOf turns an error of the read-only gate, about the policy of the
+// type ("inline" or "managed") and name (or ARN) given, into a finding with
+// the statement's evidence as the policy writes it.
+func FindingOf(policyType, policy string, f permissions.Finding) Finding {
+	source := "inline policy " + policy
+	if policyType == "managed" {
+		source = "attached policy " + policy
+	}
+	return Finding{
+		Kind:         string(f.Kind),
+		Source:       source,
+		PolicyType:   policyType,
+		Policy:       policy,
+		Statement:    f.Statement,
+		Index:        f.Index,
+		Effect:       f.Effect,
+		Action:       f.Action,
+		NotAction:    f.NotAction,
+		Patterns:     f.Patterns,
+		Resources:    f.Resources,
+		WriteActions: f.Matches,
+		Examples:     f.Examples,
+		Detail:       f.Message,
 	}
 }
 

@@ -43,7 +43,8 @@ And it authorises one S3 call by the action IAM knows:
    against the secret, stack, StackSet or managed policy they name. Moto authorises every call of
    these services against the resource "*", so a policy scoped to one
    secret or StackSet (least privilege, as the onboarding function's role
-   is) was never allowed anything. A call that names no resource moto
+   is) was never allowed anything. DynamoDB calls likewise, against the
+   table they name. A call that names no resource moto
    knows is still checked against "*". And AssumeRole of a role that does
    not exist is denied, as in AWS (moto let the caller's own policy decide).
 
@@ -64,6 +65,7 @@ from moto.iam.exceptions import NotFoundException
 from moto.cloudformation import responses as cfn_responses
 from moto.s3 import responses as s3_responses
 from moto.secretsmanager import responses as sm_responses
+from moto.dynamodb import responses as ddb_responses
 from moto.server import main
 
 _ASSUMED = re.compile(r"^arn:([^:]+):sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")
@@ -226,6 +228,19 @@ def _iam_resource(self):
     return "*"
 
 
+def _dynamodb_resource(self):
+    body = self.body if isinstance(self.body, dict) else {}
+    name = body.get("TableName")
+    if not name and isinstance(body.get("RequestItems"), dict) and body["RequestItems"]:
+        name = sorted(body["RequestItems"])[0]
+    if not name:
+        return "*"
+    if str(name).startswith("arn:"):
+        return name
+    return f"arn:{get_partition(self.region)}:dynamodb:{self.region}:{self.current_account}:table/{name}"
+
+
+ddb_responses.DynamoHandler._determine_resource = _dynamodb_resource
 iam_responses.IamResponse._determine_resource = _iam_resource
 sm_responses.SecretsManagerResponse._determine_resource = _secret_resource
 cfn_responses.CloudFormationResponse._determine_resource = _cloudformation_resource
