@@ -154,9 +154,17 @@ sam-validate: tools ## sam validate --lint (works offline)
 	$(VENV)/bin/sam validate --lint --region us-east-1 --template-file template.yaml
 	@echo "sam-validate: ok"
 
+VENDORS := $(basename $(notdir $(wildcard vendors/*.yaml)))
+
 .PHONY: gate
-gate: ## run the read-only gate on every committed template
+gate: build ## run the read-only gate on every committed template and on every vendor's release (make package)
 	$(GO) run ./cmd/gate -vendor $(VENDOR) $(TEMPLATES)
+	@for v in $(VENDORS); do \
+		rm -rf $(BUILD)/gate/$$v; \
+		$(GO) run ./cmd/publish package -vendor $$v -bootstrap $(BUILD)/bootstrap -out $(BUILD)/gate/$$v >/dev/null; \
+		echo "gate: the $$v release"; \
+		$(GO) run ./cmd/gate -vendor $$v -release $(BUILD)/gate/$$v | grep -v ": warning: "; \
+	done
 
 .PHONY: unit
 unit: tools ## go test -race ./... (integration tests start their own moto)

@@ -6,6 +6,7 @@
 //
 //	go run ./cmd/gate -vendor NAME template.yaml templates/*.yaml
 //	go run ./cmd/gate -resolve https://BUCKET.s3.REGION.amazonaws.com/=DIR release.yaml
+//	go run ./cmd/gate -vendor NAME -release .build/release/NAME   # a release from make package
 //
 // S3 access must stay on the CUR bucket and report prefix; in templates
 // those are the CurBucketName and CurReportPrefix parameters, for a policy
@@ -22,6 +23,7 @@ import (
 	"github.com/rolecall/rolecall/internal/permissions"
 	"github.com/rolecall/rolecall/internal/policyscan"
 	"github.com/rolecall/rolecall/internal/profile"
+	"github.com/rolecall/rolecall/internal/publish"
 )
 
 // listFlag collects a repeatable flag.
@@ -35,18 +37,20 @@ func main() {
 	prefix := flag.String("cur-prefix", "${CurReportPrefix}", "the only object prefix in that bucket the policies may read")
 	vendor := flag.String("vendor", "", "vendor profile (vendors/<vendor>.yaml) whose principal resource policies are gated for")
 	vendors := flag.String("vendors", "vendors", "directory of vendor profiles")
-	var principals, resolves listFlag
+	var principals, resolves, releases listFlag
 	flag.Var(&principals, "vendor-principal", "a principal (ARN or account ID) resource policies are gated for; repeatable (default: every AWS principal)")
 	flag.Var(&resolves, "resolve", "URL_PREFIX=DIR: read nested templates under URL_PREFIX from DIR; repeatable")
+	flag.Var(&releases, "release", "a release directory written by make package: gate every template in it, nested ones read from it; repeatable")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: gate [flags] FILE...\n\nChecks that every IAM policy in the CloudFormation templates or policy documents is read-only.\nWhatever it cannot evaluate (a policy built at deploy time, a template it cannot read) is an error.\nExit status: 0 read-only, 1 a policy could write, reaches too far or could not be evaluated, 2 usage.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() == 0 {
+	if flag.NArg() == 0 && len(releases) == 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
+	files := flag.Args()
 	opts := policyscan.CheckOptions{Resolve: map[string]string{}}
 	opts.Scan.VendorPrincipals = principals
 	if *vendor != "" {
@@ -65,10 +69,21 @@ func main() {
 		}
 		opts.Resolve[url] = dir
 	}
+	for _, dir := range releases {
+		resolve, templates, err := publish.ReadDir(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gate:", err)
+			os.Exit(2)
+		}
+		for url, local := range resolve {
+			opts.Resolve[url] = local
+		}
+		files = append(files, templates...)
+	}
 	data := iamdata.Embedded()
 	fmt.Printf("IAM action dataset: %s (%d actions)\n", data.Source(), data.Len())
 	g := permissions.Gate{Data: data, CUR: permissions.CURScope{Bucket: *bucket, Prefix: *prefix}}
-	if s := policyscan.CheckFiles(flag.Args(), g, opts, os.Stdout); s.Errors > 0 {
+	if s := policyscan.CheckFiles(files, g, opts, os.Stdout); s.Errors > 0 {
 		os.Exit(1)
 	}
 }

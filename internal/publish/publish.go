@@ -180,3 +180,46 @@ func WriteDir(r *Release, dir string) error {
 	}
 	return nil
 }
+
+// ReadDir finds what WriteDir wrote under dir: for each region and bucket,
+// the URL prefix its objects have in the release's templates and the
+// local directory that holds them, and every management template. The
+// read-only gate checks a release with them, following each nested
+// template's URL to its local copy.
+func ReadDir(dir string) (resolve map[string]string, templates []string, err error) {
+	regions, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read release %s: %w", dir, err)
+	}
+	resolve = map[string]string{}
+	for _, r := range regions {
+		if !r.IsDir() {
+			continue
+		}
+		buckets, err := os.ReadDir(filepath.Join(dir, r.Name()))
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, b := range buckets {
+			if !b.IsDir() {
+				continue
+			}
+			local := filepath.Join(dir, r.Name(), b.Name())
+			resolve[synth.Artifacts{Region: r.Name(), Bucket: b.Name()}.URL("")] = local
+			err := filepath.WalkDir(local, func(path string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && d.Name() == synth.ManagementTemplatePath {
+					templates = append(templates, path)
+				}
+				return err
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if len(templates) == 0 {
+		return nil, nil, fmt.Errorf("release %s holds no %s: run make package first", dir, synth.ManagementTemplatePath)
+	}
+	slices.Sort(templates)
+	return resolve, templates, nil
+}
