@@ -51,11 +51,13 @@ func main() {
 		fmt.Printf("synth: %d generated files match vendor profile %s\n", len(files), p.ID)
 		return
 	}
-	if err := synth.Write(*out, files); err != nil {
+	wrote, err := synth.Write(*out, files)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "synth:", err)
 		os.Exit(1)
 	}
-	for _, f := range files {
-		fmt.Printf("synth: wrote %s (%d bytes) for %s\n", f.Path, len(f.Data), p.Name)
+	for _, path := range wrote {
+		fmt.Printf("synth: wrote %s for %s\n", path, p.Name)
 	}
+	fmt.Printf("synth: %d generated files for %s, %d changed\n", len(files), p.Name, len(wrote))
 }

@@ -257,7 +257,7 @@ func TestSummaryNamesEveryModuleAndWhatReadsContents(t *testing.T) {
 	if strings.Contains(without, "Bedrock (") {
 		t.Error("summary without Bedrock still describes the Bedrock module")
 	}
-	for _, want := range []string{Version, "Reads data contents", "Cost & Usage Report files", "No write"} {
+	for _, want := range []string{Version, "Also readable", "Cost & Usage Report files", "trust policy", "managed policy", "No write"} {
 		if !strings.Contains(with, want) {
 			t.Errorf("summary lacks %q:\n%s", want, with)
 		}

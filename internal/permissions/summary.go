@@ -27,7 +27,7 @@ func SummaryLines() []SummaryLine {
 			}
 		}
 		if len(exposes) > 0 {
-			text += " Reads data contents: " + strings.Join(exposes, "; ") + "."
+			text += " Also readable: " + strings.Join(exposes, "; ") + "."
 		}
 		out = append(out, SummaryLine{Module: m.ID, Optional: m.Optional, Text: text})
 	}

@@ -293,6 +293,9 @@ func TestRoleTemplateIsPlainCloudFormation(t *testing.T) {
 func TestNoIntrinsicCollapsedToNull(t *testing.T) {
 	for _, p := range profiles(t) {
 		for path, data := range buildFiles(t, p) {
+			if !strings.HasSuffix(path, ".yaml") {
+				continue // the Markdown pages carry no intrinsics
+			}
 			var doc yaml.Node
 			if err := yaml.Unmarshal(data, &doc); err != nil {
 				t.Fatal(err)
