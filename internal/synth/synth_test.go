@@ -109,7 +109,9 @@ func TestBrandsDifferOnlyInProfileFields(t *testing.T) {
 			if a != b {
 				t.Errorf("%s: %s and %s differ beyond their profile fields", path, ps[0].ID, p.ID)
 			}
-			if bytes.Equal(data, other[path]) {
+			// The README's grants block is the catalog's, the same for
+			// every brand; every template names its brand.
+			if bytes.Equal(data, other[path]) && path != "README.md" {
 				t.Errorf("%s: %s and %s are identical; the brand did not reach the template", path, ps[0].ID, p.ID)
 			}
 		}
