@@ -942,3 +942,67 @@ func TestFixedMotoAuthorisesCallsByTheirResource(t *testing.T) {
 		})
 	}
 }
+
+// Identity policies are evaluated as IAM evaluates them, where rolecall's
+// policies depend on it: action names case-insensitively, conditions on
+// s3:prefix, and what cannot be evaluated never grants.
+func TestFixedMotoEvaluatesIdentityPolicyConditions(t *testing.T) {
+	t.Parallel()
+	srv := emulatortest.Start(t)
+	ctx := t.Context()
+	admin := srv.Config()
+	if err := emulator.CreateBucket(ctx, admin, "reports"); err != nil {
+		t.Fatal(err)
+	}
+	user := func(name string, statements ...map[string]any) *s3.Client {
+		st := make([]any, len(statements))
+		for i, s := range statements {
+			st[i] = s
+		}
+		cfg, err := emulator.CreateUser(ctx, admin, name, mustJSON(t, map[string]any{"Version": "2012-10-17", "Statement": st}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return emulator.S3Client(cfg)
+	}
+	list := func(c *s3.Client, prefix *string) error {
+		_, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("reports"), Prefix: prefix, MaxKeys: aws.Int32(1)})
+		return err
+	}
+	prefixOnly := user("prefix-only", map[string]any{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::reports",
+		"Condition": map[string]any{"StringLike": map[string]any{"s3:prefix": []string{"cur/*"}}}})
+	lowerCase := user("lower-case", map[string]any{"Effect": "Allow", "Action": "S3:listbucket", "Resource": "arn:aws:s3:::reports"})
+	unknownOp := user("unknown-operator", map[string]any{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::reports",
+		"Condition": map[string]any{"DateGreaterThan": map[string]any{"aws:CurrentTime": "2020-01-01T00:00:00Z"}}})
+	denyUnknown := user("deny-unknown", map[string]any{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::reports"},
+		map[string]any{"Effect": "Deny", "Action": "s3:ListBucket", "Resource": "*", "Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}}})
+	notAction := user("not-action", map[string]any{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})
+
+	tests := []struct {
+		name    string
+		err     error
+		allowed bool
+	}{
+		{"a prefix the condition allows", list(prefixOnly, aws.String("cur/")), true},
+		{"a prefix the condition does not allow", list(prefixOnly, aws.String("private/")), false},
+		{"no prefix: the key is absent, StringLike does not hold", list(prefixOnly, nil), false},
+		{"an action written in another case", list(lowerCase, nil), true},
+		{"an Allow whose condition cannot be evaluated does not apply", list(unknownOp, nil), false},
+		{"a Deny whose condition cannot be evaluated applies", list(denyUnknown, nil), false},
+		{"NotAction grants what it does not name", list(notAction, nil), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.allowed {
+				if tt.err != nil {
+					t.Fatalf("denied: %v", tt.err)
+				}
+				return
+			}
+			var re interface{ HTTPStatusCode() int }
+			if !errors.As(tt.err, &re) || re.HTTPStatusCode() != 403 {
+				t.Fatalf("error %v, want a 403", tt.err)
+			}
+		})
+	}
+}

@@ -48,12 +48,27 @@ And it authorises one S3 call by the action IAM knows:
    knows is still checked against "*". And AssumeRole of a role that does
    not exist is denied, as in AWS (moto let the caller's own policy decide).
 
+And it evaluates identity policies as IAM does in the ways rolecall's
+policies depend on:
+
+9. Action names match case-insensitively, "*" and "?" as IAM's
+   wildcards and nothing else (moto builds a regular expression from the
+   pattern); NotAction and NotResource are honoured.
+10. Conditions are evaluated: an Allow whose condition does not hold does
+   not apply (moto turns it into an explicit Deny when it can evaluate it,
+   and ignores it otherwise, so a condition never limited anything). The
+   string operators, their IfExists forms, and the context key s3:prefix
+   of ListBucket are known; an Allow with an operator or key this cannot
+   evaluate does not apply, a Deny with one applies: what cannot be
+   evaluated never grants.
+
 Usage: python tools/moto/server.py -H 127.0.0.1 -p PORT
 """
 
 import json
 import re
 import sys
+from urllib.parse import parse_qs, urlparse
 
 from moto.cloudformation import models as cfn_models
 from moto.iam import access_control as ac
@@ -283,6 +298,109 @@ iam_models.Role.update_from_cloudformation_json = classmethod(_role_update)
 ac.IAMRequestBase._is_assuming_role_operation = _is_assuming_role_operation
 ac.IAMRequestBase._check_role_trust_relationship = _check_role_trust_relationship
 ac.IAMPolicyStatement._check_principal = _check_principal
+
+def _glob(pattern, value, fold):
+    """IAM's matching: "*" any run of characters, "?" any one."""
+    if fold:
+        pattern, value = pattern.lower(), value.lower()
+    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(rx, value, re.DOTALL) is not None
+
+
+def _as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def _request_context(req):
+    """The condition keys rolecall's policies use, as the request sets them."""
+    ctx = {}
+    if req._action.lower() == "s3:listbucket":
+        query = parse_qs(urlparse(req._path).query, keep_blank_values=True)
+        if "prefix" in query:
+            ctx["s3:prefix"] = query["prefix"][0]
+    return ctx
+
+
+_STRING_OPS = {
+    "StringEquals": (lambda v, e: v == e, False),
+    "StringNotEquals": (lambda v, e: v == e, True),
+    "StringEqualsIgnoreCase": (lambda v, e: v.lower() == e.lower(), False),
+    "StringNotEqualsIgnoreCase": (lambda v, e: v.lower() == e.lower(), True),
+    "StringLike": (lambda v, e: _glob(e, v, False), False),
+    "StringNotLike": (lambda v, e: _glob(e, v, False), True),
+}
+
+# The keys this evaluator knows how to find in a request; a condition on
+# any other key cannot be evaluated.
+_KNOWN_KEYS = {"s3:prefix"}
+
+
+def _conditions_hold(conditions, ctx):
+    """True or False as IAM decides, None when it cannot be evaluated."""
+    lowered = {k.lower(): v for k, v in ctx.items()}
+    for op, pairs in conditions.items():
+        name, if_exists = (op[: -len("IfExists")], True) if op.endswith("IfExists") else (op, False)
+        if name not in _STRING_OPS or not isinstance(pairs, dict):
+            return None
+        match, negated = _STRING_OPS[name]
+        for key, expected in pairs.items():
+            if key.lower() not in _KNOWN_KEYS:
+                return None
+            if key.lower() not in lowered:
+                if if_exists or negated:
+                    continue
+                return False
+            value = lowered[key.lower()]
+            hit = any(match(value, str(e)) for e in _as_list(expected))
+            if hit == negated:
+                return False
+    return True
+
+
+def _statement_effect(st, action, resource, ctx):
+    if "NotAction" in st:
+        if any(_glob(a, action, True) for a in _as_list(st["NotAction"])):
+            return None
+    elif not any(_glob(a, action, True) for a in _as_list(st.get("Action", []))):
+        return None
+    if "NotResource" in st:
+        if any(_glob(r, resource, False) for r in _as_list(st["NotResource"])):
+            return None
+    elif "Resource" in st and not any(_glob(r, resource, False) for r in _as_list(st["Resource"])):
+        return None
+    effect = st.get("Effect")
+    conditions = st.get("Condition")
+    if conditions:
+        holds = _conditions_hold(conditions, ctx)
+        if holds is None:
+            return "Deny" if effect == "Deny" else None
+        if not holds:
+            return None
+    return effect
+
+
+def _check_action_permitted(self, resource):
+    if self._action == "sts:GetCallerIdentity":
+        return  # always allowed, even with an explicit Deny
+    ctx = _request_context(self)
+    permitted = False
+    for policy in self._access_key.collect_policies():
+        document = ac.IAMPolicy(policy)._policy_json
+        for st in _as_list(document.get("Statement", [])):
+            if not isinstance(st, dict):
+                continue
+            effect = _statement_effect(st, self._action, resource, ctx)
+            if effect == "Deny":
+                self._raise_access_denied()
+            if effect == "Allow":
+                permitted = True
+    if self._is_assuming_role_operation(resource):
+        permitted = permitted and self._check_role_trust_relationship(resource)
+    if not permitted:
+        self._raise_access_denied()
+
+
+ac.IAMRequestBase.check_action_permitted = _check_action_permitted
 
 if __name__ == "__main__":
     sys.exit(main())
