@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/profile"
 	"github.com/rolecall/rolecall/internal/publish"
 )
@@ -63,7 +64,10 @@ func main() {
 		if name == "" {
 			name = p.ID + "-onboarding"
 		}
-		link, err := publish.LaunchURL(p, *region, name, *externalID)
+		if *externalID == "" {
+			fail(2, "link: -external-id is required: the external ID you issued this customer")
+		}
+		link, err := publish.LaunchURL(p, publish.Link{Region: *region, StackName: name, Values: map[string]string{params.ExternalID.Name: *externalID}})
 		if err != nil {
 			fail(2, "%v", err)
 		}

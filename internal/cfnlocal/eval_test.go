@@ -126,7 +126,7 @@ func TestManagementTemplateEvaluates(t *testing.T) {
 	for _, id := range []string{"OnboardingFunction", "OnboardingFunctionRole", "OnboardingFunctionLogs", "OnboardingSecret", "Preflight", "ManagementRole", "MemberRoleStackSet", "RoleVerification", "StackInstanceEvents", "StateTable"} {
 		res[id] = Resource{Ref: id + "-id", Attrs: map[string]string{"Arn": "arn:" + id, "StackSetId": "set:1", "DeploymentTargets": "r-1", "Outputs.RoleArn": "arn:role", "VerificationStatus": "verified", "CallbackStatus": "delivered"}}
 	}
-	s, err := Load(data, map[string]string{"ExternalId": "ext-12345678", "CallbackSecret": "whsec_" + strings.Repeat("A", 32), "CurBucketName": "cur-bucket"},
+	s, err := Load(data, map[string]string{"ExternalId": "ext-12345678-aaaa-4bbb-8ccc-dddddddddddd", "CallbackSecret": "whsec_" + strings.Repeat("A", 32), "CurBucketName": "cur-bucket"},
 		map[string]string{"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "onboarding", "AWS::StackId": "arn:stack"}, res)
 	if err != nil {
 		t.Fatal(err)

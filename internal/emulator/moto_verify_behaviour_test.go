@@ -62,7 +62,7 @@ func TestMotoLacksAPIsTheVerifierProbes(t *testing.T) {
 func TestFixedMotoDeniesAssumeRoleOfAMissingRole(t *testing.T) {
 	t.Parallel()
 	srv := emulatortest.Start(t)
-	_, err := emulator.AssumeRole(t.Context(), srv.Config(), "arn:aws:iam::"+otherAccount+":role/NoSuchRole", "ext-12345678", "probe")
+	_, err := emulator.AssumeRole(t.Context(), srv.Config(), "arn:aws:iam::"+otherAccount+":role/NoSuchRole", "ext-12345678-aaaa-4bbb-8ccc-dddddddddddd", "probe")
 	wantErrorCode(t, err, "AccessDenied")
 }
 

@@ -16,7 +16,7 @@ func verificationProps() map[string]any {
 	return map[string]any{
 		"ServiceToken":                              functionARN,
 		"ServiceTimeout":                            "660",
-		params.ExternalID.Name:                      "ext-7f3c9e1d-2b4a",
+		params.ExternalID.Name:                      "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60",
 		params.PreviousExternalID.Name:              "",
 		params.CURBucketName.Name:                   "acme-cur",
 		params.CURReportPrefix.Name:                 "cur/",
@@ -95,7 +95,7 @@ func TestParseConfigNamesEveryBadProperty(t *testing.T) {
 	}{
 		{"missing external id", params.ExternalID.Name, nil, "ExternalId is required"},
 		{"short external id", params.ExternalID.Name, "short", "ExternalId (5 characters, not shown) is not allowed"},
-		{"rotation to the same value", params.PreviousExternalID.Name, "ext-7f3c9e1d-2b4a", "PreviousExternalId equals ExternalId"},
+		{"rotation to the same value", params.PreviousExternalID.Name, "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60", "PreviousExternalId equals ExternalId"},
 		{"bucket", params.CURBucketName.Name, "Bad_Bucket", "CurBucketName"},
 		{"prefix with wildcard", params.CURReportPrefix.Name, "cur/*", "no wildcards"},
 		{"region", params.InventoryRegions.Name, []any{"moon-1"}, "InventoryRegions value \"moon-1\""},
@@ -122,7 +122,7 @@ func TestParseConfigNamesEveryBadProperty(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v; want it to contain %q", err, tt.want)
 			}
-			if strings.Contains(err.Error(), "ext-7f3c9e1d-2b4a") {
+			if strings.Contains(err.Error(), "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60") {
 				t.Errorf("the error shows the external ID: %v", err)
 			}
 		})

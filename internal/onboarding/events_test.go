@@ -102,7 +102,7 @@ func TestStackInstanceEvents(t *testing.T) {
 			if err := p.Validate(); err != nil {
 				t.Errorf("payload does not validate: %v", err)
 			}
-			if tt.wantVerify && (v.seen[0].Management || v.seen[0].ExternalID != "ext-7f3c9e1d-2b4a") {
+			if tt.wantVerify && (v.seen[0].Management || v.seen[0].ExternalID != "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60") {
 				t.Errorf("verified %+v", v.seen[0])
 			}
 		})

@@ -148,7 +148,7 @@ func (f fakeSecrets) GetSecretValue(context.Context, *secretsmanager.GetSecretVa
 	if f.err != nil {
 		return nil, f.err
 	}
-	b, _ := json.Marshal(params.Secret{ExternalID: "ext-7f3c9e1d-2b4a", CallbackSecret: "whsec_" + strings.Repeat("A", 32)})
+	b, _ := json.Marshal(params.Secret{ExternalID: "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60", CallbackSecret: "whsec_" + strings.Repeat("A", 32)})
 	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(string(b))}, nil
 }
 
@@ -225,7 +225,7 @@ func TestCreateVerifiesEveryRoleAndTellsTheVendor(t *testing.T) {
 		t.Errorf("verified roles %+v: want the management role (with CUR) and the two deployed members", v.seen)
 	}
 	for _, r := range v.seen {
-		if r.ExternalID != "ext-7f3c9e1d-2b4a" || len(r.Regions) != 2 {
+		if r.ExternalID != "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60" || len(r.Regions) != 2 {
 			t.Errorf("role %s verified with external ID %q and regions %v", r.RoleARN, r.ExternalID, r.Regions)
 		}
 	}
@@ -284,12 +284,12 @@ func TestRotationVerifiesWithTheNewIDAndSaysSo(t *testing.T) {
 	req := verificationRequest(cfn.RequestUpdate)
 	req.OldProperties = verificationProps()
 	req.Properties = verificationProps()
-	req.Properties[params.ExternalID.Name] = "ext-new-9a8b7c6d"
-	req.Properties[params.PreviousExternalID.Name] = "ext-7f3c9e1d-2b4a"
+	req.Properties[params.ExternalID.Name] = "ext-new-9a8b7c6d-1e2f-4a4b-8c6d-7e8f9a0b1c2d"
+	req.Properties[params.PreviousExternalID.Name] = "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60"
 	if _, err := newService(v, fakeStacks{}, sender).Update(fnCtx(t), req); err != nil {
 		t.Fatal(err)
 	}
-	if v.seen[0].ExternalID != "ext-new-9a8b7c6d" {
+	if v.seen[0].ExternalID != "ext-new-9a8b7c6d-1e2f-4a4b-8c6d-7e8f9a0b1c2d" {
 		t.Errorf("verified with %q, want the new external ID", v.seen[0].ExternalID)
 	}
 	p := sender.payloads[0]

@@ -29,7 +29,13 @@ type Param struct {
 	Default     string
 	// Required parameters have no default; the console shows them empty.
 	Required bool
-	NoEcho   bool
+	// NoEcho masks the value in the console and in DescribeStacks; a
+	// quick-create link cannot fill it in. Only the callback secret is.
+	NoEcho bool
+	// Hidden keeps the value out of every message and log, as an external
+	// ID is; it is not a secret (a confused-deputy guard), so it is not
+	// NoEcho and a Launch Stack link can fill it in.
+	Hidden bool
 	// Pattern is anchored and applies to the whole value (String) or to each
 	// element (List). It is written so CloudFormation's AllowedPattern and
 	// Go's regexp read it the same way.
@@ -62,27 +68,43 @@ func Groups() []string {
 
 const (
 	externalIDChars = `[A-Za-z0-9+=,.@:/_-]`
-	principalARN    = `arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@/_-]{1,512}`
+	principalARN    = `arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@/_-]{1,` + maxPrincipalPath + `}`
+	// maxPrincipalPath bounds the path and name of an extra verifier's ARN,
+	// so that the trust policy's worst case fits IAM's quota.
+	maxPrincipalPath = "160"
 )
 
-// MaxLogGroups bounds LogGroupNames: the template grants each name its own
-// exact ARN, and CloudFormation has no loop outside transforms.
-const MaxLogGroups = 5
+// Bounds chosen from IAM's 2,048-character trust-policy quota: the trust
+// policy holds both external IDs at their longest, the vendor, the
+// function's role and every extra verifier (synth computes the worst case
+// and refuses to build a template that could exceed it).
+const (
+	MinExternalID = 32
+	MaxExternalID = 256
+	// MaxVerifiers bounds AdditionalVerifierPrincipalArns.
+	MaxVerifiers = 5
+	// MaxLogGroups bounds LogGroupNames: the template grants each name its
+	// own exact ARN, and CloudFormation has no loop outside transforms.
+	MaxLogGroups = 5
+	// MaxOUs bounds OrganizationalUnitIds, which must fit a parameter
+	// value's 4,096 bytes.
+	MaxOUs = 50
+)
 
 // The parameters. Names are the template's parameter names and the custom
 // resource's property names.
 var (
 	ExternalID = Param{
-		Name: "ExternalId", Label: "External ID", Group: GroupVendor, Required: true, NoEcho: true,
-		Description: "The external ID your vendor issued for this organization. Every role trusts the vendor only when it presents this value.",
-		Pattern:     `^` + externalIDChars + `+$`, MinLength: 8, MaxLength: 1224,
-		Rule: "8 to 1224 characters: letters, digits and +=,.@:/_- (AWS's rule for external IDs); paste the value your vendor gave you",
+		Name: "ExternalId", Label: "External ID", Group: GroupVendor, Required: true, Hidden: true,
+		Description: "The external ID your vendor issued for this organization (a Launch Stack link fills it in). Every role trusts the vendor only when it presents this value. It is not a secret: it keeps another customer's vendor account from using your role.",
+		Pattern:     `^` + externalIDChars + `+$`, MinLength: MinExternalID, MaxLength: MaxExternalID,
+		Rule: "32 to 256 characters: letters, digits and +=,.@:/_-; paste the value your vendor gave you",
 	}
 	PreviousExternalID = Param{
-		Name: "PreviousExternalId", Label: "Previous external ID (rotation)", Group: GroupVendor, NoEcho: true,
+		Name: "PreviousExternalId", Label: "Previous external ID (rotation)", Group: GroupVendor, Hidden: true,
 		Description: "During external-ID rotation only: the old value, still accepted until your vendor confirms the new one works. Leave empty otherwise.",
-		Pattern:     `^(` + externalIDChars + `{8}` + externalIDChars + `*)?$`, MaxLength: 1224,
-		Rule: "empty, or 8 to 1224 characters: letters, digits and +=,.@:/_-",
+		Pattern:     `^(` + externalIDChars + `{32}` + externalIDChars + `*)?$`, MaxLength: MaxExternalID,
+		Rule: "empty, or 32 to 256 characters: letters, digits and +=,.@:/_-",
 	}
 	CallbackSecret = Param{
 		Name: "CallbackSecret", Label: "Callback signing secret", Group: GroupVendor, Required: true, NoEcho: true,
@@ -108,10 +130,10 @@ var (
 		Rule:        "true or false",
 	}
 	OrganizationalUnitIDs = Param{
-		Name: "OrganizationalUnitIds", Label: "Organizational units", Group: GroupScope, Kind: List,
+		Name: "OrganizationalUnitIds", Label: "Organizational units", Group: GroupScope, Kind: List, MaxItems: MaxOUs,
 		Description: "Comma-separated OU ids (ou-...) whose accounts get the role. Leave empty for the whole organization.",
 		Pattern:     `^((ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})|(r-[a-z0-9]{4,32}))?$`,
-		Rule:        "empty for the whole organization, or comma-separated ids such as ou-ab12-cdef3456 (or the root id r-ab12)",
+		Rule:        "empty for the whole organization, or up to 50 comma-separated ids such as ou-ab12-cdef3456 (or the root id r-ab12)",
 	}
 	StackSetCallAs = Param{
 		Name: "StackSetCallAs", Label: "Deploy the StackSet as", Group: GroupScope, Default: "SELF",
@@ -137,10 +159,10 @@ var (
 		Rule:        "empty, or up to 5 comma-separated log group names of letters, digits and _./#-",
 	}
 	AdditionalVerifierPrincipalARNs = Param{
-		Name: "AdditionalVerifierPrincipalArns", Label: "Extra identities allowed to verify", Group: GroupVerification, Kind: List, MaxItems: 10,
-		Description: "Comma-separated IAM role or user ARNs of your own (such as a CI role) that may assume the role, with the same external ID, to run the verify tool. They must already exist.",
+		Name: "AdditionalVerifierPrincipalArns", Label: "Extra identities allowed to verify", Group: GroupVerification, Kind: List, MaxItems: MaxVerifiers,
+		Description: "Up to 5 comma-separated IAM role or user ARNs of your own (such as a CI role) that may assume the role, with the same external ID, to run the verify tool. They must already exist.",
 		Pattern:     `^(` + principalARN + `)?$`,
-		Rule:        "empty, or comma-separated IAM role or user ARNs such as arn:aws:iam::123456789012:role/ci",
+		Rule:        "empty, or up to 5 comma-separated IAM role or user ARNs (path and name up to 160 characters) such as arn:aws:iam::123456789012:role/ci",
 	}
 )
 
@@ -242,9 +264,10 @@ func SplitList(raw string) []string {
 	return out
 }
 
-// show quotes a value for an error message, hiding NoEcho values.
+// show quotes a value for an error message, hiding NoEcho and Hidden
+// values.
 func (p Param) show(v string) string {
-	if p.NoEcho {
+	if p.NoEcho || p.Hidden {
 		return fmt.Sprintf("(%d characters, not shown)", len(v))
 	}
 	if len(v) > 80 {

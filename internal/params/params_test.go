@@ -13,7 +13,10 @@ func TestValidateStringParameters(t *testing.T) {
 		value   string
 		wantErr string // "" means valid
 	}{
-		{"external id ok", ExternalID, "acme-7f3c9e1d-2b4a", ""},
+		{"external id ok", ExternalID, "acme-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60", ""},
+		{"external id of 31 characters", ExternalID, strings.Repeat("a", 31), "ExternalId"},
+		{"external id of 257 characters", ExternalID, strings.Repeat("a", 257), "ExternalId"},
+		{"external id at the bounds", ExternalID, strings.Repeat("a", 256), ""},
 		{"external id required", ExternalID, "", "ExternalId is required"},
 		{"external id too short", ExternalID, "abc", "ExternalId"},
 		{"external id bad characters", ExternalID, "has space inside", "ExternalId"},

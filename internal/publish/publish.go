@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"gopkg.in/yaml.v3"
 
 	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/profile"
@@ -142,28 +145,96 @@ func Upload(ctx context.Context, client s3API, r *Release, region string) (int, 
 
 var stackNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
 
-// LaunchURL returns the Launch Stack link for one customer: the console's
-// quick-create form for the region's newest template, with the stack name
-// and the customer's external ID filled in. The callback secret is never
-// put in a link (links end up in browser history and chat logs); the
-// customer pastes it into the form.
-func LaunchURL(p *profile.Profile, region, stackName, externalID string) (string, error) {
-	if !slices.Contains(p.Publish.Regions, region) {
-		return "", fmt.Errorf("region %q is not one %s publishes to (%s): choose one of those, or add it to publish.regions in the profile", region, p.Name, strings.Join(p.Publish.Regions, ", "))
+// Link is one customer's Launch Stack link: the region, the stack name the
+// form suggests and the parameter values it fills in.
+type Link struct {
+	Region    string
+	StackName string
+	// Values fill in the form's parameters; each must be a parameter of
+	// the template that the console can fill in (not NoEcho).
+	Values map[string]string
+}
+
+// LaunchURL returns the Launch Stack link: the console's quick-create form
+// for the region's newest template, in AWS's documented format
+// (#/stacks/create/review?templateURL=...&stackName=...&param_NAME=...).
+// The console ignores a param_ for a NoEcho parameter and for one the
+// template does not declare, so the customer would meet an empty field:
+// LaunchURL reads the template it links to and refuses both. The callback
+// secret is NoEcho and never put in a link (links end up in browser
+// history and chat logs); the customer pastes it into the form.
+func LaunchURL(p *profile.Profile, l Link) (string, error) {
+	if !slices.Contains(p.Publish.Regions, l.Region) {
+		return "", fmt.Errorf("region %q is not one %s publishes to (%s): choose one of those, or add it to publish.regions in the profile", l.Region, p.Name, strings.Join(p.Publish.Regions, ", "))
 	}
-	a := synth.Artifacts{Region: region, Bucket: Bucket(p, region)}
-	tpl := a.URL(LatestKey)
-	if !stackNamePattern.MatchString(stackName) {
-		return "", fmt.Errorf("stack name %q: use 1-128 letters, digits and hyphens, starting with a letter", stackName)
+	if !stackNamePattern.MatchString(l.StackName) {
+		return "", fmt.Errorf("stack name %q: use 1-128 letters, digits and hyphens, starting with a letter", l.StackName)
 	}
-	if err := params.ExternalID.Validate(externalID); err != nil {
+	decls, err := linkedParameters(p)
+	if err != nil {
 		return "", err
 	}
 	q := url.Values{}
-	q.Set("templateURL", tpl)
-	q.Set("stackName", stackName)
-	q.Set("param_"+params.ExternalID.Name, externalID)
-	return fmt.Sprintf("https://%s.console.aws.amazon.com/cloudformation/home?region=%s#/stacks/quickcreate?%s", region, region, q.Encode()), nil
+	a := synth.Artifacts{Region: l.Region, Bucket: Bucket(p, l.Region)}
+	q.Set("templateURL", a.URL(LatestKey))
+	q.Set("stackName", l.StackName)
+	for _, name := range slices.Sorted(maps.Keys(l.Values)) {
+		decl, ok := decls[name]
+		switch {
+		case !ok:
+			return "", fmt.Errorf("%s is not a parameter of the template the link opens: the console would ignore it", name)
+		case decl.noEcho:
+			return "", fmt.Errorf("%s is a NoEcho parameter: the console cannot fill it in from a link, and a secret never goes in one; give it to the customer another way", name)
+		}
+		if prm, known := paramByName(name); known {
+			if err := prm.Validate(l.Values[name]); err != nil {
+				return "", err
+			}
+		}
+		q.Set("param_"+name, l.Values[name])
+	}
+	return fmt.Sprintf("https://%s.console.aws.amazon.com/cloudformation/home?region=%s#/stacks/create/review?%s", l.Region, l.Region, q.Encode()), nil
+}
+
+// linkedParameter is what a link needs to know of a template parameter.
+type linkedParameter struct{ noEcho bool }
+
+// linkedParameters reads the parameters of the management template the
+// vendor publishes.
+func linkedParameters(p *profile.Profile) (map[string]linkedParameter, error) {
+	files, err := synth.BuildPublished(p, synth.Artifacts{Region: p.Publish.Regions[0], Bucket: Bucket(p, p.Publish.Regions[0]), Prefix: "rolecall/link"})
+	if err != nil {
+		return nil, err
+	}
+	var tpl struct {
+		Parameters map[string]struct {
+			NoEcho any `yaml:"NoEcho"`
+		} `yaml:"Parameters"`
+	}
+	for _, f := range files {
+		if f.Path == synth.ManagementTemplatePath {
+			if err := yaml.Unmarshal(f.Data, &tpl); err != nil {
+				return nil, fmt.Errorf("read the template the link opens: %w", err)
+			}
+		}
+	}
+	out := map[string]linkedParameter{}
+	for name, decl := range tpl.Parameters {
+		out[name] = linkedParameter{noEcho: fmt.Sprint(decl.NoEcho) == "true"}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("the template the link opens declares no parameters")
+	}
+	return out, nil
+}
+
+func paramByName(name string) (params.Param, bool) {
+	for _, p := range params.All() {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return params.Param{}, false
 }
 
 // WriteDir writes the release under dir as <region>/<bucket>/<key>, so it

@@ -3,6 +3,9 @@ package publish
 import (
 	"archive/zip"
 	"bytes"
+	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/synth"
+	"gopkg.in/yaml.v3"
 	"io"
 	"net/url"
 	"path/filepath"
@@ -79,7 +82,7 @@ func TestBuildVersionsTheRelease(t *testing.T) {
 func TestLaunchURLPrefillsTheExternalID(t *testing.T) {
 	p := vendor(t)
 	region := p.Publish.Regions[0]
-	link, err := LaunchURL(p, region, p.ID+"-onboarding", "ext-7f3c9e1d-2b4a")
+	link, err := LaunchURL(p, Link{Region: region, StackName: p.ID + "-onboarding", Values: map[string]string{"ExternalId": "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,14 +90,18 @@ func TestLaunchURLPrefillsTheExternalID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.Host != region+".console.aws.amazon.com" {
-		t.Errorf("host %s", u.Host)
+	if u.Host != region+".console.aws.amazon.com" || u.Path != "/cloudformation/home" || u.Query().Get("region") != region {
+		t.Errorf("link %s", link)
 	}
-	q, err := url.ParseQuery(strings.SplitN(u.Fragment, "?", 2)[1])
+	route, query, _ := strings.Cut(u.Fragment, "?")
+	if route != "/stacks/create/review" {
+		t.Errorf("route %q, want AWS's documented /stacks/create/review", route)
+	}
+	q, err := url.ParseQuery(query)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Get("param_ExternalId") != "ext-7f3c9e1d-2b4a" || q.Get("stackName") != p.ID+"-onboarding" {
+	if q.Get("param_ExternalId") != "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60" || q.Get("stackName") != p.ID+"-onboarding" {
 		t.Errorf("query %v", q)
 	}
 	if want := "https://" + Bucket(p, region) + ".s3." + region + ".amazonaws.com/" + LatestKey; q.Get("templateURL") != want {
@@ -105,18 +112,76 @@ func TestLaunchURLPrefillsTheExternalID(t *testing.T) {
 	}
 }
 
+// Every parameter a link may fill in is one the console fills in: declared
+// by the template the link opens, and not NoEcho. Checked against the
+// published template itself.
+func TestEveryPrefilledParameterIsPrefillable(t *testing.T) {
+	for _, p := range []*profile.Profile{vendor(t)} {
+		files, err := synth.BuildPublished(p, synth.Artifacts{Region: p.Publish.Regions[0], Bucket: Bucket(p, p.Publish.Regions[0]), Prefix: "rolecall/x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tpl struct {
+			Parameters map[string]map[string]any `yaml:"Parameters"`
+		}
+		if err := yaml.Unmarshal(files[0].Data, &tpl); err != nil {
+			t.Fatal(err)
+		}
+		for name, decl := range tpl.Parameters {
+			_, err := LaunchURL(p, Link{Region: p.Publish.Regions[0], StackName: "s", Values: map[string]string{name: sample(name)}})
+			noEcho := decl["NoEcho"] == true
+			if noEcho && err == nil {
+				t.Errorf("%s is NoEcho, yet a link fills it in", name)
+			}
+			if !noEcho && err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		if tpl.Parameters["ExternalId"]["NoEcho"] == true || tpl.Parameters["PreviousExternalId"]["NoEcho"] == true {
+			t.Error("the external IDs are NoEcho: a link could not fill them in")
+		}
+	}
+}
+
+// sample is a valid value for a parameter.
+func sample(name string) string {
+	switch name {
+	case "ExternalId", "PreviousExternalId":
+		return strings.Repeat("e", 40)
+	case "CurBucketName":
+		return "acme-cur"
+	case "CallbackSecret":
+		return "whsec_" + strings.Repeat("A", 32)
+	}
+	for _, p := range params.All() {
+		if p.Name == name {
+			if p.Default != "" {
+				return p.Default
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
 func TestLaunchURLRejectsBadInput(t *testing.T) {
 	p := vendor(t)
 	region := p.Publish.Regions[0]
-	tests := map[string][3]string{
-		"unpublished region": {"ap-east-9", "onboarding", "ext-7f3c9e1d-2b4a"},
-		"bad stack name":     {region, "1-onboarding", "ext-7f3c9e1d-2b4a"},
-		"bad external id":    {region, "onboarding", "x y"},
+	good := map[string]string{"ExternalId": "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60"}
+	tests := map[string]struct {
+		link Link
+		want string
+	}{
+		"unpublished region":   {Link{Region: "ap-east-9", StackName: "onboarding", Values: good}, "not one"},
+		"bad stack name":       {Link{Region: region, StackName: "1-onboarding", Values: good}, "stack name"},
+		"bad external id":      {Link{Region: region, StackName: "onboarding", Values: map[string]string{"ExternalId": "x y"}}, "ExternalId"},
+		"a NoEcho parameter":   {Link{Region: region, StackName: "onboarding", Values: map[string]string{"CallbackSecret": "whsec_" + strings.Repeat("A", 32)}}, "NoEcho"},
+		"an unknown parameter": {Link{Region: region, StackName: "onboarding", Values: map[string]string{"ExternalID": "x"}}, "not a parameter"},
 	}
-	for name, in := range tests {
+	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, err := LaunchURL(p, in[0], in[1], in[2]); err == nil {
-				t.Fatal("LaunchURL succeeded")
+			if _, err := LaunchURL(p, tt.link); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("LaunchURL: %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}

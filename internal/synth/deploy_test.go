@@ -21,7 +21,7 @@ import (
 	"github.com/rolecall/rolecall/internal/synth"
 )
 
-const externalID = "ext-7f3c9e1d-2b4a"
+const externalID = "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60"
 
 // The generated role template, deployed as CloudFormation would (a
 // service-managed StackSet into two OUs, and a plain stack with the CUR
@@ -170,7 +170,7 @@ func checkRole(t *testing.T, acct, verifier aws.Config, target permissions.Targe
 	if code := emulator.ErrorCode(err); code != "AccessDenied" {
 		t.Errorf("CreateUser as the role: %v (code %q), want AccessDenied", err, code)
 	}
-	_, err = emulator.AssumeRole(ctx, verifier, roleARN, "ext-wrong-value", "verify")
+	_, err = emulator.AssumeRole(ctx, verifier, roleARN, "ext-wrong-value-000000000000000000000000", "verify")
 	if code := emulator.ErrorCode(err); code != "AccessDenied" {
 		t.Errorf("AssumeRole with a wrong external ID: %v (code %q), want AccessDenied", err, code)
 	}
@@ -261,7 +261,7 @@ func TestRoleTemplateRotatesTheExternalIDThroughAStackSetUpdate(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	const newID = "ext-rotated-0a1b2c3d"
+	const newID = "ext-rotated-0a1b2c3d-0000000000000000000000"
 	cfn := cloudformation.NewFromConfig(admin)
 	if _, err := cfn.UpdateStackSet(ctx, &cloudformation.UpdateStackSetInput{
 		StackSetName:        aws.String("roles"),
@@ -282,7 +282,7 @@ func TestRoleTemplateRotatesTheExternalIDThroughAStackSetUpdate(t *testing.T) {
 				t.Errorf("%s with %s after the update: %v", a.Name, id, err)
 			}
 		}
-		if _, err := emulator.AssumeRole(ctx, verifier, arn, "ext-never-issued", "verify"); emulator.ErrorCode(err) != "AccessDenied" {
+		if _, err := emulator.AssumeRole(ctx, verifier, arn, "ext-never-issued-0000000000000000000000000", "verify"); emulator.ErrorCode(err) != "AccessDenied" {
 			t.Errorf("%s with an unknown external ID: %v, want AccessDenied", a.Name, err)
 		}
 	}

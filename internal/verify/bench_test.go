@@ -16,7 +16,7 @@ func benchRoles(n int) []Role {
 	roles := make([]Role, n)
 	for i := range roles {
 		acct := fmt.Sprintf("%012d", 200000000000+i)
-		roles[i] = Role{RoleARN: "arn:aws:iam::" + acct + ":role/VendorReadOnly", ExternalID: "ext-7f3c9e1d-2b4a", Bedrock: true, Regions: []string{"us-east-1"}}
+		roles[i] = Role{RoleARN: "arn:aws:iam::" + acct + ":role/VendorReadOnly", ExternalID: "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60", Bedrock: true, Regions: []string{"us-east-1"}}
 	}
 	return roles
 }

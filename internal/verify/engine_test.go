@@ -29,7 +29,7 @@ import (
 const (
 	memberAccount = "210987654321"
 	mgmtAccount   = "123456789012"
-	testExtID     = "ext-7f3c9e1d-2b4a"
+	testExtID     = "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60"
 )
 
 func memberRole() Role {

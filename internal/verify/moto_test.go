@@ -204,7 +204,7 @@ func TestWrongExternalIDIsUnreachable(t *testing.T) {
 	srv := emulatortest.Start(t)
 	ob := verifytest.Deploy(t, srv, verifytest.Spec{Members: 1})
 	role := ob.Members[0]
-	role.ExternalID = "ext-not-the-right-one"
+	role.ExternalID = "ext-not-the-right-one-00000000000000000000"
 
 	rep := newEngine(ob.Verifier).Verify(t.Context(), role)
 	if rep.Status != verify.StatusUnreachable {

@@ -153,7 +153,7 @@ func TestCLIWrongExternalIDIsUnreachable(t *testing.T) {
 	t.Parallel()
 	srv := emulatortest.Start(t)
 	ob := verifytest.Deploy(t, srv, verifytest.Spec{Members: 1})
-	r := run(t, ob.Verifier, map[string]string{cli.EnvExternalID: "ext-wrong-wrong"}, "--role-arn", ob.Members[0].RoleARN, "--assume-wait", "0s")
+	r := run(t, ob.Verifier, map[string]string{cli.EnvExternalID: "ext-wrong-wrong-000000000000000000000000"}, "--role-arn", ob.Members[0].RoleARN, "--assume-wait", "0s")
 	if r.code != verify.ExitGaps {
 		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -162,7 +162,7 @@ func TestCLIWrongExternalIDIsUnreachable(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	if strings.Contains(r.stdout, "ext-wrong-wrong") {
+	if strings.Contains(r.stdout, "ext-wrong-wrong-000000000000000000000000") {
 		t.Error("the output shows the external ID")
 	}
 }

@@ -17,7 +17,7 @@ func FuzzParseArgs(f *testing.F) {
 		"--role-arn\x00x\x00--concurrency\x00-1",
 		"-h",
 	} {
-		f.Add(s, "ext-7f3c9e1d-2b4a")
+		f.Add(s, "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60")
 	}
 	f.Fuzz(func(t *testing.T, line, externalID string) {
 		args := strings.Split(line, "\x00")

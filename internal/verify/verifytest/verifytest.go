@@ -40,7 +40,7 @@ func Config(cfg aws.Config) aws.Config {
 
 // Names of what Deploy creates.
 const (
-	ExternalID   = "ext-7f3c9e1d-2b4a"
+	ExternalID   = "ext-7f3c9e1d-2b4a-4c8e-9a1f-0b2c3d4e5f60"
 	StackName    = "acme-onboarding"
 	StackSetName = StackName + "-roles"
 	VerifierUser = "verifier"
