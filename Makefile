@@ -135,8 +135,9 @@ golangci-lint: ## golangci-lint v2 with the linters in .golangci.yml
 lint: fmt-check vet staticcheck golangci-lint ## gofmt, go vet, staticcheck, golangci-lint
 
 .PHONY: check-generated
-check-generated: ## fail if template.yaml or templates/ differ from what make synth writes
-	$(GO) run ./cmd/synth -vendor $(VENDOR) -check
+check-generated: ## fail if template.yaml or templates/ differ from what make synth writes; print every worst-case size against its quota
+	$(GO) run ./cmd/synth -vendor $(VENDOR) -check -quotas
+	@for v in $(filter-out $(VENDOR),$(VENDORS)); do $(GO) run ./cmd/synth -vendor $$v -out $(BUILD)/synth-$$v -quotas | grep -E "^synth: worst|OVER| trust policy|together"; done
 
 .PHONY: check-iamdata
 check-iamdata: $(IAMDATA_PKG)/package.json ## fail if internal/iamdata/actions.tsv differs from the pinned npm package

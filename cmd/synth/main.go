@@ -20,6 +20,7 @@ func main() {
 	dir := flag.String("vendors", "vendors", "directory of vendor profiles")
 	out := flag.String("out", ".", "directory to write template.yaml and templates/ into")
 	check := flag.Bool("check", false, "write nothing; exit 1 if the files in -out differ from what synth would write")
+	quotas := flag.Bool("quotas", false, "print the worst-case size of every policy and template against its AWS quota")
 	flag.Parse()
 	if *vendor == "" {
 		fmt.Fprintln(os.Stderr, "synth: -vendor is required: the base name of a profile in", *dir)
@@ -35,6 +36,17 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "synth:", err)
 		os.Exit(1)
+	}
+	if *quotas {
+		qs, err := synth.Quotas(files)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "synth:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("synth: worst cases for %s, every accepted input at its longest:\n", p.Name)
+		for _, q := range qs {
+			fmt.Println("  " + q.String())
+		}
 	}
 	if *check {
 		stale, err := synth.Check(*out, files)

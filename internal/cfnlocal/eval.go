@@ -62,6 +62,11 @@ func Load(data []byte, values map[string]string, pseudo map[string]string, resou
 			}
 			v = fmt.Sprint(d)
 		}
+		if given {
+			if err := checkConstraints(name, decl, v); err != nil {
+				return nil, err
+			}
+		}
 		if decl["Type"] == "CommaDelimitedList" {
 			s.params[name] = strings.Split(v, ",")
 		} else {
@@ -75,6 +80,74 @@ func Load(data []byte, values map[string]string, pseudo map[string]string, resou
 		}
 	}
 	return s, nil
+}
+
+// parameterValueQuota is CloudFormation's limit on one parameter value.
+const parameterValueQuota = 4096
+
+// checkConstraints refuses a value as CloudFormation does: longer than
+// 4,096 bytes, outside AllowedValues, not matching AllowedPattern (the
+// whole value of a String, each element of a CommaDelimitedList), or
+// outside a String's MinLength and MaxLength. The message is
+// CloudFormation's: the parameter and its ConstraintDescription.
+func checkConstraints(name string, decl map[string]any, v string) error {
+	bad := func() error {
+		why, _ := decl["ConstraintDescription"].(string)
+		if why == "" {
+			why = "the value is not allowed"
+		}
+		return fmt.Errorf("parameter '%s' failed to satisfy constraint: %s", name, why)
+	}
+	if len(v) > parameterValueQuota {
+		return fmt.Errorf("parameter '%s': the value has %d bytes; CloudFormation allows %d", name, len(v), parameterValueQuota)
+	}
+	if allowed, ok := decl["AllowedValues"].([]any); ok {
+		found := false
+		for _, a := range allowed {
+			found = found || fmt.Sprint(a) == v
+		}
+		if !found {
+			return bad()
+		}
+	}
+	elements := []string{v}
+	list := decl["Type"] == "CommaDelimitedList"
+	if list {
+		elements = strings.Split(v, ",")
+	}
+	if pattern, ok := decl["AllowedPattern"].(string); ok {
+		re, err := regexp.Compile("^(?:" + pattern + ")$")
+		if err != nil {
+			return fmt.Errorf("parameter '%s': AllowedPattern %q: %w", name, pattern, err)
+		}
+		for _, e := range elements {
+			if !re.MatchString(e) {
+				return bad()
+			}
+		}
+	}
+	if !list {
+		if n, ok := number(decl["MinLength"]); ok && len(v) < n {
+			return bad()
+		}
+		if n, ok := number(decl["MaxLength"]); ok && len(v) > n {
+			return bad()
+		}
+	}
+	return nil
+}
+
+func number(v any) (int, bool) {
+	switch x := v.(type) {
+	case nil:
+		return 0, false
+	case int:
+		return x, true
+	case float64:
+		return int(x), true
+	}
+	n, err := strconv.Atoi(fmt.Sprint(v))
+	return n, err == nil
 }
 
 // SetResource records what Ref and Fn::GetAtt return for a resource once it
@@ -148,6 +221,38 @@ func (s *Stack) Output(name string) (any, error) {
 		return nil, fmt.Errorf("output %s is not in the template", name)
 	}
 	return s.eval(out["Value"])
+}
+
+// ResourceIDs returns the template's logical resource IDs, sorted.
+func (s *Stack) ResourceIDs() ([]string, error) {
+	resources, ok := s.template["Resources"].(map[string]any)
+	if !ok {
+		return nil, errors.New("the template has no Resources section")
+	}
+	ids := make([]string, 0, len(resources))
+	for id := range resources {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Type returns a resource's type, or "" if the template lacks it.
+func (s *Stack) Type(logicalID string) string {
+	res, _ := s.resource(logicalID)
+	t, _ := res["Type"].(string)
+	return t
+}
+
+// RawProperties returns a resource's properties as written, intrinsics
+// unevaluated.
+func (s *Stack) RawProperties(logicalID string) (map[string]any, bool) {
+	res, ok := s.resource(logicalID)
+	if !ok {
+		return nil, false
+	}
+	m, _ := res["Properties"].(map[string]any)
+	return m, true
 }
 
 func (s *Stack) resource(id string) (map[string]any, bool) {

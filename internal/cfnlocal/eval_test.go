@@ -1,6 +1,7 @@
 package cfnlocal
 
 import (
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -138,5 +139,36 @@ func TestManagementTemplateEvaluates(t *testing.T) {
 		if _, err := s.Properties(id); err != nil {
 			t.Errorf("%s: %v", id, err)
 		}
+	}
+}
+
+// Values are checked as CloudFormation checks them before it creates
+// anything: the rehearsal fails where AWS would.
+func TestLoadRefusesValuesCloudFormationRefuses(t *testing.T) {
+	data, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{"ExternalId": strings.Repeat("e", 40), "CallbackSecret": "whsec_" + strings.Repeat("A", 32), "CurBucketName": "cur-bucket"}
+	pseudo := map[string]string{"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "onboarding", "AWS::StackId": "arn:stack"}
+	if _, err := Load(data, base, pseudo, nil); err != nil {
+		t.Fatalf("valid values refused: %v", err)
+	}
+	tests := map[string]struct{ name, value, want string }{
+		"external id too short":      {"ExternalId", strings.Repeat("e", 31), "parameter 'ExternalId' failed to satisfy constraint: Must be 32 to 256"},
+		"external id too long":       {"ExternalId", strings.Repeat("e", 257), "ExternalId"},
+		"bucket not matching":        {"CurBucketName", "Bad_Bucket", "parameter 'CurBucketName' failed to satisfy constraint"},
+		"value not allowed":          {"StackSetCallAs", "SOMEONE", "StackSetCallAs"},
+		"a list element not allowed": {"InventoryRegions", "us-east-1,moon-1", "InventoryRegions"},
+		"a value over 4,096 bytes":   {"LogGroupNames", strings.Repeat("g,", 2100), "4096"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			values := maps.Clone(base)
+			values[tt.name] = tt.value
+			if _, err := Load(data, values, pseudo, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load: %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -1006,3 +1006,49 @@ func TestFixedMotoEvaluatesIdentityPolicyConditions(t *testing.T) {
 		})
 	}
 }
+
+// The quotas AWS enforces are enforced here too, with AWS's error code.
+func TestFixedMotoEnforcesIAMAndStackSetQuotas(t *testing.T) {
+	t.Parallel()
+	srv := emulatortest.Start(t)
+	ctx := t.Context()
+	admin := srv.Config()
+	client := iam.NewFromConfig(admin)
+	trust := func(n int) string {
+		// A trust policy of exactly n characters, white space not counted.
+		base := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":""}}}]}`
+		return strings.Replace(base, `"sts:ExternalId":""`, `"sts:ExternalId":"`+strings.Repeat("e", n-len(base))+`"`, 1)
+	}
+	if _, err := client.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("at-quota"), AssumeRolePolicyDocument: aws.String(trust(2048))}); err != nil {
+		t.Fatalf("a 2,048-character trust policy refused: %v", err)
+	}
+	_, err := client.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("over-quota"), AssumeRolePolicyDocument: aws.String(trust(2049))})
+	wantErrorCode(t, err, "LimitExceeded")
+	_, err = client.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String("at-quota"), PolicyDocument: aws.String(trust(2049))})
+	wantErrorCode(t, err, "LimitExceeded")
+
+	policy := func(n int) string {
+		base := `{"Version":"2012-10-17","Statement":[{"Sid":"","Effect":"Allow","Action":"ce:GetCostAndUsage","Resource":"*"}]}`
+		return strings.Replace(base, `"Sid":""`, `"Sid":"`+strings.Repeat("S", n-len(base))+`"`, 1)
+	}
+	put := func(name string, n int) error {
+		_, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("at-quota"), PolicyName: aws.String(name), PolicyDocument: aws.String(policy(n))})
+		return err
+	}
+	if err := put("a", 6000); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("b", 4240); err != nil {
+		t.Fatalf("inline policies of 10,240 characters together refused: %v", err)
+	}
+	wantErrorCode(t, put("c", 200), "LimitExceeded")
+	if err := put("b", 4000); err != nil {
+		t.Fatalf("replacing a policy with a smaller one refused: %v", err)
+	}
+	_, err = client.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("big"), PolicyDocument: aws.String(policy(6145))})
+	wantErrorCode(t, err, "LimitExceeded")
+
+	body := `{"Resources":{"W":{"Type":"AWS::CloudFormation::WaitConditionHandle"}},"Description":"` + strings.Repeat("d", 51200) + `"}`
+	_, err = cloudformation.NewFromConfig(admin).CreateStackSet(ctx, &cloudformation.CreateStackSetInput{StackSetName: aws.String("big"), TemplateBody: aws.String(body)})
+	wantErrorCode(t, err, "ValidationError")
+}

@@ -106,6 +106,12 @@ type PreflightConfig struct {
 	DeployToOrg         bool
 	OrganizationalUnits []string
 	CallAs              string
+	// The lists whose number of values CloudFormation cannot bound: they
+	// are counted here, before any role exists, since the templates' size
+	// budget (the trust policy's above all) assumes their maximums.
+	LogGroups           []string
+	AdditionalVerifiers []string
+	Regions             []string
 }
 
 // ParsePreflight reads and validates the Preflight resource's properties.
@@ -116,6 +122,9 @@ func ParsePreflight(props map[string]any) (PreflightConfig, error) {
 		DeployToOrg:         r.check(params.DeployToOrganization, r.str(params.DeployToOrganization.Name)) == "true",
 		OrganizationalUnits: r.checkList(params.OrganizationalUnitIDs, r.list(params.OrganizationalUnitIDs.Name)),
 		CallAs:              r.check(params.StackSetCallAs, orDefault(r.str(params.StackSetCallAs.Name), params.StackSetCallAs.Default)),
+		LogGroups:           r.checkList(params.LogGroupNames, r.list(params.LogGroupNames.Name)),
+		AdditionalVerifiers: r.checkList(params.AdditionalVerifierPrincipalARNs, r.list(params.AdditionalVerifierPrincipalARNs.Name)),
+		Regions:             r.checkList(params.InventoryRegions, r.list(params.InventoryRegions.Name)),
 	}
 	return c, joinErrs(r.errs)
 }

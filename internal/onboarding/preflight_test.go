@@ -3,6 +3,7 @@ package onboarding
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -95,6 +96,14 @@ func preflightRequest(stack string, props map[string]any) customresource.Request
 	return customresource.Request{RequestType: cfn.RequestCreate, ResourceType: params.PreflightType, StackID: stack, Properties: base}
 }
 
+func manyOUs(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("ou-ab12-%08d", i)
+	}
+	return out
+}
+
 // ownStack returns a service whose own stack is stack, as the template
 // would set its environment.
 func ownStack(stack string) *Service {
@@ -127,6 +136,11 @@ func TestPreflight(t *testing.T) {
 		{name: "CUR bucket missing", org: good, bucket: fakeBucket{status: 404}, wantErr: `CurBucketName "acme-cur": no such bucket`},
 		{name: "CUR bucket of another account", org: good, bucket: fakeBucket{status: 403}, wantErr: "owned by another account"},
 		{name: "bad bucket name", org: good, props: map[string]any{params.CURBucketName.Name: "Acme_CUR"}, wantErr: "CurBucketName \"Acme_CUR\" is not allowed"},
+		{name: "six log groups, counted before any role exists", org: good, props: map[string]any{params.LogGroupNames.Name: []any{"a", "b", "c", "d", "e", "f"}}, wantErr: "LogGroupNames has 6 values; at most 5"},
+		{name: "six extra verifiers", org: good, props: map[string]any{params.AdditionalVerifierPrincipalARNs.Name: []any{
+			"arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/b", "arn:aws:iam::123456789012:role/c",
+			"arn:aws:iam::123456789012:role/d", "arn:aws:iam::123456789012:role/e", "arn:aws:iam::123456789012:role/f"}}, wantErr: "AdditionalVerifierPrincipalArns has 6 values; at most 5"},
+		{name: "51 OUs", org: good, props: map[string]any{params.OrganizationalUnitIDs.Name: manyOUs(51)}, wantErr: "OrganizationalUnitIds has 51 values; at most 50"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

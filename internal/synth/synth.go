@@ -89,7 +89,30 @@ func (a Artifacts) URL(key string) string {
 // Build renders every template for one vendor profile, for sam build and
 // sam deploy from this repository. The output is deterministic: the same
 // profile gives the same bytes.
-func Build(p *profile.Profile) ([]File, error) { return build(p, nil) }
+//
+// Build refuses to write templates that some accepted input could push
+// past an AWS quota (see Quotas): a customer would meet the failure only
+// after clicking through, in every account.
+func Build(p *profile.Profile) ([]File, error) {
+	files, err := build(p, nil)
+	if err != nil {
+		return nil, err
+	}
+	quotas, err := Quotas(files)
+	if err != nil {
+		return nil, err
+	}
+	var over []string
+	for _, q := range quotas {
+		if q.Over() {
+			over = append(over, fmt.Sprintf("%s: %d of %d %s", q.What, q.Worst, q.Limit, q.Unit))
+		}
+	}
+	if len(over) > 0 {
+		return nil, fmt.Errorf("profile %s: some accepted input would exceed an AWS quota: %s; shorten the profile's principalArn or roleName, or tighten the parameter bounds in internal/params", p.ID, strings.Join(over, "; "))
+	}
+	return files, nil
+}
 
 // BuildPublished renders the templates of a release in the vendor's bucket:
 // the function code and the nested role template are S3 objects, so the

@@ -342,3 +342,42 @@ func TestPublishedTemplatesReferenceTheRelease(t *testing.T) {
 		t.Error("the published role template differs from the local one")
 	}
 }
+
+// Every policy and template fits AWS's quotas whatever the customer enters,
+// for both brands; a profile that would not fit is refused at synth.
+func TestWorstCaseFitsEveryQuota(t *testing.T) {
+	for _, p := range profiles(t) {
+		files, err := Build(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qs, err := Quotas(files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whats := map[string]bool{}
+		for _, q := range qs {
+			whats[q.What] = true
+			if q.Over() {
+				t.Errorf("%s: %s", p.ID, q)
+			}
+		}
+		for _, want := range []string{
+			"templates/member-role.yaml: Role trust policy",
+			"templates/member-role.yaml: Role inline policies together",
+			"template.yaml: OnboardingFunctionRole inline policies together",
+			"MemberRoleStackSet TemplateBody (the role template, inline)",
+			"parameter LogGroupNames at its longest",
+		} {
+			if !whats[want] {
+				t.Errorf("%s: no quota %q computed", p.ID, want)
+			}
+		}
+	}
+	long := *profiles(t)[0]
+	long.PrincipalARN = "arn:aws:iam::730335468052:role/" + strings.Repeat("path/", 60) + "Ingestion"
+	_, err := Build(&long)
+	if err == nil || !strings.Contains(err.Error(), "Role trust policy") || !strings.Contains(err.Error(), "of 2048 characters") {
+		t.Fatalf("Build with a 330-character principal: %v, want the trust-policy quota refused", err)
+	}
+}

@@ -62,6 +62,15 @@ policies depend on:
    evaluate does not apply, a Deny with one applies: what cannot be
    evaluated never grants.
 
+And it enforces the quotas AWS enforces, so a template that would fail
+on AWS fails here too:
+
+11. IAM: a role's trust policy up to 2,048 characters, a role's inline
+    policies together up to 10,240, a managed policy up to 6,144, white
+    space not counted (LimitExceeded, with AWS's message).
+12. CloudFormation: a StackSet's TemplateBody up to 51,200 bytes
+    (ValidationError).
+
 Usage: python tools/moto/server.py -H 127.0.0.1 -p PORT
 """
 
@@ -77,6 +86,8 @@ from moto.iam import responses as iam_responses
 from moto.iam.models import iam_backends
 from moto.utilities.utils import get_partition
 from moto.iam.exceptions import NotFoundException
+from moto.iam import exceptions as iam_exceptions
+from moto.cloudformation import exceptions as cfn_exceptions
 from moto.cloudformation import responses as cfn_responses
 from moto.s3 import responses as s3_responses
 from moto.secretsmanager import responses as sm_responses
@@ -401,6 +412,108 @@ def _check_action_permitted(self, resource):
 
 
 ac.IAMRequestBase.check_action_permitted = _check_action_permitted
+
+TRUST_POLICY_QUOTA = 2048
+ROLE_INLINE_QUOTA = 10240
+MANAGED_POLICY_QUOTA = 6144
+TEMPLATE_BODY_QUOTA = 51200
+
+
+def _policy_chars(document):
+    """The size IAM counts: the document without white space."""
+    try:
+        parsed = json.loads(document) if isinstance(document, str) else document
+        return len(json.dumps(parsed, separators=(",", ":"), ensure_ascii=False))
+    except (TypeError, ValueError):
+        return len(re.sub(r"\s", "", str(document)))
+
+
+def _check_trust(document):
+    if _policy_chars(document) > TRUST_POLICY_QUOTA:
+        raise iam_exceptions.LimitExceededException(f"Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_QUOTA}")
+
+
+def _check_managed(document):
+    if _policy_chars(document) > MANAGED_POLICY_QUOTA:
+        raise iam_exceptions.LimitExceededException(f"Cannot exceed quota for PolicySize: {MANAGED_POLICY_QUOTA}")
+
+
+_original_create_role = iam_models.IAMBackend.create_role
+
+
+def _create_role(self, role_name, assume_role_policy_document, *args, **kwargs):
+    _check_trust(assume_role_policy_document)
+    return _original_create_role(self, role_name, assume_role_policy_document, *args, **kwargs)
+
+
+_original_update_trust = iam_models.IAMBackend.update_assume_role_policy
+
+
+def _update_trust(self, role_name, policy_document):
+    _check_trust(policy_document)
+    return _original_update_trust(self, role_name, policy_document)
+
+
+_original_role_put_policy = iam_models.Role.put_policy
+
+
+def _role_put_policy(self, policy_name, policy_json):
+    total = _policy_chars(policy_json) + sum(
+        _policy_chars(doc) for name, doc in self.policies.items() if name != policy_name
+    )
+    if total > ROLE_INLINE_QUOTA:
+        raise iam_exceptions.LimitExceededException(
+            f"Maximum policy size of {ROLE_INLINE_QUOTA} bytes exceeded for role {self.name}"
+        )
+    return _original_role_put_policy(self, policy_name, policy_json)
+
+
+_original_create_policy = iam_models.IAMBackend.create_policy
+
+
+def _create_policy(self, description, path, policy_document, *args, **kwargs):
+    _check_managed(policy_document)
+    return _original_create_policy(self, description, path, policy_document, *args, **kwargs)
+
+
+_original_create_policy_version = iam_models.IAMBackend.create_policy_version
+
+
+def _create_policy_version(self, policy_arn, policy_document, set_as_default):
+    _check_managed(policy_document)
+    return _original_create_policy_version(self, policy_arn, policy_document, set_as_default)
+
+
+def _check_template_body(template):
+    if template is not None and len(template.encode("utf-8")) > TEMPLATE_BODY_QUOTA:
+        raise cfn_exceptions.ValidationError(
+            message=f"1 validation error detected: Value at 'templateBody' failed to satisfy constraint: Member must have length less than or equal to {TEMPLATE_BODY_QUOTA}"
+        )
+
+
+_original_create_stack_set = cfn_models.CloudFormationBackend.create_stack_set
+
+
+def _create_stack_set(self, name, template, *args, **kwargs):
+    _check_template_body(template)
+    return _original_create_stack_set(self, name, template, *args, **kwargs)
+
+
+_original_update_stack_set = cfn_models.CloudFormationBackend.update_stack_set
+
+
+def _update_stack_set(self, stackset_name, template, *args, **kwargs):
+    _check_template_body(template)
+    return _original_update_stack_set(self, stackset_name, template, *args, **kwargs)
+
+
+iam_models.IAMBackend.create_role = _create_role
+iam_models.IAMBackend.update_assume_role_policy = _update_trust
+iam_models.Role.put_policy = _role_put_policy
+iam_models.IAMBackend.create_policy = _create_policy
+iam_models.IAMBackend.create_policy_version = _create_policy_version
+cfn_models.CloudFormationBackend.create_stack_set = _create_stack_set
+cfn_models.CloudFormationBackend.update_stack_set = _update_stack_set
 
 if __name__ == "__main__":
     sys.exit(main())
