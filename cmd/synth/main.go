@@ -20,7 +20,7 @@ func main() {
 	dir := flag.String("vendors", "vendors", "directory of vendor profiles")
 	out := flag.String("out", ".", "directory to write template.yaml and templates/ into")
 	check := flag.Bool("check", false, "write nothing; exit 1 if the files in -out differ from what synth would write")
-	quotas := flag.Bool("quotas", false, "print the worst-case size of every policy and template against its AWS quota")
+	quotas := flag.Bool("quotas", false, "print the worst-case size of every policy and template against its AWS quota (and write nothing)")
 	flag.Parse()
 	if *vendor == "" {
 		fmt.Fprintln(os.Stderr, "synth: -vendor is required: the base name of a profile in", *dir)
@@ -46,6 +46,9 @@ func main() {
 		fmt.Printf("synth: worst cases for %s, every accepted input at its longest:\n", p.Name)
 		for _, q := range qs {
 			fmt.Println("  " + q.String())
+		}
+		if !*check {
+			return
 		}
 	}
 	if *check {
