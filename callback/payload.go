@@ -15,8 +15,11 @@ import (
 // 1.x: a minor version only adds properties, events and statuses.
 //
 // 1.1 adds the unverifiable status, each account's structured findings
-// and unproven checks, and the verification.failed event.
-const Version = "1.1"
+// and unproven checks, and the verification.failed event. 1.2 adds call_as
+// and organization_management_account_id (a delegated administrator's
+// stack runs outside the management account), the CUR bucket's account,
+// region and KMS key, and unprocessed_events.
+const Version = "1.2"
 
 // Event says what happened to an onboarding.
 type Event string
@@ -78,21 +81,35 @@ const (
 // Payload is the JSON body of a callback. The verification engine's report
 // is mapped into Accounts by the caller; this package does not know it.
 type Payload struct {
-	Version             string        `json:"version"`
-	Event               Event         `json:"event"`
-	ID                  string        `json:"id"`
-	OccurredAt          time.Time     `json:"occurred_at"`
-	SentAt              time.Time     `json:"sent_at"`
-	OrganizationID      string        `json:"organization_id,omitempty"`
-	ManagementAccountID string        `json:"management_account_id"`
-	StackID             string        `json:"stack_id"`
-	Region              string        `json:"region"`
-	Accounts            []Account     `json:"accounts"`
-	CUR                 CUR           `json:"cur"`
-	InventoryRegions    []string      `json:"inventory_regions"`
-	PermissionSet       PermissionSet `json:"permission_set"`
-	ExternalIDRotated   bool          `json:"external_id_rotated"`
-	Notes               []string      `json:"notes"`
+	Version        string    `json:"version"`
+	Event          Event     `json:"event"`
+	ID             string    `json:"id"`
+	OccurredAt     time.Time `json:"occurred_at"`
+	SentAt         time.Time `json:"sent_at"`
+	OrganizationID string    `json:"organization_id,omitempty"`
+	// ManagementAccountID is the account the stack runs in: the
+	// management account, or with CallAs DELEGATED_ADMIN a delegated
+	// administrator account (the name predates 1.2).
+	ManagementAccountID string `json:"management_account_id"`
+	// OrganizationManagementAccountID is the organization's management
+	// account (1.2); empty for a stack of one account outside an
+	// organization.
+	OrganizationManagementAccountID string `json:"organization_management_account_id,omitempty"`
+	// CallAs is how the stack runs the StackSet: SELF or DELEGATED_ADMIN
+	// (1.2).
+	CallAs            string        `json:"call_as,omitempty"`
+	StackID           string        `json:"stack_id"`
+	Region            string        `json:"region"`
+	Accounts          []Account     `json:"accounts"`
+	CUR               CUR           `json:"cur"`
+	InventoryRegions  []string      `json:"inventory_regions"`
+	PermissionSet     PermissionSet `json:"permission_set"`
+	ExternalIDRotated bool          `json:"external_id_rotated"`
+	Notes             []string      `json:"notes"`
+	// UnprocessedEvents counts the instance events in the stack's
+	// dead-letter queue (1.2); nil when there is no queue or it could not
+	// be counted.
+	UnprocessedEvents *int `json:"unprocessed_events,omitempty"`
 }
 
 // Account is one account's role and verification result.
@@ -178,6 +195,12 @@ type Probe struct {
 type CUR struct {
 	Bucket string `json:"bucket"`
 	Prefix string `json:"prefix"`
+	// AccountID owns the bucket; empty means the management account (1.2).
+	AccountID string `json:"account_id,omitempty"`
+	// Region is the bucket's region, when known (1.2).
+	Region string `json:"region,omitempty"`
+	// KMSKeyARN is the key of SSE-KMS report files (1.2).
+	KMSKeyARN string `json:"kms_key_arn,omitempty"`
 }
 
 // PermissionSet names what the roles grant (permissions.Version and

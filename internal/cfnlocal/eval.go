@@ -82,6 +82,24 @@ func Load(data []byte, values map[string]string, pseudo map[string]string, resou
 	return s, nil
 }
 
+// Parameters returns every parameter's value as DescribeStacks shows it:
+// a list comma-joined, a NoEcho value as "****".
+func (s *Stack) Parameters() map[string]string {
+	decls, _ := s.template["Parameters"].(map[string]any)
+	out := make(map[string]string, len(s.params))
+	for name, v := range s.params {
+		if l, ok := v.([]string); ok {
+			out[name] = strings.Join(l, ",")
+		} else {
+			out[name] = fmt.Sprint(v)
+		}
+		if decl, _ := decls[name].(map[string]any); decl["NoEcho"] == true || decl["NoEcho"] == "true" {
+			out[name] = "****"
+		}
+	}
+	return out
+}
+
 // parameterValueQuota is CloudFormation's limit on one parameter value.
 const parameterValueQuota = 4096
 

@@ -123,14 +123,27 @@ func TestManagementTemplateEvaluates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := map[string]Resource{}
-	for _, id := range []string{"OnboardingFunction", "OnboardingFunctionRole", "OnboardingFunctionLogs", "OnboardingSecret", "Preflight", "ManagementRole", "MemberRoleStackSet", "RoleVerification", "StackInstanceEvents", "StateTable"} {
-		res[id] = Resource{Ref: id + "-id", Attrs: map[string]string{"Arn": "arn:" + id, "StackSetId": "set:1", "DeploymentTargets": "r-1", "Outputs.RoleArn": "arn:role", "VerificationStatus": "verified", "CallbackStatus": "delivered"}}
-	}
-	s, err := Load(data, map[string]string{"ExternalId": "ext-12345678-aaaa-4bbb-8ccc-dddddddddddd", "CallbackSecret": "whsec_" + strings.Repeat("A", 32), "CurBucketName": "cur-bucket"},
-		map[string]string{"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "onboarding", "AWS::StackId": "arn:stack"}, res)
+	values := map[string]string{"ExternalId": "ext-12345678-aaaa-4bbb-8ccc-dddddddddddd", "CallbackSecret": "whsec_" + strings.Repeat("A", 32), "CurBucketName": "cur-bucket"}
+	pseudo := map[string]string{"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "onboarding", "AWS::StackId": "arn:stack"}
+	first, err := Load(data, values, pseudo, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	ids, err := first.ResourceIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := map[string]Resource{}
+	for _, id := range ids {
+		res[id] = Resource{Ref: id + "-id", Attrs: map[string]string{"Arn": "arn:" + id, "StackSetId": "set:1", "DeploymentTargets": "r-1", "Outputs.RoleArn": "arn:role",
+			"VerificationStatus": "verified", "CallbackStatus": "delivered", "ManagementAccountId": "123456789012", "CurBucketRegion": "us-east-1"}}
+	}
+	s, err := Load(data, values, pseudo, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) < 15 {
+		t.Fatalf("only %d resources: %v", len(ids), ids)
 	}
 	for id := range res {
 		if ok, _ := s.HasResource(id); !ok {

@@ -124,19 +124,79 @@ type Onboarding struct {
 	StackSetID string `json:"stack_set_id,omitempty"`
 	// CallAs is how the StackSet must be addressed: SELF or
 	// DELEGATED_ADMIN (parameter StackSetCallAs).
-	CallAs    cftypes.CallAs `json:"call_as"`
-	CURBucket string         `json:"cur_bucket"`
-	CURPrefix string         `json:"cur_prefix"`
-	Bedrock   bool           `json:"bedrock"`
+	CallAs cftypes.CallAs `json:"call_as"`
+	// MemberRolePattern is the output naming the role in member accounts,
+	// arn:<partition>:iam::<member-account-id>:role<path><name>.
+	MemberRolePattern string `json:"member_role_pattern,omitempty"`
+	// Roles are the settings every role of the onboarding shares.
+	Roles   RoleSettings `json:"roles"`
+	Bedrock bool         `json:"bedrock"`
 	// Regions are the inventory regions; the stack's region if none was
 	// given.
 	Regions   []string `json:"regions"`
 	LogGroups []string `json:"log_groups,omitempty"`
 }
 
+// RoleSettings are the stack's (or StackSet's) parameters that say where
+// each role is and what it reads besides the catalog's grants.
+type RoleSettings struct {
+	// Path is the roles' IAM path, "/" by default.
+	Path     string            `json:"path"`
+	Boundary string            `json:"permissions_boundary,omitempty"`
+	Tags     map[string]string `json:"tags,omitempty"`
+	// CURBucket and the rest locate the Cost & Usage Reports; CURAccount
+	// owns the bucket (empty: the management account).
+	CURBucket  string `json:"cur_bucket"`
+	CURPrefix  string `json:"cur_prefix"`
+	CURAccount string `json:"cur_account_id,omitempty"`
+	CURRegion  string `json:"cur_region,omitempty"`
+	CURKMSKey  string `json:"cur_kms_key,omitempty"`
+}
+
+// read takes one parameter; it reports whether the parameter was one of
+// the settings.
+func (r *RoleSettings) read(key, v string) bool {
+	switch key {
+	case params.RolePath.Name:
+		r.Path = v
+	case params.PermissionsBoundaryARN.Name:
+		r.Boundary = v
+	case params.ResourceTags.Name:
+		for _, kv := range params.SplitList(v) {
+			k, val, _ := strings.Cut(kv, "=")
+			if r.Tags == nil {
+				r.Tags = map[string]string{}
+			}
+			r.Tags[k] = val
+		}
+	case params.CURBucketName.Name:
+		r.CURBucket = v
+	case params.CURReportPrefix.Name:
+		r.CURPrefix = v
+	case params.CURBucketAccountID.Name:
+		r.CURAccount = v
+	case params.CURBucketRegion.Name:
+		r.CURRegion = v
+	case params.CURKMSKeyARN.Name:
+		r.CURKMSKey = v
+	default:
+		return false
+	}
+	return true
+}
+
+// RoleARN returns the role's ARN in an account.
+func (r RoleSettings) RoleARN(partition, account, roleName string) string {
+	return RoleARN(partition, account, r.Path, roleName)
+}
+
 // RoleName returns the name of the role, the same in every account.
 func (o Onboarding) RoleName() string {
-	_, name, _ := strings.Cut(o.RoleARN, ":role/")
+	arn := o.RoleARN
+	if arn == "" {
+		arn = o.MemberRolePattern
+	}
+	_, name, _ := strings.Cut(arn, ":role/")
 	if i := strings.LastIndexByte(name, '/'); i >= 0 {
 		name = name[i+1:]
 	}
@@ -149,16 +209,29 @@ func (o Onboarding) ManagementAccountID() string { return arnField(o.RoleARN, 4)
 // MemberRoleARN returns the role's ARN in a member account:
 // arn:<partition>:iam::<account>:role/<name>.
 func (o Onboarding) MemberRoleARN(accountID string) string {
-	return MemberRoleARN(arnField(o.RoleARN, 1), accountID, o.RoleName())
+	arn := o.RoleARN
+	if arn == "" {
+		arn = o.MemberRolePattern
+	}
+	return o.Roles.RoleARN(arnField(arn, 1), accountID, o.RoleName())
 }
 
-// MemberRoleARN returns arn:<partition>:iam::<account>:role/<name>; the
-// StackSet's role template creates the role without a path.
+// MemberRoleARN returns arn:<partition>:iam::<account>:role/<name>, a
+// role without a path.
 func MemberRoleARN(partition, accountID, roleName string) string {
+	return RoleARN(partition, accountID, "/", roleName)
+}
+
+// RoleARN returns arn:<partition>:iam::<account>:role<path><name>; an
+// empty path is "/".
+func RoleARN(partition, accountID, path, roleName string) string {
 	if partition == "" {
 		partition = "aws"
 	}
-	return "arn:" + partition + ":iam::" + accountID + ":role/" + roleName
+	if path == "" {
+		path = "/"
+	}
+	return "arn:" + partition + ":iam::" + accountID + ":role" + path + roleName
 }
 
 func arnField(arn string, i int) string {
@@ -195,11 +268,10 @@ func FromStack(ctx context.Context, api cloudformation.DescribeStacksAPIClient, 
 		if p.ResolvedValue != nil {
 			v = aws.ToString(p.ResolvedValue)
 		}
+		if o.Roles.read(aws.ToString(p.ParameterKey), v) {
+			continue
+		}
 		switch aws.ToString(p.ParameterKey) {
-		case params.CURBucketName.Name:
-			o.CURBucket = v
-		case params.CURReportPrefix.Name:
-			o.CURPrefix = v
 		case params.EnableBedrockAccess.Name:
 			o.Bedrock = v != "false"
 		case params.InventoryRegions.Name:
@@ -216,7 +288,13 @@ func FromStack(ctx context.Context, api cloudformation.DescribeStacksAPIClient, 
 		v := aws.ToString(out.OutputValue)
 		switch aws.ToString(out.OutputKey) {
 		case params.OutputRoleARN:
-			o.RoleARN = v
+			// A delegated administrator's stack has no role of its own:
+			// the output says so in words.
+			if strings.HasPrefix(v, "arn:") {
+				o.RoleARN = v
+			}
+		case params.OutputMemberRoleARN:
+			o.MemberRolePattern = v
 		case params.OutputStackSetID:
 			// "none: DeployToOrganization is false" when there is none.
 			if strings.Contains(v, ":") && !strings.HasPrefix(v, "none") {
@@ -224,7 +302,7 @@ func FromStack(ctx context.Context, api cloudformation.DescribeStacksAPIClient, 
 			}
 		}
 	}
-	if o.RoleARN == "" {
+	if o.RoleARN == "" && (o.CallAs != cftypes.CallAsDelegatedAdmin || o.StackSetID == "") {
 		return Onboarding{}, fmt.Errorf("onboarding stack %s (status %s) has no %s output: is it a rolecall onboarding stack, and has it finished creating?", stackName, o.StackStatus, params.OutputRoleARN)
 	}
 	if len(o.Regions) == 0 && o.Region != "" {
@@ -242,10 +320,11 @@ type describeStackSetAPI interface {
 // StackSetConfig is what a member-role StackSet's parameters say about
 // the roles it creates.
 type StackSetConfig struct {
-	Name      string   `json:"name"`
-	ID        string   `json:"id"`
-	Bedrock   bool     `json:"bedrock"`
-	LogGroups []string `json:"log_groups,omitempty"`
+	Name      string       `json:"name"`
+	ID        string       `json:"id"`
+	Bedrock   bool         `json:"bedrock"`
+	LogGroups []string     `json:"log_groups,omitempty"`
+	Roles     RoleSettings `json:"roles"`
 }
 
 // StackSet reads a member-role StackSet's parameters.
@@ -264,6 +343,9 @@ func StackSet(ctx context.Context, api describeStackSetAPI, stackSetName string,
 	c := StackSetConfig{Name: aws.ToString(out.StackSet.StackSetName), ID: aws.ToString(out.StackSet.StackSetId), Bedrock: true}
 	for _, p := range out.StackSet.Parameters {
 		v := aws.ToString(p.ParameterValue)
+		if c.Roles.read(aws.ToString(p.ParameterKey), v) {
+			continue
+		}
 		switch aws.ToString(p.ParameterKey) {
 		case params.EnableBedrockAccess.Name:
 			c.Bedrock = v != "false"

@@ -3,6 +3,7 @@ package discovery_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -64,7 +65,7 @@ func TestDiscoveryAgainstMoto(t *testing.T) {
 		want := discovery.Onboarding{
 			StackName: verifytest.StackName, StackID: o.StackID, StackStatus: "CREATE_COMPLETE", Region: "us-east-1",
 			RoleARN: ob.Management.RoleARN, StackSetID: ob.StackSetID, CallAs: cftypes.CallAsSelf,
-			CURBucket: verifytest.CURBucket, CURPrefix: verifytest.CURPrefix, Bedrock: false,
+			Roles: discovery.RoleSettings{CURBucket: verifytest.CURBucket, CURPrefix: verifytest.CURPrefix}, Bedrock: false,
 			Regions: []string{"us-east-1", "eu-west-1"}, LogGroups: []string{"app", "/aws/bedrock/invocations"},
 		}
 		if !sameOnboarding(o, want) {
@@ -98,8 +99,7 @@ func TestDiscoveryAgainstMoto(t *testing.T) {
 
 func sameOnboarding(a, b discovery.Onboarding) bool {
 	return a.StackName == b.StackName && a.StackID == b.StackID && a.StackStatus == b.StackStatus && a.Region == b.Region &&
-		a.RoleARN == b.RoleARN && a.StackSetID == b.StackSetID && a.CallAs == b.CallAs && a.CURBucket == b.CURBucket &&
-		a.CURPrefix == b.CURPrefix && a.Bedrock == b.Bedrock && slices.Equal(a.Regions, b.Regions) && slices.Equal(a.LogGroups, b.LogGroups)
+		a.RoleARN == b.RoleARN && a.StackSetID == b.StackSetID && a.CallAs == b.CallAs && reflect.DeepEqual(a.Roles, b.Roles) && a.Bedrock == b.Bedrock && slices.Equal(a.Regions, b.Regions) && slices.Equal(a.LogGroups, b.LogGroups)
 }
 
 // fakeCFN is a hand-written fake of the CloudFormation calls discovery

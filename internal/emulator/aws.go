@@ -133,6 +133,13 @@ func CreateBucket(ctx context.Context, cfg aws.Config, name string) error {
 	return nil
 }
 
+// CreateBucketIn creates a bucket in cfg's account, in region.
+func CreateBucketIn(ctx context.Context, cfg aws.Config, name, region string) error {
+	c := cfg.Copy()
+	c.Region = region
+	return CreateBucket(ctx, c, name)
+}
+
 // IAMRoleExists reports whether cfg's account has a role named roleName.
 func IAMRoleExists(ctx context.Context, cfg aws.Config, roleName string) (bool, error) {
 	_, err := iam.NewFromConfig(cfg).GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(roleName)})

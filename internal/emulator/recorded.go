@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -53,6 +54,8 @@ func RecordedAPIs() []string {
 		RecordedCloudTrailLookupEvents,
 		RecordedCloudWatchListMetrics,
 		RecordedCURDescribeReportDefinitions,
+		RecordedDataExportsGetExport,
+		RecordedDataExportsListExports,
 		RecordedIAMSimulatePrincipalPolicy,
 		RecordedPricingDescribeServices,
 	}
@@ -87,6 +90,7 @@ type RecordedFakes struct {
 	mu       sync.Mutex
 	answered map[string]int
 	played   map[string]*PlayedStack
+	cur      playedCUR
 }
 
 // StartRecordedFakes starts a front for s on a free loopback port. Close
@@ -181,7 +185,12 @@ func (f *RecordedFakes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.answered[api]++
 		f.mu.Unlock()
-		answerRecorded(w, api, body)
+		switch api {
+		case RecordedCURDescribeReportDefinitions, RecordedDataExportsListExports, RecordedDataExportsGetExport:
+			f.answerCUR(w, api, body)
+		default:
+			answerRecorded(w, api, body)
+		}
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -198,6 +207,10 @@ func recordedAPI(r *http.Request, body []byte) string {
 		return RecordedCloudTrailLookupEvents
 	case "AWSOrigamiServiceGatewayService.DescribeReportDefinitions":
 		return RecordedCURDescribeReportDefinitions
+	case "AWSBillingAndCostManagementDataExports.ListExports":
+		return RecordedDataExportsListExports
+	case "AWSBillingAndCostManagementDataExports.GetExport":
+		return RecordedDataExportsGetExport
 	}
 	if r.Method == http.MethodPost && r.URL.Path == "/service/GraniteServiceVersion20100801/operation/ListMetrics" {
 		return RecordedCloudWatchListMetrics
@@ -219,8 +232,6 @@ func answerRecorded(w http.ResponseWriter, api string, body []byte) {
 		err = answerJSON(w, "recorded/pricing-DescribeServices.json")
 	case RecordedCloudTrailLookupEvents:
 		err = answerJSON(w, "recorded/cloudtrail-LookupEvents.json")
-	case RecordedCURDescribeReportDefinitions:
-		err = answerJSON(w, "recorded/cur-DescribeReportDefinitions.json")
 	case RecordedCloudWatchListMetrics:
 		err = answerCBOR(w, "recorded/cloudwatch-ListMetrics.json")
 	case RecordedIAMSimulatePrincipalPolicy:
@@ -407,6 +418,7 @@ type PlayedStack struct {
 	id, name  string
 	status    string
 	resources map[string]playedResource
+	params    map[string]string
 }
 
 type playedResource struct{ physicalID, typ string }
@@ -431,6 +443,14 @@ func (ps *PlayedStack) SetStatus(status string) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.status = status
+}
+
+// SetParameters sets the parameters DescribeStacks shows, as the caller
+// would see them (a NoEcho value masked).
+func (ps *PlayedStack) SetParameters(values map[string]string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.params = maps.Clone(values)
 }
 
 // SetResource records a resource of the stack; DescribeStackResource of a
@@ -487,10 +507,14 @@ func (f *RecordedFakes) answerPlayed(w http.ResponseWriter, r *http.Request, bod
 		return b.String()
 	}
 	if form.Get("Action") == "DescribeStacks" {
+		var params strings.Builder
+		for _, k := range slices.Sorted(maps.Keys(ps.params)) {
+			fmt.Fprintf(&params, `<member><ParameterKey>%s</ParameterKey><ParameterValue>%s</ParameterValue></member>`, esc(k), esc(ps.params[k]))
+		}
 		fmt.Fprintf(w, `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member>`+
-			`<StackName>%s</StackName><StackId>%s</StackId><StackStatus>%s</StackStatus><CreationTime>%s</CreationTime>`+
+			`<StackName>%s</StackName><StackId>%s</StackId><StackStatus>%s</StackStatus><CreationTime>%s</CreationTime><Parameters>%s</Parameters>`+
 			`</member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></DescribeStacksResponse>`,
-			esc(ps.name), esc(ps.id), esc(ps.status), now, requestID())
+			esc(ps.name), esc(ps.id), esc(ps.status), now, params.String(), requestID())
 		return
 	}
 	logical := form.Get("LogicalResourceId")

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/bcmdataexports"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
@@ -39,9 +40,20 @@ func TestRecordedFakeAnswersWhatMotoLacks(t *testing.T) {
 	if err != nil || len(events.Events) != 1 || !aws.ToTime(events.Events[0].EventTime).Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("cloudtrail LookupEvents: %+v, %v", events, err)
 	}
+	fakes.PlayCUR([]emulator.RecordedReport{{Name: "daily", Bucket: "acme-cur", Prefix: "cur", Region: "eu-west-1"}},
+		[]emulator.RecordedExport{{Name: "cur2", Bucket: "acme-cur", Prefix: "exports", Region: "eu-west-1", Owner: "123456789012"}})
 	reports, err := costandusagereportservice.NewFromConfig(cfg).DescribeReportDefinitions(ctx, &costandusagereportservice.DescribeReportDefinitionsInput{})
-	if err != nil || len(reports.ReportDefinitions) != 0 {
+	if err != nil || len(reports.ReportDefinitions) != 1 || reports.ReportDefinitions[0].S3Region != "eu-west-1" {
 		t.Errorf("cur DescribeReportDefinitions: %+v, %v", reports, err)
+	}
+	exports := bcmdataexports.NewFromConfig(cfg)
+	list, err := exports.ListExports(ctx, &bcmdataexports.ListExportsInput{})
+	if err != nil || len(list.Exports) != 1 || list.NextToken != nil {
+		t.Fatalf("bcm-data-exports ListExports: %+v, %v", list, err)
+	}
+	got, err := exports.GetExport(ctx, &bcmdataexports.GetExportInput{ExportArn: list.Exports[0].ExportArn})
+	if err != nil || aws.ToString(got.Export.DestinationConfigurations.S3Destination.S3Prefix) != "exports" || aws.ToString(got.Export.Name) != "cur2" {
+		t.Errorf("bcm-data-exports GetExport: %+v, %v", got, err)
 	}
 	metrics, err := cloudwatch.NewFromConfig(cfg).ListMetrics(ctx, &cloudwatch.ListMetricsInput{Namespace: aws.String("AWS/Usage")})
 	if err != nil || len(metrics.Metrics) != 1 || aws.ToString(metrics.Metrics[0].Namespace) != "AWS/Usage" || len(metrics.Metrics[0].Dimensions) != 4 {

@@ -29,6 +29,15 @@ type StackSetSpec struct {
 	Region string
 	// Capabilities default to CAPABILITY_NAMED_IAM.
 	Capabilities []cftypes.Capability
+	// AccountFilterType (INTERSECTION or DIFFERENCE) and Accounts narrow
+	// the OUs' accounts; empty means all of them.
+	AccountFilterType cftypes.AccountFilterType
+	Accounts          []string
+	// CallAs DELEGATED_ADMIN makes a delegated administrator's StackSet,
+	// which the management account owns.
+	CallAs cftypes.CallAs
+	// RetainStacks keeps an account's stack when it leaves the OUs.
+	RetainStacks bool
 }
 
 // StackSetDeployment is a deployed StackSet.
@@ -54,14 +63,24 @@ func DeployStackSet(ctx context.Context, cfg aws.Config, spec StackSetSpec) (*St
 	if region == "" {
 		region = cfg.Region
 	}
-	opID, err := CreateStackInstances(ctx, cfg, spec.Name, spec.OrganizationalUnitIDs, region)
+	targets := &cftypes.DeploymentTargets{OrganizationalUnitIds: spec.OrganizationalUnitIDs}
+	if spec.AccountFilterType != "" && spec.AccountFilterType != cftypes.AccountFilterTypeNone {
+		targets.AccountFilterType, targets.Accounts = spec.AccountFilterType, spec.Accounts
+	}
+	out, err := cloudformation.NewFromConfig(cfg).CreateStackInstances(ctx, &cloudformation.CreateStackInstancesInput{
+		StackSetName:      aws.String(spec.Name),
+		DeploymentTargets: targets,
+		Regions:           []string{region},
+		CallAs:            spec.CallAs,
+	})
 	if err != nil {
+		return nil, fmt.Errorf("create instances of stack set %s: %w", spec.Name, err)
+	}
+	opID := aws.ToString(out.OperationId)
+	if err := waitOperation(ctx, cfg, spec.Name, opID, spec.CallAs); err != nil {
 		return nil, err
 	}
-	if err := WaitStackSetOperation(ctx, cfg, spec.Name, opID); err != nil {
-		return nil, err
-	}
-	instances, err := ListStackInstances(ctx, cfg, spec.Name)
+	instances, err := listInstances(ctx, cfg, spec.Name, spec.CallAs)
 	if err != nil {
 		return nil, err
 	}
@@ -86,10 +105,11 @@ func CreateStackSet(ctx context.Context, cfg aws.Config, spec StackSetSpec) (str
 		PermissionModel: cftypes.PermissionModelsServiceManaged,
 		AutoDeployment: &cftypes.AutoDeployment{
 			Enabled:                      aws.Bool(true),
-			RetainStacksOnAccountRemoval: aws.Bool(false),
+			RetainStacksOnAccountRemoval: aws.Bool(spec.RetainStacks),
 		},
 		Capabilities: caps,
 		Parameters:   params,
+		CallAs:       spec.CallAs,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create stack set %s: %w", spec.Name, err)
@@ -115,6 +135,16 @@ func CreateStackInstances(ctx context.Context, cfg aws.Config, stackSetName stri
 // long as ctx allows (five minutes if ctx has no deadline). It returns an
 // error unless the operation succeeded.
 func WaitStackSetOperation(ctx context.Context, cfg aws.Config, stackSetName, operationID string) error {
+	return waitOperation(ctx, cfg, stackSetName, operationID, "")
+}
+
+// WaitOperation is WaitStackSetOperation for a StackSet addressed as
+// callAs (DELEGATED_ADMIN, or empty for SELF).
+func WaitOperation(ctx context.Context, cfg aws.Config, stackSetName, operationID string, callAs cftypes.CallAs) error {
+	return waitOperation(ctx, cfg, stackSetName, operationID, callAs)
+}
+
+func waitOperation(ctx context.Context, cfg aws.Config, stackSetName, operationID string, callAs cftypes.CallAs) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Minute)
@@ -125,6 +155,7 @@ func WaitStackSetOperation(ctx context.Context, cfg aws.Config, stackSetName, op
 		out, err := client.DescribeStackSetOperation(ctx, &cloudformation.DescribeStackSetOperationInput{
 			StackSetName: aws.String(stackSetName),
 			OperationId:  aws.String(operationID),
+			CallAs:       callAs,
 		})
 		if err != nil {
 			return fmt.Errorf("stack set %s operation %s: %w", stackSetName, operationID, err)
@@ -144,9 +175,19 @@ func WaitStackSetOperation(ctx context.Context, cfg aws.Config, stackSetName, op
 // ListStackInstances returns every instance of a StackSet, following
 // pagination.
 func ListStackInstances(ctx context.Context, cfg aws.Config, stackSetName string) ([]cftypes.StackInstanceSummary, error) {
+	return listInstances(ctx, cfg, stackSetName, "")
+}
+
+// ListInstances is ListStackInstances for a StackSet addressed as callAs.
+func ListInstances(ctx context.Context, cfg aws.Config, stackSetName string, callAs cftypes.CallAs) ([]cftypes.StackInstanceSummary, error) {
+	return listInstances(ctx, cfg, stackSetName, callAs)
+}
+
+func listInstances(ctx context.Context, cfg aws.Config, stackSetName string, callAs cftypes.CallAs) ([]cftypes.StackInstanceSummary, error) {
 	var instances []cftypes.StackInstanceSummary
 	pages := cloudformation.NewListStackInstancesPaginator(cloudformation.NewFromConfig(cfg), &cloudformation.ListStackInstancesInput{
 		StackSetName: aws.String(stackSetName),
+		CallAs:       callAs,
 	})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)

@@ -8,25 +8,42 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/rolecall/rolecall/internal/discovery"
 	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/permissions"
 )
 
 // Config is one onboarding as the template configured it.
 type Config struct {
-	ExternalID          string
-	PreviousExternalID  string
-	CURBucket           string
-	CURPrefix           string
+	ExternalID         string
+	PreviousExternalID string
+	CURBucket          string
+	CURPrefix          string
+	// CURAccount is the account that owns the CUR bucket; empty means the
+	// management account.
+	CURAccount string
+	// CURRegion is the bucket's region: the parameter, or what Preflight
+	// found (property CurBucketRegion); empty lets the probe find it.
+	CURRegion           string
+	CURKMSKey           string
 	DeployToOrg         bool
 	OrganizationalUnits []string
+	AccountFilter       string
+	FilterAccounts      []string
+	RetainRoles         bool
 	CallAs              string
 	Regions             []string
 	Bedrock             bool
 	LogGroups           []string
 	AdditionalVerifiers []string
+	RolePath            string
+	Boundary            string
+	Tags                map[string]string
 
-	RoleName          string
+	RoleName string
+	// ManagementRoleARN is the role in this stack's account, which the
+	// stack creates with StackSetCallAs SELF; empty with DELEGATED_ADMIN,
+	// where the management account's role comes from another stack.
 	ManagementRoleARN string
 	// StackSet is the StackSet's name or id; empty when DeployToOrg is off.
 	StackSet             string
@@ -103,8 +120,14 @@ func (r *propertyReader) checkList(p params.Param, values []string) []string {
 // PreflightConfig is what the Preflight resource checks.
 type PreflightConfig struct {
 	CURBucket           string
+	CURPrefix           string
+	CURAccount          string
+	CURRegion           string
+	CURKMSKey           string
 	DeployToOrg         bool
 	OrganizationalUnits []string
+	AccountFilter       string
+	FilterAccounts      []string
 	CallAs              string
 	// The lists whose number of values CloudFormation cannot bound: they
 	// are counted here, before any role exists, since the templates' size
@@ -112,6 +135,7 @@ type PreflightConfig struct {
 	LogGroups           []string
 	AdditionalVerifiers []string
 	Regions             []string
+	Tags                []string
 }
 
 // ParsePreflight reads and validates the Preflight resource's properties.
@@ -119,13 +143,21 @@ func ParsePreflight(props map[string]any) (PreflightConfig, error) {
 	r := &propertyReader{props: props}
 	c := PreflightConfig{
 		CURBucket:           r.check(params.CURBucketName, r.str(params.CURBucketName.Name)),
+		CURPrefix:           r.check(params.CURReportPrefix, r.str(params.CURReportPrefix.Name)),
+		CURAccount:          r.check(params.CURBucketAccountID, r.str(params.CURBucketAccountID.Name)),
+		CURRegion:           r.check(params.CURBucketRegion, r.str(params.CURBucketRegion.Name)),
+		CURKMSKey:           r.check(params.CURKMSKeyARN, r.str(params.CURKMSKeyARN.Name)),
 		DeployToOrg:         r.check(params.DeployToOrganization, r.str(params.DeployToOrganization.Name)) == "true",
 		OrganizationalUnits: r.checkList(params.OrganizationalUnitIDs, r.list(params.OrganizationalUnitIDs.Name)),
+		AccountFilter:       r.check(params.AccountFilterType, orDefault(r.str(params.AccountFilterType.Name), params.AccountFilterType.Default)),
+		FilterAccounts:      r.checkList(params.AccountFilterIDs, r.list(params.AccountFilterIDs.Name)),
 		CallAs:              r.check(params.StackSetCallAs, orDefault(r.str(params.StackSetCallAs.Name), params.StackSetCallAs.Default)),
 		LogGroups:           r.checkList(params.LogGroupNames, r.list(params.LogGroupNames.Name)),
 		AdditionalVerifiers: r.checkList(params.AdditionalVerifierPrincipalARNs, r.list(params.AdditionalVerifierPrincipalARNs.Name)),
 		Regions:             r.checkList(params.InventoryRegions, r.list(params.InventoryRegions.Name)),
+		Tags:                r.checkList(params.ResourceTags, r.list(params.ResourceTags.Name)),
 	}
+	r.tags(c.Tags)
 	return c, joinErrs(r.errs)
 }
 
@@ -148,16 +180,24 @@ func ParseConfig(props map[string]any, settings Settings, opts ParseOptions) (Co
 		PreviousExternalID:  r.check(params.PreviousExternalID, r.str(params.PreviousExternalID.Name)),
 		CURBucket:           r.check(params.CURBucketName, r.str(params.CURBucketName.Name)),
 		CURPrefix:           r.check(params.CURReportPrefix, r.str(params.CURReportPrefix.Name)),
+		CURAccount:          r.check(params.CURBucketAccountID, r.str(params.CURBucketAccountID.Name)),
+		CURRegion:           r.check(params.CURBucketRegion, r.str(params.CURBucketRegion.Name)),
+		CURKMSKey:           r.check(params.CURKMSKeyARN, r.str(params.CURKMSKeyARN.Name)),
 		DeployToOrg:         r.check(params.DeployToOrganization, r.str(params.DeployToOrganization.Name)) == "true",
 		OrganizationalUnits: r.checkList(params.OrganizationalUnitIDs, r.list(params.OrganizationalUnitIDs.Name)),
+		AccountFilter:       r.check(params.AccountFilterType, orDefault(r.str(params.AccountFilterType.Name), params.AccountFilterType.Default)),
+		FilterAccounts:      r.checkList(params.AccountFilterIDs, r.list(params.AccountFilterIDs.Name)),
+		RetainRoles:         r.check(params.RetainRolesOnAccountRemoval, orDefault(r.str(params.RetainRolesOnAccountRemoval.Name), params.RetainRolesOnAccountRemoval.Default)) == "true",
 		CallAs:              r.check(params.StackSetCallAs, orDefault(r.str(params.StackSetCallAs.Name), params.StackSetCallAs.Default)),
 		Regions:             r.checkList(params.InventoryRegions, r.list(params.InventoryRegions.Name)),
 		Bedrock:             r.check(params.EnableBedrockAccess, r.str(params.EnableBedrockAccess.Name)) == "true",
 		LogGroups:           r.checkList(params.LogGroupNames, r.list(params.LogGroupNames.Name)),
 		AdditionalVerifiers: r.checkList(params.AdditionalVerifierPrincipalARNs, r.list(params.AdditionalVerifierPrincipalARNs.Name)),
+		RolePath:            r.check(params.RolePath, orDefault(r.str(params.RolePath.Name), params.RolePath.Default)),
+		Boundary:            r.check(params.PermissionsBoundaryARN, r.str(params.PermissionsBoundaryARN.Name)),
+		Tags:                r.tags(r.checkList(params.ResourceTags, r.list(params.ResourceTags.Name))),
 
 		RoleName:             settings.RoleName,
-		ManagementRoleARN:    settings.ManagementRoleARN(),
 		SecretARN:            settings.SecretARN,
 		CallbackURL:          settings.CallbackURL,
 		CallbackAudience:     settings.Audience,
@@ -167,9 +207,16 @@ func ParseConfig(props map[string]any, settings Settings, opts ParseOptions) (Co
 	if c.DeployToOrg {
 		c.StackSet = settings.StackSetName
 	}
+	if c.CallAs != "DELEGATED_ADMIN" {
+		c.ManagementRoleARN = c.RoleARN(partitionOf(settings.StackID), accountOfARN(settings.StackID))
+	}
+	// The region Preflight found, when the parameter named none.
+	if v := r.str(params.PropCURRegion); v != "" && c.CURRegion == "" {
+		c.CURRegion = r.check(params.CURBucketRegion, v)
+	}
 	// The wiring: what the template passes must be what this function
 	// knows, or template and function come from different releases.
-	if v, ok := props[params.PropManagementRoleARN]; ok && v != c.ManagementRoleARN {
+	if v, ok := props[params.PropManagementRoleARN]; ok && (v != c.ManagementRoleARN || c.ManagementRoleARN == "") {
 		r.errs = append(r.errs, fmt.Errorf("%s %q is not this stack's role %s: deploy the template and the function of the same release", params.PropManagementRoleARN, clip(fmt.Sprint(v), 120), c.ManagementRoleARN))
 	}
 	if v := r.str(params.PropStackSetID); c.DeployToOrg && stackSetName(v) != settings.StackSetName {
@@ -185,6 +232,37 @@ func ParseConfig(props map[string]any, settings Settings, opts ParseOptions) (Co
 		c.Regions = []string{opts.DefaultRegion}
 	}
 	return c, joinErrs(r.errs)
+}
+
+// RoleARN is the vendor role's ARN in an account.
+func (c Config) RoleARN(partition, account string) string {
+	return discovery.RoleARN(partition, account, c.RolePath, c.RoleName)
+}
+
+// CURHolder is the account whose role reads the CUR bucket, given the
+// organization's management account.
+func (c Config) CURHolder(management string) string {
+	if c.CURAccount != "" {
+		return c.CURAccount
+	}
+	return management
+}
+
+// tags reads ResourceTags' Key=Value pairs; a key given twice is an error
+// (IAM refuses duplicate tag keys).
+func (r *propertyReader) tags(list []string) map[string]string {
+	if len(list) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for _, kv := range list {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, dup := out[k]; dup {
+			r.errs = append(r.errs, fmt.Errorf("%s: the key %q is given twice; give each key once", params.ResourceTags.Name, k))
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // checkCallbackURL allows https URLs with a host (and, if allowed, http on

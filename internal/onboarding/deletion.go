@@ -42,7 +42,7 @@ func (s *Service) deleted(ctx context.Context, req customresource.Request) (cust
 	account := accountOfARN(req.StackID)
 	customresource.SetPhase(ctx, "reading each account's last verification")
 	accounts := s.lastKnown(ctx, cfg, account)
-	payload := s.payload(callback.EventOnboardingDeleted, req.StackID, req.RequestID, s.organizationID(ctx, cfg.DeployToOrg), account, cfg, accounts)
+	payload := s.payload(callback.EventOnboardingDeleted, req.StackID, req.RequestID, s.organizationOf(ctx, cfg.DeployToOrg), account, cfg, accounts)
 	payload.Notes = append(payload.Notes, "The onboarding stack is being deleted: the roles are removed next. Pause ingestion for this organization. Each account's status is its last verification's.")
 	customresource.SetPhase(ctx, "telling the vendor the onboarding is deleted")
 	vendor := s.deliver(ctx, cfg, secret, req.RequestID, payload)
@@ -111,18 +111,18 @@ func (s *Service) lastKnown(ctx context.Context, cfg Config, account string) []c
 	if readErr != nil {
 		s.Logger.ErrorContext(ctx, "the last verifications are not readable", "error", readErr)
 	}
+	partition := partitionOf(s.Settings.StackID)
 	ids := []string{account}
-	arns := map[string]string{account: cfg.ManagementRoleARN}
+	arns := map[string]string{account: cfg.RoleARN(partition, account)}
 	if cfg.DeployToOrg && cfg.StackSet != "" {
 		instances, err := discovery.Instances(ctx, s.Stacks, stackSetName(cfg.StackSet), cftypes.CallAs(cfg.CallAs))
 		if err != nil {
 			s.Logger.WarnContext(ctx, "the StackSet's instances are not listable; the deletion lists the accounts on record", "error", err)
 		}
-		partition := partitionOf(cfg.ManagementRoleARN)
 		for _, in := range discovery.ByAccount(instances) {
 			if _, ok := arns[in.AccountID]; !ok {
 				ids = append(ids, in.AccountID)
-				arns[in.AccountID] = discovery.MemberRoleARN(partition, in.AccountID, cfg.RoleName)
+				arns[in.AccountID] = cfg.RoleARN(partition, in.AccountID)
 			}
 		}
 	}

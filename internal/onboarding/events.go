@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rolecall/rolecall/callback"
-	"github.com/rolecall/rolecall/internal/discovery"
 	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/permissions"
 	"github.com/rolecall/rolecall/internal/state"
@@ -90,14 +90,14 @@ func (e StackInstanceEvent) StackSetName() string {
 // for one that left. Other events are logged and ignored. It returns an
 // error, so Lambda retries the event, only when the vendor could not be
 // told; the callback's id is the same on a retry.
-func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMessage, env func(string) string) error {
+func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMessage) error {
 	ev, err := ParseStackInstanceEvent(raw)
 	if err != nil {
 		s.Logger.WarnContext(ctx, "ignored a malformed StackSet instance event", "error", err)
 		return nil
 	}
 	log := s.Logger.With("eventId", ev.ID, "action", ev.Detail.Action, "detailedStatus", ev.Detail.StatusDetails.DetailedStatus)
-	cfg, secret, err := s.configFromEnv(ctx, env)
+	cfg, secret, err := s.configFromStack(ctx)
 	if err == nil && s.SettingsErr != nil {
 		err = s.SettingsErr
 	}
@@ -110,7 +110,7 @@ func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMess
 		return nil
 	}
 	account := accountOfARN(ev.Detail.StackID)
-	arn := discovery.MemberRoleARN(partitionOf(cfg.ManagementRoleARN), account, cfg.RoleName)
+	arn := cfg.RoleARN(partitionOf(s.Settings.StackID), account)
 	detailed := ev.Detail.StatusDetails.DetailedStatus
 
 	var event callback.Event
@@ -119,7 +119,9 @@ func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMess
 	case ev.Detail.Action == "CREATE" && detailed == "SUCCEEDED":
 		event = callback.EventAccountAdded
 		out := &outcome{}
-		s.Verifier.VerifyAll(ctx, func(yield func(verify.Role) bool) { yield(s.role(cfg, account, arn, false)) }, out.add)
+		s.Verifier.VerifyAll(ctx, func(yield func(verify.Role) bool) {
+			yield(s.role(cfg, account, arn, false, cfg.CURHolder(accountOfARN(s.Settings.StackID))))
+		}, out.add)
 		if len(out.accounts) != 1 {
 			return errors.New("the verification of the new account returned no report")
 		}
@@ -152,7 +154,7 @@ func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMess
 		}
 	}
 	stackID := s.Settings.StackID
-	payload := s.payload(event, stackID, ev.ID, s.organizationID(ctx, true), accountOfARN(stackID), cfg, []callback.Account{acct})
+	payload := s.payload(event, stackID, ev.ID, s.organizationOf(ctx, true), accountOfARN(stackID), cfg, []callback.Account{acct})
 	payload.OccurredAt = ev.Time
 	vendor := s.deliver(ctx, cfg, secret, ev.ID, payload)
 	status, delivered := vendor.Status, vendor.Delivered
@@ -163,10 +165,22 @@ func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMess
 	return nil
 }
 
-// configFromEnv builds the onboarding's configuration from the function's
-// environment and its secret, with the same rules as the custom resource's
-// properties.
-func (s *Service) configFromEnv(ctx context.Context, env func(string) string) (Config, string, error) {
+// configFromStack builds the onboarding's configuration from the stack's
+// own parameters (an instance event carries none) and its secret, with
+// the same rules as the custom resource's properties.
+func (s *Service) configFromStack(ctx context.Context) (Config, string, error) {
+	stackID := s.Settings.StackID
+	st, err := s.Stacks.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stackID)})
+	if err != nil {
+		return Config{}, "", fmt.Errorf("read the parameters of stack %s: %w", stackID, err)
+	}
+	if len(st.Stacks) != 1 {
+		return Config{}, "", fmt.Errorf("read the parameters of stack %s: CloudFormation returned %d stacks, want 1", stackID, len(st.Stacks))
+	}
+	props := map[string]any{}
+	for _, p := range st.Stacks[0].Parameters {
+		props[aws.ToString(p.ParameterKey)] = aws.ToString(p.ParameterValue)
+	}
 	secretARN := s.Settings.SecretARN
 	out, err := s.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretARN)})
 	if err != nil {
@@ -176,22 +190,16 @@ func (s *Service) configFromEnv(ctx context.Context, env func(string) string) (C
 	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &sec); err != nil {
 		return Config{}, "", fmt.Errorf("the onboarding secret %s is not the JSON the template writes: %w", secretARN, err)
 	}
-	props := map[string]any{
-		params.ExternalID.Name:           sec.ExternalID,
-		params.PreviousExternalID.Name:   sec.PreviousExternalID,
-		params.CURBucketName.Name:        env(params.EnvCURBucket),
-		params.CURReportPrefix.Name:      env(params.EnvCURPrefix),
-		params.DeployToOrganization.Name: env(params.EnvDeployToOrg),
-		params.StackSetCallAs.Name:       env(params.EnvCallAs),
-		params.InventoryRegions.Name:     env(params.EnvRegions),
-		params.EnableBedrockAccess.Name:  env(params.EnvBedrock),
-		params.LogGroupNames.Name:        env(params.EnvLogGroups),
-		params.PropStackSetID:            s.Settings.StackSetName,
-		params.PropPermissionSetDigest:   permissions.Digest(),
-	}
+	// The external IDs as the secret holds them; the callback secret is
+	// NoEcho, so DescribeStacks masks it, and it is not a property.
+	props[params.ExternalID.Name] = sec.ExternalID
+	props[params.PreviousExternalID.Name] = sec.PreviousExternalID
+	delete(props, params.CallbackSecret.Name)
+	props[params.PropStackSetID] = s.Settings.StackSetName
+	props[params.PropPermissionSetDigest] = permissions.Digest()
 	cfg, err := ParseConfig(props, s.Settings, ParseOptions{DefaultRegion: s.Region})
 	if err != nil {
-		return Config{}, "", fmt.Errorf("the function's environment: %w", err)
+		return Config{}, "", fmt.Errorf("the stack's parameters: %w", err)
 	}
 	return cfg, sec.CallbackSecret, nil
 }

@@ -22,16 +22,25 @@ func env() func(string) string {
 		params.EnvSecretARN:    "arn:aws:secretsmanager:us-east-1:111111111111:secret:OnboardingSecret-AbCdEf",
 		params.EnvCallbackURL:  "https://hooks.vendor.example/aws",
 		params.EnvAudience:     "hooks.vendor.example",
-		params.EnvCURBucket:    "acme-cur",
-		params.EnvCURPrefix:    "cur/",
-		params.EnvRegions:      "us-east-1,eu-west-1",
-		params.EnvBedrock:      "true",
-		params.EnvLogGroups:    "",
-		params.EnvDeployToOrg:  "true",
-		params.EnvCallAs:       "SELF",
 		params.EnvStateTable:   "rolecall-onboarding-StateTable-ABC",
 	}
 	return func(k string) string { return vars[k] }
+}
+
+// stackParams are the onboarding stack's parameters as DescribeStacks
+// shows them: the callback secret masked, the external ID plain.
+func stackParams() map[string]string {
+	return map[string]string{
+		params.ExternalID.Name:           "ext-0123456789abcdef0123456789abcdef",
+		params.CallbackSecret.Name:       "****",
+		params.CURBucketName.Name:        "acme-cur",
+		params.CURReportPrefix.Name:      "cur/",
+		params.InventoryRegions.Name:     "us-east-1,eu-west-1",
+		params.EnableBedrockAccess.Name:  "true",
+		params.LogGroupNames.Name:        "",
+		params.DeployToOrganization.Name: "true",
+		params.StackSetCallAs.Name:       "SELF",
+	}
 }
 
 func stackInstanceEvent(action, detailed, stackSet, reason string) json.RawMessage {
@@ -76,7 +85,7 @@ func TestStackInstanceEvents(t *testing.T) {
 			}
 			v := &fakeVerifier{}
 			sender := &fakeSender{err: tt.sendErr}
-			err := newService(v, fakeStacks{}, sender).HandleStackInstanceEvent(fnCtx(t), tt.event, env())
+			err := newService(v, fakeStacks{params: stackParams()}, sender).HandleStackInstanceEvent(fnCtx(t), tt.event)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error %v, want error %v", err, tt.wantErr)
 			}
@@ -113,7 +122,7 @@ func TestEventIDIsStableAcrossRetries(t *testing.T) {
 	var ids []string
 	for range 2 {
 		sender := &fakeSender{}
-		if err := newService(&fakeVerifier{}, fakeStacks{}, sender).HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("DELETE", "SUCCEEDED", "onboarding-roles", ""), env()); err != nil {
+		if err := newService(&fakeVerifier{}, fakeStacks{params: stackParams()}, sender).HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("DELETE", "SUCCEEDED", "onboarding-roles", "")); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, sender.payloads[0].ID)
@@ -130,9 +139,9 @@ func TestABrokenEnvironmentIsAnError(t *testing.T) {
 		}
 		return env()(k)
 	}
-	s := newService(&fakeVerifier{}, fakeStacks{}, &fakeSender{})
+	s := newService(&fakeVerifier{}, fakeStacks{params: stackParams()}, &fakeSender{})
 	s.Settings, s.SettingsErr = LoadSettings(broken, false)
-	err := s.HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("CREATE", "SUCCEEDED", "onboarding-roles", ""), broken)
+	err := s.HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("CREATE", "SUCCEEDED", "onboarding-roles", ""))
 	if err == nil || !strings.Contains(err.Error(), params.EnvCallbackURL) {
 		t.Fatalf("error %v", err)
 	}
@@ -144,15 +153,15 @@ func TestABrokenEnvironmentIsAnError(t *testing.T) {
 }
 
 func TestStackInstanceEventsKeepTheState(t *testing.T) {
-	s := newService(&fakeVerifier{}, fakeStacks{}, &fakeSender{})
+	s := newService(&fakeVerifier{}, fakeStacks{params: stackParams()}, &fakeSender{})
 	st := s.State.(*fakeState)
-	if err := s.HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("CREATE", "SUCCEEDED", "onboarding-roles", ""), env()); err != nil {
+	if err := s.HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("CREATE", "SUCCEEDED", "onboarding-roles", "")); err != nil {
 		t.Fatal(err)
 	}
 	if r, ok := st.records["555555555555"]; !ok || r.Status != callback.StatusVerified || r.PermissionSet != permissions.Version {
 		t.Fatalf("state after the account joined: %+v", st.records)
 	}
-	if err := s.HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("DELETE", "SUCCEEDED", "onboarding-roles", ""), env()); err != nil {
+	if err := s.HandleStackInstanceEvent(fnCtx(t), stackInstanceEvent("DELETE", "SUCCEEDED", "onboarding-roles", "")); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := st.records["555555555555"]; ok {

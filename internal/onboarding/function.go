@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/rolecall/rolecall/callback"
 	"github.com/rolecall/rolecall/internal/customresource"
@@ -85,6 +86,7 @@ func NewFunction(cfg aws.Config, opts Options) *Function {
 		S3:       s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = local }),
 		Stacks:   cloudformation.NewFromConfig(cfg),
 		Secrets:  secretsmanager.NewFromConfig(cfg),
+		Queue:    sqs.NewFromConfig(cfg),
 		Verifier: verify.New(cfg, vopts),
 		Region:   cfg.Region,
 		Now:      now,
@@ -132,7 +134,7 @@ func NewFunction(cfg aws.Config, opts Options) *Function {
 // custom-resource event is always answered and never retried.
 func (f *Function) Invoke(ctx context.Context, raw json.RawMessage) error {
 	if IsStackInstanceEvent(raw) {
-		return f.service.HandleStackInstanceEvent(ctx, raw, f.getenv)
+		return f.service.HandleStackInstanceEvent(ctx, raw)
 	}
 	if customresource.IsEvent(raw) {
 		return f.runtime.Handle(ctx, raw)

@@ -1,6 +1,7 @@
 package onboarding
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,37 @@ type fakeOrg struct {
 	delegated     []string
 	knownOUs      map[string]bool
 	accessListErr error
+	// accounts are the member accounts by id, with their state and the
+	// OU (or root) they sit in.
+	accounts map[string]fakeAccount
+}
+
+type fakeAccount struct {
+	state  orgtypes.AccountState
+	parent string
+}
+
+func (f fakeOrg) DescribeAccount(_ context.Context, in *organizations.DescribeAccountInput, _ ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error) {
+	a, ok := f.accounts[aws.ToString(in.AccountId)]
+	if !ok {
+		return nil, &smithy.GenericAPIError{Code: "AccountNotFoundException", Message: "not found"}
+	}
+	return &organizations.DescribeAccountOutput{Account: &orgtypes.Account{Id: in.AccountId, State: a.state}}, nil
+}
+
+func (f fakeOrg) ListParents(_ context.Context, in *organizations.ListParentsInput, _ ...func(*organizations.Options)) (*organizations.ListParentsOutput, error) {
+	id := aws.ToString(in.ChildId)
+	if a, ok := f.accounts[id]; ok {
+		typ := orgtypes.ParentTypeOrganizationalUnit
+		if strings.HasPrefix(a.parent, "r-") {
+			typ = orgtypes.ParentTypeRoot
+		}
+		return &organizations.ListParentsOutput{Parents: []orgtypes.Parent{{Id: aws.String(a.parent), Type: typ}}}, nil
+	}
+	if strings.HasPrefix(id, "ou-") {
+		return &organizations.ListParentsOutput{Parents: []orgtypes.Parent{{Id: aws.String("r-ab12"), Type: orgtypes.ParentTypeRoot}}}, nil
+	}
+	return nil, &smithy.GenericAPIError{Code: "ChildNotFoundException", Message: "not found"}
 }
 
 func (f fakeOrg) DescribeOrganization(context.Context, *organizations.DescribeOrganizationInput, ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error) {
@@ -73,13 +105,36 @@ func (f fakeOrg) ListDelegatedAdministrators(context.Context, *organizations.Lis
 	return out, nil
 }
 
-type fakeBucket struct{ status int }
+// fakeBucket answers HeadBucket as S3 does for a bucket in region (default
+// us-east-1): from another region a 301 naming the bucket's region, else
+// status (0 for 200), always with the region header.
+type fakeBucket struct {
+	status int
+	region string
+	asked  *[]string
+}
 
-func (f fakeBucket) HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Options)) (*s3.HeadBucketOutput, error) {
-	if f.status == 0 {
-		return &s3.HeadBucketOutput{}, nil
+func (f fakeBucket) HeadBucket(_ context.Context, _ *s3.HeadBucketInput, optFns ...func(*s3.Options)) (*s3.HeadBucketOutput, error) {
+	o := s3.Options{Region: "us-east-1"}
+	for _, fn := range optFns {
+		fn(&o)
 	}
-	return nil, &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: f.status}}, Err: errors.New("head")}}
+	if f.asked != nil {
+		*f.asked = append(*f.asked, o.Region)
+	}
+	home := cmp.Or(f.region, "us-east-1")
+	status := f.status
+	if o.Region != home && status != 404 {
+		status = http.StatusMovedPermanently
+	}
+	if status == 0 {
+		return &s3.HeadBucketOutput{BucketRegion: aws.String(home)}, nil
+	}
+	h := http.Header{}
+	if status != 404 {
+		h.Set("X-Amz-Bucket-Region", home)
+	}
+	return nil, &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status, Header: h}}, Err: errors.New("head")}}
 }
 
 func preflightRequest(stack string, props map[string]any) customresource.Request {
@@ -94,6 +149,10 @@ func preflightRequest(stack string, props map[string]any) customresource.Request
 		base[k] = v
 	}
 	return customresource.Request{RequestType: cfn.RequestCreate, ResourceType: params.PreflightType, StackID: stack, Properties: base}
+}
+
+func kmsKey(region string) string {
+	return "arn:aws:kms:" + region + ":" + mgmtAccount + ":key/1234abcd-12ab-34cd-56ef-1234567890ab"
 }
 
 func manyOUs(n int) []any {
@@ -112,6 +171,12 @@ func ownStack(stack string) *Service {
 
 func TestPreflight(t *testing.T) {
 	good := fakeOrg{trusted: true, knownOUs: map[string]bool{"ou-ab12-11111111": true}}
+	members := good
+	members.accounts = map[string]fakeAccount{
+		mgmtAccount:    {state: orgtypes.AccountStateActive, parent: "r-ab12"},
+		"333333333333": {state: orgtypes.AccountStateActive, parent: "ou-ab12-22222222"},
+		"444444444444": {state: orgtypes.AccountStateSuspended, parent: "r-ab12"},
+	}
 	otherStack := strings.Replace(stackID, mgmtAccount, "222222222222", 1)
 	tests := []struct {
 		name       string
@@ -121,6 +186,8 @@ func TestPreflight(t *testing.T) {
 		props      map[string]any
 		wantErr    string
 		wantTarget string
+		wantRegion string
+		wantHolder string
 	}{
 		{name: "whole organization deploys to the root", org: good, wantTarget: "r-ab12"},
 		{name: "chosen OUs", org: good, props: map[string]any{params.OrganizationalUnitIDs.Name: []any{"ou-ab12-11111111"}}, wantTarget: "ou-ab12-11111111"},
@@ -141,6 +208,25 @@ func TestPreflight(t *testing.T) {
 			"arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/b", "arn:aws:iam::123456789012:role/c",
 			"arn:aws:iam::123456789012:role/d", "arn:aws:iam::123456789012:role/e", "arn:aws:iam::123456789012:role/f"}}, wantErr: "AdditionalVerifierPrincipalArns has 6 values; at most 5"},
 		{name: "51 OUs", org: good, props: map[string]any{params.OrganizationalUnitIDs.Name: manyOUs(51)}, wantErr: "OrganizationalUnitIds has 51 values; at most 50"},
+		{name: "CUR bucket in another region is found there", org: good, bucket: fakeBucket{region: "eu-west-1"}, wantTarget: "r-ab12", wantRegion: "eu-west-1", wantHolder: mgmtAccount},
+		{name: "CUR bucket region given wrong", org: good, bucket: fakeBucket{region: "eu-west-1"}, props: map[string]any{params.CURBucketRegion.Name: "us-west-2"}, wantErr: "is in eu-west-1, not in us-west-2 (CurBucketRegion)"},
+		{name: "KMS key of another region than the bucket's", org: good, bucket: fakeBucket{region: "eu-west-1"}, props: map[string]any{params.CURKMSKeyARN.Name: kmsKey("us-east-1")}, wantErr: "is in eu-west-1, not in us-east-1 (the region of CurKmsKeyArn)"},
+		{name: "KMS key and region that disagree", org: good, props: map[string]any{params.CURBucketRegion.Name: "eu-west-1", params.CURKMSKeyARN.Name: kmsKey("us-east-1")}, wantErr: "CurKmsKeyArn is a key in us-east-1 but CurBucketRegion is eu-west-1"},
+		{name: "CUR bucket in a member account", org: members, bucket: fakeBucket{status: 403, region: "eu-west-1"}, props: map[string]any{params.CURBucketAccountID.Name: "333333333333"}, wantTarget: "r-ab12", wantRegion: "eu-west-1", wantHolder: "333333333333"},
+		{name: "CUR account outside the organization", org: members, props: map[string]any{params.CURBucketAccountID.Name: "999999999999"}, wantErr: "account 999999999999 is not in organization o-abc123defg"},
+		{name: "CUR account suspended", org: members, props: map[string]any{params.CURBucketAccountID.Name: "444444444444"}, wantErr: "account 444444444444 is suspended, not ACTIVE"},
+		{name: "CUR account outside the chosen OUs", org: members, props: map[string]any{params.CURBucketAccountID.Name: "333333333333", params.OrganizationalUnitIDs.Name: []any{"ou-ab12-11111111"}}, wantErr: "333333333333 is not in the organizational units the StackSet deploys to (ou-ab12-11111111)"},
+		{name: "CUR account excluded by the filter", org: members, props: map[string]any{params.CURBucketAccountID.Name: "333333333333", params.AccountFilterType.Name: "DIFFERENCE", params.AccountFilterIDs.Name: []any{"333333333333"}}, wantErr: "excluded by AccountFilterIds"},
+		{name: "CUR account is the management account", org: members, props: map[string]any{params.CURBucketAccountID.Name: mgmtAccount}, wantErr: "leave CurBucketAccountId empty"},
+		{name: "CUR account without the StackSet", org: members, props: map[string]any{params.CURBucketAccountID.Name: "333333333333", params.DeployToOrganization.Name: "false"}, wantErr: "DeployToOrganization=false does not create"},
+		{name: "account filter without ids", org: members, props: map[string]any{params.AccountFilterType.Name: "INTERSECTION"}, wantErr: "AccountFilterType is INTERSECTION but AccountFilterIds is empty"},
+		{name: "account ids without a filter", org: members, props: map[string]any{params.AccountFilterIDs.Name: []any{"333333333333"}}, wantErr: "AccountFilterIds is set but AccountFilterType is NONE"},
+		{name: "filtered account not in the organization", org: members, props: map[string]any{params.AccountFilterType.Name: "DIFFERENCE", params.AccountFilterIDs.Name: []any{"999999999999"}}, wantErr: "AccountFilterIds: account 999999999999 is not in organization"},
+		{name: "filter to the management account", org: members, props: map[string]any{params.AccountFilterType.Name: "INTERSECTION", params.AccountFilterIDs.Name: []any{mgmtAccount}}, wantErr: "is the management account, where a service-managed StackSet never deploys"},
+		{name: "a filter that works", org: members, props: map[string]any{params.AccountFilterType.Name: "INTERSECTION", params.AccountFilterIDs.Name: []any{"333333333333"}}, wantTarget: "r-ab12"},
+		{name: "delegated admin without the StackSet", org: fakeOrg{delegated: []string{"222222222222"}}, stack: otherStack, props: map[string]any{params.StackSetCallAs.Name: "DELEGATED_ADMIN", params.DeployToOrganization.Name: "false"}, wantErr: "a delegated administrator's stack creates roles only through the StackSet"},
+		{name: "delegated admin names the management account's CUR", org: fakeOrg{delegated: []string{"222222222222"}}, bucket: fakeBucket{status: 403}, stack: otherStack, props: map[string]any{params.StackSetCallAs.Name: "DELEGATED_ADMIN"}, wantTarget: "r-ab12", wantHolder: mgmtAccount, wantRegion: "us-east-1"},
+		{name: "a tag key given twice", org: good, props: map[string]any{params.ResourceTags.Name: []any{"team=a", "team=b"}}, wantErr: `the key "team" is given twice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,6 +249,15 @@ func TestPreflight(t *testing.T) {
 			}
 			if got := res.Data[params.DataDeploymentTargets]; got != tt.wantTarget {
 				t.Errorf("DeploymentTargets = %v, want %s", got, tt.wantTarget)
+			}
+			if got := res.Data[params.DataCURRegion]; got != cmp.Or(tt.wantRegion, "us-east-1") {
+				t.Errorf("CurBucketRegion = %v, want %s", got, cmp.Or(tt.wantRegion, "us-east-1"))
+			}
+			if got := res.Data[params.DataCURHolder]; tt.wantHolder != "" && got != tt.wantHolder {
+				t.Errorf("CurHolderAccountId = %v, want %s", got, tt.wantHolder)
+			}
+			if got, _ := res.Data[params.DataAccounts].(string); !strings.Contains(got, "CUR bucket acme-cur read by the role in") {
+				t.Errorf("Accounts = %q", got)
 			}
 		})
 	}

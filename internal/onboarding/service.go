@@ -14,10 +14,12 @@ import (
 // Service serves the onboarding's custom resources and events. Build it once
 // per process with the clients of the function's own identity.
 type Service struct {
-	Org       orgAPI
-	S3        bucketAPI
-	Stacks    stacksAPI
-	Secrets   secretsAPI
+	Org     orgAPI
+	S3      bucketAPI
+	Stacks  stacksAPI
+	Secrets secretsAPI
+	// Queue counts the dead-letter queue's events; nil means not counted.
+	Queue     queueAPI
 	Verifier  verifier
 	NewSender SenderFactory
 	// State keeps each account's last verification; nil means none (the

@@ -28,6 +28,9 @@ type Settings struct {
 	// StateTable is the DynamoDB table that keeps each account's last
 	// verification.
 	StateTable string
+	// DeadLetterQueueURL is the queue of instance events the function
+	// could not process; empty without the event path.
+	DeadLetterQueueURL string
 }
 
 var (
@@ -47,6 +50,8 @@ func LoadSettings(getenv func(string) string, allowLoopbackHTTP bool) (Settings,
 		CallbackURL:  getenv(params.EnvCallbackURL),
 		Audience:     getenv(params.EnvAudience),
 		StateTable:   getenv(params.EnvStateTable),
+		// Checked where it is used: an SQS queue URL.
+		DeadLetterQueueURL: getenv(params.EnvDeadLetters),
 	}
 	var errs []error
 	check := func(name, value string, re *regexp.Regexp, what string) {
@@ -69,11 +74,6 @@ func LoadSettings(getenv func(string) string, allowLoopbackHTTP bool) (Settings,
 		return s, fmt.Errorf("the function's environment is not the one the template sets (%w): deploy the template your vendor published", err)
 	}
 	return s, nil
-}
-
-// ManagementRoleARN is the role in the stack's own account.
-func (s Settings) ManagementRoleARN() string {
-	return fmt.Sprintf("arn:%s:iam::%s:role/%s", partitionOf(s.StackID), accountOfARN(s.StackID), s.RoleName)
 }
 
 // checkOrigin refuses an event that is not its own stack's: one whose

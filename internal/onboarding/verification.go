@@ -1,6 +1,7 @@
 package onboarding
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"iter"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +19,8 @@ import (
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/rolecall/rolecall/callback"
 	"github.com/rolecall/rolecall/internal/customresource"
@@ -85,7 +89,7 @@ func (s *Service) verification(ctx context.Context, req customresource.Request) 
 		return customresource.Result{}, err
 	}
 	account := accountOfARN(req.StackID)
-	orgID := s.organizationID(ctx, cfg.DeployToOrg)
+	org := s.organizationOf(ctx, cfg.DeployToOrg)
 
 	out, err := s.verifyAll(ctx, cfg, account)
 	if err != nil {
@@ -99,7 +103,11 @@ func (s *Service) verification(ctx context.Context, req customresource.Request) 
 		// these settings say. The vendor hears every finding all the same.
 		event = callback.EventVerificationFailed
 	}
-	payload := s.payload(event, req.StackID, req.RequestID, orgID, account, cfg, out.accounts)
+	payload := s.payload(event, req.StackID, req.RequestID, org, account, cfg, out.accounts)
+	payload.UnprocessedEvents = s.unprocessedEvents(ctx)
+	if n := payload.UnprocessedEvents; n != nil && *n > 0 {
+		payload.Notes = append(payload.Notes, fmt.Sprintf("%d StackSet instance events wait in the stack's dead-letter queue (output %s): the function could not process them; this verification covered every account all the same.", *n, "UnprocessedEventsQueue"))
+	}
 	payload.ExternalIDRotated = rotated && !out.failed()
 	if payload.ExternalIDRotated {
 		payload.Notes = append(payload.Notes, "The external ID was rotated: every role was verified with the new value; the previous one is still accepted until PreviousExternalId is cleared.")
@@ -124,7 +132,7 @@ func (s *Service) verification(ctx context.Context, req customresource.Request) 
 		}
 	}
 	data := map[string]any{
-		params.DataRoleARN:            cfg.ManagementRoleARN,
+		params.DataRoleARN:            cmp.Or(cfg.ManagementRoleARN, "none"),
 		params.DataAccountCount:       fmt.Sprint(out.summary.Accounts),
 		params.DataVerifiedCount:      fmt.Sprint(out.summary.Verified),
 		params.DataVerificationStatus: verificationStatus(out),
@@ -132,6 +140,9 @@ func (s *Service) verification(ctx context.Context, req customresource.Request) 
 	}
 	if stateStatus != "" {
 		data[params.DataStateStatus] = stateStatus
+	}
+	if n := payload.UnprocessedEvents; n != nil {
+		data[params.DataUnprocessedEvents] = fmt.Sprint(*n)
 	}
 	return customresource.Result{Data: data}, nil
 }
@@ -167,14 +178,27 @@ func (s *Service) verifyAll(ctx context.Context, cfg Config, account string) (*o
 		}
 		instances = discovery.ByAccount(instances)
 	}
-	partition := partitionOf(cfg.ManagementRoleARN)
+	partition := partitionOf(s.Settings.StackID)
+	management := account
+	if cfg.CallAs == "DELEGATED_ADMIN" {
+		// This stack runs in a delegated administrator account; the
+		// management account's role, if its own stack created it, is
+		// verified too (it must list this function's role among its
+		// verifiers).
+		org, err := s.organization(ctx)
+		if err != nil {
+			return nil, err
+		}
+		management = org.management
+	}
+	holder := cfg.CURHolder(management)
 	out := &outcome{verifiedAt: s.Now()}
 	var roles []verify.Role
-	roles = append(roles, s.role(cfg, account, cfg.ManagementRoleARN, true))
+	roles = append(roles, s.role(cfg, management, cfg.RoleARN(partition, management), true, holder))
 	for _, in := range instances {
-		arn := discovery.MemberRoleARN(partition, in.AccountID, cfg.RoleName)
-		if in.AccountID == account {
-			continue // the management role is verified above
+		arn := cfg.RoleARN(partition, in.AccountID)
+		if in.AccountID == management {
+			continue // a service-managed StackSet never deploys there
 		}
 		if p := in.Problem(); p != "" {
 			r := verify.Unverified(in.AccountID, arn, verify.Diagnosis{Code: verify.DiagnosisStackInstanceFailed, Message: p})
@@ -182,7 +206,7 @@ func (s *Service) verifyAll(ctx context.Context, cfg Config, account string) (*o
 			out.summary.Add(r)
 			continue
 		}
-		roles = append(roles, s.role(cfg, in.AccountID, arn, false))
+		roles = append(roles, s.role(cfg, in.AccountID, arn, false, holder))
 	}
 
 	budget := s.CallbackBudget
@@ -199,6 +223,9 @@ func (s *Service) verifyAll(ctx context.Context, cfg Config, account string) (*o
 	done := out.summary.Accounts
 	customresource.SetPhase(ctx, fmt.Sprintf("verifying %d accounts", total))
 	sum := s.Verifier.VerifyAll(vctx, slices.Values(roles), func(r verify.Report) {
+		if cfg.CallAs == "DELEGATED_ADMIN" && r.AccountID == management {
+			r = notCovered(r)
+		}
 		out.add(r)
 		done++
 		customresource.SetPhase(ctx, fmt.Sprintf("verifying: %d of %d accounts done", done, total))
@@ -214,7 +241,10 @@ func (s *Service) verifyAll(ctx context.Context, cfg Config, account string) (*o
 	return out, nil
 }
 
-func (s *Service) role(cfg Config, account, arn string, management bool) verify.Role {
+// role is one role to verify: the CUR settings go to the management
+// account's role (which checks what delivers the reports) and to the role
+// of the account that owns the bucket (which reads them).
+func (s *Service) role(cfg Config, account, arn string, management bool, curHolder string) verify.Role {
 	r := verify.Role{
 		AccountID:  account,
 		RoleARN:    arn,
@@ -223,31 +253,48 @@ func (s *Service) role(cfg Config, account, arn string, management bool) verify.
 		Bedrock:    cfg.Bedrock,
 		LogGroups:  cfg.LogGroups,
 		Regions:    cfg.Regions,
+		Expect:     &verify.Settings{Boundary: cfg.Boundary, Tags: cfg.Tags},
 	}
-	if management {
-		r.CURBucket, r.CURPrefix = cfg.CURBucket, cfg.CURPrefix
+	if management || account == curHolder {
+		r.CURBucket, r.CURPrefix, r.CURAccountID = cfg.CURBucket, cfg.CURPrefix, curHolder
+		r.CURRegion, r.CURKMSKey = cfg.CURRegion, cfg.CURKMSKey
 	}
 	return r
 }
 
-func (s *Service) payload(event callback.Event, stackID, requestID, orgID, account string, cfg Config, accounts []callback.Account) callback.Payload {
+// notCovered explains, in a delegated administrator's stack, a
+// management account whose role could not be assumed: its own stack has
+// not been deployed yet, or does not list this function's role.
+func notCovered(r verify.Report) verify.Report {
+	if r.Status != verify.StatusUnreachable || r.HasDiagnosis(verify.DiagnosisInvalidRole) {
+		return r
+	}
+	r.Diagnoses = []verify.Diagnosis{{Code: verify.DiagnosisManagementNotCovered, Message: fmt.Sprintf(
+		"The management account %s is not covered yet: this stack runs in a delegated administrator account, and a service-managed StackSet never deploys to the management account. Deploy this template there too, with StackSetCallAs SELF, DeployToOrganization false and the same ExternalId, and list this stack's VerifierRoleArn output in its AdditionalVerifierPrincipalArns; then update this stack to verify again.",
+		r.AccountID)}}
+	return r
+}
+
+func (s *Service) payload(event callback.Event, stackID, requestID string, org orgFacts, account string, cfg Config, accounts []callback.Account) callback.Payload {
 	now := s.Now()
 	arns := make([]string, len(accounts))
 	for i, a := range accounts {
 		arns[i] = a.RoleARN
 	}
 	return callback.Payload{
-		Event:               event,
-		ID:                  callback.EventID(event, stackID, requestID, arns),
-		OccurredAt:          now,
-		OrganizationID:      orgID,
-		ManagementAccountID: account,
-		StackID:             stackID,
-		Region:              regionOfARN(stackID),
-		Accounts:            accounts,
-		CUR:                 callback.CUR{Bucket: cfg.CURBucket, Prefix: cfg.CURPrefix},
-		InventoryRegions:    cfg.Regions,
-		PermissionSet:       callback.PermissionSet{Version: cfg.PermissionSetVersion, Digest: cfg.PermissionSetDigest},
+		Event:                           event,
+		ID:                              callback.EventID(event, stackID, requestID, arns),
+		OccurredAt:                      now,
+		OrganizationID:                  org.id,
+		ManagementAccountID:             account,
+		OrganizationManagementAccountID: org.management,
+		CallAs:                          cfg.CallAs,
+		StackID:                         stackID,
+		Region:                          regionOfARN(stackID),
+		Accounts:                        accounts,
+		CUR:                             callback.CUR{Bucket: cfg.CURBucket, Prefix: cfg.CURPrefix, AccountID: cfg.CURAccount, Region: cfg.CURRegion, KMSKeyARN: cfg.CURKMSKey},
+		InventoryRegions:                cfg.Regions,
+		PermissionSet:                   callback.PermissionSet{Version: cfg.PermissionSetVersion, Digest: cfg.PermissionSetDigest},
 	}
 }
 
@@ -320,16 +367,16 @@ func (s *Service) readSecret(ctx context.Context, arn string) (string, error) {
 	return sec.CallbackSecret, nil
 }
 
-func (s *Service) organizationID(ctx context.Context, deployToOrg bool) string {
+func (s *Service) organizationOf(ctx context.Context, deployToOrg bool) orgFacts {
 	if !deployToOrg {
-		return ""
+		return orgFacts{}
 	}
 	out, err := s.Org.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
 	if err != nil || out.Organization == nil {
 		s.Logger.WarnContext(ctx, "the callback goes without the organization id", "error", err)
-		return ""
+		return orgFacts{}
 	}
-	return aws.ToString(out.Organization.Id)
+	return orgFacts{id: aws.ToString(out.Organization.Id), management: aws.ToString(out.Organization.MasterAccountId)}
 }
 
 // rollingBack reports whether the stack is rolling back an update, when a
@@ -344,6 +391,38 @@ func (s *Service) rollingBack(ctx context.Context, stackID string) bool {
 
 // verificationStatus is the VerificationStatus output: one line a customer
 // reads in the console.
+// queueAPI is the part of *sqs.Client the onboarding uses.
+type queueAPI interface {
+	GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+}
+
+// unprocessedEvents counts the instance events in the dead-letter queue,
+// or returns nil when there is no queue or it cannot be counted (logged).
+func (s *Service) unprocessedEvents(ctx context.Context) *int {
+	url := s.Settings.DeadLetterQueueURL
+	if url == "" || s.Queue == nil {
+		return nil
+	}
+	out, err := s.Queue.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible},
+	})
+	if err != nil {
+		s.Logger.WarnContext(ctx, "the dead-letter queue could not be counted", "queue", url, "error", err)
+		return nil
+	}
+	n := 0
+	for _, k := range []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
+		v, err := strconv.Atoi(out.Attributes[string(k)])
+		if err != nil {
+			s.Logger.WarnContext(ctx, "the dead-letter queue answered no count", "attribute", string(k), "value", out.Attributes[string(k)])
+			return nil
+		}
+		n += v
+	}
+	return &n
+}
+
 func verificationStatus(o *outcome) string {
 	s := o.summary
 	if s.Accounts == s.Verified {

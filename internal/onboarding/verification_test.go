@@ -71,6 +71,8 @@ type fakeStacks struct {
 	instances  []cftypes.StackInstanceSummary
 	status     cftypes.StackStatus
 	physicalID string
+	// params are the stack's parameters DescribeStacks shows.
+	params map[string]string
 }
 
 func (f fakeStacks) DescribeStackResource(_ context.Context, in *cloudformation.DescribeStackResourceInput, _ ...func(*cloudformation.Options)) (*cloudformation.DescribeStackResourceOutput, error) {
@@ -131,10 +133,14 @@ func (f fakeStacks) ListStackInstances(_ context.Context, in *cloudformation.Lis
 }
 
 func (f fakeStacks) DescribeStacks(context.Context, *cloudformation.DescribeStacksInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
-	if f.status == "" {
+	if f.status == "" && f.params == nil {
 		return nil, errors.New("no such stack")
 	}
-	return &cloudformation.DescribeStacksOutput{Stacks: []cftypes.Stack{{StackStatus: f.status}}}, nil
+	st := cftypes.Stack{StackStatus: f.status}
+	for k, v := range f.params {
+		st.Parameters = append(st.Parameters, cftypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(v)})
+	}
+	return &cloudformation.DescribeStacksOutput{Stacks: []cftypes.Stack{st}}, nil
 }
 
 func instance(account string, status cftypes.StackInstanceStatus, detailed cftypes.StackInstanceDetailedStatus, reason string) cftypes.StackInstanceSummary {

@@ -57,13 +57,14 @@ const (
 	GroupVendor       = "Values from your vendor"
 	GroupCUR          = "Cost & Usage Report"
 	GroupScope        = "Where the role is created"
+	GroupRole         = "The role itself"
 	GroupOptional     = "Optional access"
 	GroupVerification = "Verification"
 )
 
 // Groups returns the parameter groups in display order.
 func Groups() []string {
-	return []string{GroupVendor, GroupCUR, GroupScope, GroupOptional, GroupVerification}
+	return []string{GroupVendor, GroupCUR, GroupScope, GroupRole, GroupOptional, GroupVerification}
 }
 
 const (
@@ -89,6 +90,11 @@ const (
 	// MaxOUs bounds OrganizationalUnitIds, which must fit a parameter
 	// value's 4,096 bytes.
 	MaxOUs = 50
+	// MaxFilterAccounts bounds AccountFilterIds likewise.
+	MaxFilterAccounts = 200
+	// MaxTags bounds ResourceTags: the templates spell out each tag, as
+	// CloudFormation has no loop outside transforms.
+	MaxTags = 5
 )
 
 // The parameters. Names are the template's parameter names and the custom
@@ -124,6 +130,24 @@ var (
 		Pattern:     `^[A-Za-z0-9!_.'()/-]{0,512}$`,
 		Rule:        "empty, or up to 512 characters of letters, digits and !_.'()/- (no wildcards)",
 	}
+	CURBucketAccountID = Param{
+		Name: "CurBucketAccountId", Label: "Account that owns the CUR bucket", Group: GroupCUR,
+		Description: "Leave empty when the CUR bucket is in the organization's management account. If it is in another account of the organization (a billing or log-archive account), give that account's id: its role, not the management account's, gets the report reads. That account must be among the accounts the StackSet deploys to.",
+		Pattern:     `^([0-9]{12})?$`,
+		Rule:        "empty, or a 12-digit account id",
+	}
+	CURBucketRegion = Param{
+		Name: "CurBucketRegion", Label: "Region of the CUR bucket", Group: GroupCUR,
+		Description: "Leave empty to let the stack find the bucket's region (it must, for a bucket in another account). The role is verified against the bucket in that region.",
+		Pattern:     `^([a-z]{2}(-gov)?-[a-z]+-[0-9])?$`,
+		Rule:        "empty, or a region name such as eu-west-1",
+	}
+	CURKMSKeyARN = Param{
+		Name: "CurKmsKeyArn", Label: "KMS key of the CUR bucket (SSE-KMS)", Group: GroupCUR,
+		Description: "If the report files are encrypted with a customer-managed KMS key, its ARN: the role may decrypt with it only through S3, in the bucket's region (kms:ViaService). Leave empty for SSE-S3.",
+		Pattern:     `^(arn:aws(-cn|-us-gov)?:kms:[a-z]{2}(-gov)?-[a-z]+-[0-9]:[0-9]{12}:key/[A-Za-z0-9-]{1,64})?$`,
+		Rule:        "empty, or a KMS key ARN such as arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias)",
+	}
 	DeployToOrganization = Param{
 		Name: "DeployToOrganization", Label: "Create the role in member accounts", Group: GroupScope, Kind: Bool, Default: "true",
 		Description: "true: also create the role in every member account of the chosen organizational units, including accounts that join later (service-managed StackSet). false: this account only.",
@@ -134,6 +158,23 @@ var (
 		Description: "Comma-separated OU ids (ou-...) whose accounts get the role. Leave empty for the whole organization.",
 		Pattern:     `^((ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})|(r-[a-z0-9]{4,32}))?$`,
 		Rule:        "empty for the whole organization, or up to 50 comma-separated ids such as ou-ab12-cdef3456 (or the root id r-ab12)",
+	}
+	AccountFilterType = Param{
+		Name: "AccountFilterType", Label: "Account filter", Group: GroupScope, Default: "NONE",
+		AllowedValues: []string{"NONE", "INTERSECTION", "DIFFERENCE"},
+		Description:   "NONE: every account of the chosen OUs. INTERSECTION: only the accounts listed in AccountFilterIds among them. DIFFERENCE: every account of the OUs except those listed.",
+		Rule:          "NONE, INTERSECTION or DIFFERENCE",
+	}
+	AccountFilterIDs = Param{
+		Name: "AccountFilterIds", Label: "Accounts to include or exclude", Group: GroupScope, Kind: List, MaxItems: MaxFilterAccounts,
+		Description: "With AccountFilterType INTERSECTION or DIFFERENCE: the comma-separated account ids to include or exclude (up to 200).",
+		Pattern:     `^([0-9]{12})?$`,
+		Rule:        "empty, or up to 200 comma-separated 12-digit account ids",
+	}
+	RetainRolesOnAccountRemoval = Param{
+		Name: "RetainRolesOnAccountRemoval", Label: "Keep the role when an account leaves", Group: GroupScope, Kind: Bool, Default: "false",
+		Description: "false: when an account leaves the chosen OUs (or the organization), the StackSet deletes its role. true: the role stays in that account, outside the stack's care.",
+		Rule:        "true or false",
 	}
 	StackSetCallAs = Param{
 		Name: "StackSetCallAs", Label: "Deploy the StackSet as", Group: GroupScope, Default: "SELF",
@@ -146,6 +187,26 @@ var (
 		Description: "Comma-separated regions where Bedrock, CloudWatch and CloudTrail are inventoried and verified. Leave empty for this stack's region only.",
 		Pattern:     `^([a-z]{2}(-gov)?-[a-z]+-[0-9])?$`,
 		Rule:        "empty, or comma-separated region names such as us-east-1,eu-west-1",
+	}
+	RolePath = Param{
+		Name: "RolePath", Label: "Role path", Group: GroupRole, Default: "/",
+		Description: "The IAM path of the role in every account, such as /vendors/. Default /.",
+		Pattern:     `^/([A-Za-z0-9+=,.@_-]{1,32}/){0,2}$`,
+		Rule:        "/ or up to two segments such as /vendors/ (letters, digits and +=,.@_-, 32 characters each)",
+	}
+	PermissionsBoundaryARN = Param{
+		Name: "PermissionsBoundaryArn", Label: "Permissions boundary", Group: GroupRole,
+		Description: "A managed policy every role gets as its permissions boundary, as your organization may require. It can only take access away; the verifier reports a read it blocks. Leave empty for none.",
+		Pattern:     `^(arn:aws(-cn|-us-gov)?:iam::([0-9]{12}|aws):policy/[A-Za-z0-9+=,.@/_-]{1,128})?$`,
+		Rule:        "empty, or a managed policy ARN such as arn:aws:iam::123456789012:policy/Boundary",
+	}
+	ResourceTags = Param{
+		Name: "ResourceTags", Label: "Tags", Group: GroupRole, Kind: List, MaxItems: MaxTags,
+		Description: "Up to 5 comma-separated Key=Value tags put on every resource the stack and the StackSet create, such as cost-center=1234,owner=platform.",
+		// Keys may not hold a colon, so none can take AWS's reserved
+		// aws: prefix (CloudFormation's patterns have no look-ahead).
+		Pattern: `^([A-Za-z0-9 _./+@-]{1,64}=[A-Za-z0-9 _.:/+@-]{0,128})?$`,
+		Rule:    "empty, or up to 5 comma-separated Key=Value pairs (keys up to 64 characters of letters, digits, spaces and _./+@-, values up to 128 of those and :)",
 	}
 	EnableBedrockAccess = Param{
 		Name: "EnableBedrockAccess", Label: "Bedrock inventory", Group: GroupOptional, Kind: Bool, Default: "true",
@@ -166,12 +227,24 @@ var (
 	}
 )
 
+// Preflight returns the parameters the Preflight resource checks before
+// anything is created: where the roles go, where the CUR is, and every
+// list whose length the templates' size budget assumes.
+func Preflight() []Param {
+	return []Param{
+		CURBucketName, CURReportPrefix, CURBucketAccountID, CURBucketRegion, CURKMSKeyARN,
+		DeployToOrganization, OrganizationalUnitIDs, AccountFilterType, AccountFilterIDs, StackSetCallAs,
+		InventoryRegions, LogGroupNames, AdditionalVerifierPrincipalARNs, ResourceTags,
+	}
+}
+
 // All returns every parameter in the order of the console form.
 func All() []Param {
 	return []Param{
 		ExternalID, PreviousExternalID, CallbackSecret,
-		CURBucketName, CURReportPrefix,
-		DeployToOrganization, OrganizationalUnitIDs, StackSetCallAs, InventoryRegions,
+		CURBucketName, CURReportPrefix, CURBucketAccountID, CURBucketRegion, CURKMSKeyARN,
+		DeployToOrganization, OrganizationalUnitIDs, AccountFilterType, AccountFilterIDs, StackSetCallAs, RetainRolesOnAccountRemoval, InventoryRegions,
+		RolePath, PermissionsBoundaryARN, ResourceTags,
 		EnableBedrockAccess, LogGroupNames,
 		AdditionalVerifierPrincipalARNs,
 	}

@@ -26,6 +26,8 @@ const (
 	PropManagementRoleARN   = "ManagementRoleArn"
 	PropStackSetID          = "StackSetId"
 	PropPermissionSetDigest = "PermissionSetDigest"
+	// PropCURRegion is the CUR bucket's region as Preflight found it.
+	PropCURRegion = "CurBucketRegionFound"
 )
 
 // Data keys the custom resources answer with (Fn::GetAtt attributes).
@@ -33,11 +35,20 @@ const (
 	DataDeploymentTargets   = "DeploymentTargets"
 	DataOrganizationID      = "OrganizationId"
 	DataManagementAccountID = "ManagementAccountId"
-	DataRoleARN             = "RoleArn"
-	DataAccountCount        = "AccountCount"
-	DataVerifiedCount       = "VerifiedCount"
-	DataVerificationStatus  = "VerificationStatus"
-	DataCallbackStatus      = "CallbackStatus"
+	// DataCURRegion is the CUR bucket's region as S3 names it; DataCURHolder
+	// the account whose role reads the bucket; DataAccounts says in a line
+	// which account is which.
+	DataCURRegion          = "CurBucketRegion"
+	DataCURHolder          = "CurHolderAccountId"
+	DataAccounts           = "Accounts"
+	DataRoleARN            = "RoleArn"
+	DataAccountCount       = "AccountCount"
+	DataVerifiedCount      = "VerifiedCount"
+	DataVerificationStatus = "VerificationStatus"
+	DataCallbackStatus     = "CallbackStatus"
+	// DataUnprocessedEvents counts the instance events in the dead-letter
+	// queue, when there is one.
+	DataUnprocessedEvents = "UnprocessedEvents"
 	// DataStateStatus is set only when the verification could not be
 	// recorded in the state table.
 	DataStateStatus = "StateStatus"
@@ -51,9 +62,16 @@ const (
 	OutputRoleARN = "RoleArn"
 	// OutputStackSetID is the management stack's output naming the StackSet.
 	OutputStackSetID = "StackSetId"
+	// OutputMemberRoleARN is the management stack's output with the role's
+	// ARN in a member account, <member-account-id> standing for the account.
+	OutputMemberRoleARN = "MemberRoleArnPattern"
 )
 
-// Environment variables of the onboarding function.
+// Environment variables of the onboarding function: the template's wiring
+// and the vendor's settings. The customer's choices are not among them:
+// Lambda bounds the whole environment at 4 KB, and the choices reach the
+// function as properties and, for instance events, as the stack's
+// parameters.
 const (
 	EnvVendorName   = "ROLECALL_VENDOR_NAME"
 	EnvRoleName     = "ROLECALL_ROLE_NAME"
@@ -62,14 +80,10 @@ const (
 	EnvSecretARN    = "ROLECALL_SECRET_ARN"
 	EnvCallbackURL  = "ROLECALL_CALLBACK_URL"
 	EnvAudience     = "ROLECALL_CALLBACK_AUDIENCE"
-	EnvCURBucket    = "ROLECALL_CUR_BUCKET"
-	EnvCURPrefix    = "ROLECALL_CUR_PREFIX"
-	EnvRegions      = "ROLECALL_INVENTORY_REGIONS"
-	EnvBedrock      = "ROLECALL_BEDROCK"
-	EnvLogGroups    = "ROLECALL_LOG_GROUPS"
-	EnvDeployToOrg  = "ROLECALL_DEPLOY_TO_ORGANIZATION"
-	EnvCallAs       = "ROLECALL_STACK_SET_CALL_AS"
 	EnvStateTable   = "ROLECALL_STATE_TABLE"
+	// EnvDeadLetters is the URL of the queue of unprocessed instance
+	// events; empty when DeployToOrganization is false.
+	EnvDeadLetters = "ROLECALL_DEAD_LETTER_QUEUE_URL"
 )
 
 // Secret is the JSON the template stores in Secrets Manager. The external

@@ -14,7 +14,7 @@ import (
 
 // Version names the permission set. Bump it whenever Modules changes; the
 // vendor receives it with every callback, beside Digest.
-const Version = "2026-12.1"
+const Version = "2026-12.2"
 
 // Placeholders a statement's resources may contain. Policies fills them in
 // for a concrete account; the synth package maps them to template
@@ -23,8 +23,12 @@ const (
 	VarPartition = "${Partition}"
 	VarAccountID = "${AccountId}"
 	VarRoleName  = "${RoleName}"
+	// VarRolePath is the role's IAM path, "/" or such as "/vendors/".
+	VarRolePath  = "${RolePath}"
 	VarCURBucket = "${CurBucket}"
 	VarCURPrefix = "${CurPrefix}"
+	// VarKMSKey is the ARN of the KMS key the CUR files are encrypted with.
+	VarKMSKey = "${CurKmsKey}"
 	// VarLogGroup stands for each log group named by the customer: a
 	// resource containing it is repeated once per name, and a statement
 	// whose resources all contain it is left out when no name is given.
@@ -53,9 +57,15 @@ type Statement struct {
 	Sid       string   `json:"sid"`
 	Actions   []string `json:"actions"`
 	Resources []string `json:"resources"`
-	// ManagementOnly statements are granted only to the role in the
-	// management account (the CUR bucket lives there).
-	ManagementOnly bool `json:"managementOnly,omitempty"`
+	// CURHolderOnly statements are granted only to the role of the account
+	// that owns the CUR bucket: the management account's, or the account
+	// the customer names in CurBucketAccountId.
+	CURHolderOnly bool `json:"curHolderOnly,omitempty"`
+	// KMSOnly statements are granted only with a CUR KMS key.
+	KMSOnly bool `json:"kmsOnly,omitempty"`
+	// ViaS3 conditions the statement on kms:ViaService: the key may be
+	// used only through S3 in the bucket's region.
+	ViaS3 bool `json:"viaS3,omitempty"`
 	// Exposes, when set, says which customer data contents these reads
 	// return; the summary states it plainly.
 	Exposes string `json:"exposes,omitempty"`
@@ -128,7 +138,7 @@ func Modules() []Module {
 		{
 			ID:      ModuleCost,
 			Title:   "Cost & billing",
-			Purpose: "Cost Explorer reads, CUR report definitions, the public price list, and the Cost & Usage Report files in the CUR bucket (management account only).",
+			Purpose: "Cost Explorer reads, CUR report definitions and CUR 2.0 data exports, the public price list, and the Cost & Usage Report files in the CUR bucket (in the account that owns it only).",
 			Statements: []Statement{
 				{
 					Sid:       "CostExplorerRead",
@@ -139,6 +149,12 @@ func Modules() []Module {
 					Sid:       "ReportDefinitionsRead",
 					Actions:   []string{"cur:DescribeReportDefinitions"},
 					Resources: []string{allResources},
+				},
+				{
+					Sid:       "DataExportsRead",
+					Actions:   []string{"bcm-data-exports:GetExport", "bcm-data-exports:ListExports"},
+					Resources: []string{allResources},
+					Why:       "CUR 2.0 reports are data exports: the verifier finds which one delivers to the bucket and prefix",
 				},
 				{
 					Sid: "PriceListRead",
@@ -152,28 +168,38 @@ func Modules() []Module {
 					Resources: []string{allResources},
 				},
 				{
-					Sid:            "CurBucketLocation",
-					Actions:        []string{"s3:GetBucketLocation"},
-					Resources:      []string{"arn:" + VarPartition + ":s3:::" + VarCURBucket},
-					ManagementOnly: true,
-					Policy:         "cur-bucket",
+					Sid:           "CurBucketLocation",
+					Actions:       []string{"s3:GetBucketLocation"},
+					Resources:     []string{"arn:" + VarPartition + ":s3:::" + VarCURBucket},
+					CURHolderOnly: true,
+					Policy:        "cur-bucket",
 				},
 				{
 					Sid:              "CurReportsList",
 					Actions:          []string{"s3:ListBucket"},
 					Resources:        []string{"arn:" + VarPartition + ":s3:::" + VarCURBucket},
-					ManagementOnly:   true,
+					CURHolderOnly:    true,
 					Policy:           "cur-bucket",
 					ReportPrefixOnly: true,
 					Exposes:          "the names of the report files under the report prefix",
 				},
 				{
-					Sid:            "CurReportsRead",
-					Actions:        []string{"s3:GetObject"},
-					Resources:      []string{"arn:" + VarPartition + ":s3:::" + VarCURBucket + "/" + VarCURPrefix + "*"},
-					ManagementOnly: true,
-					Policy:         "cur-bucket",
-					Exposes:        "the contents of the Cost & Usage Report files under the report prefix",
+					Sid:           "CurReportsRead",
+					Actions:       []string{"s3:GetObject"},
+					Resources:     []string{"arn:" + VarPartition + ":s3:::" + VarCURBucket + "/" + VarCURPrefix + "*"},
+					CURHolderOnly: true,
+					Policy:        "cur-bucket",
+					Exposes:       "the contents of the Cost & Usage Report files under the report prefix",
+				},
+				{
+					Sid:           "CurReportsDecrypt",
+					Actions:       []string{"kms:Decrypt"},
+					Resources:     []string{VarKMSKey},
+					CURHolderOnly: true,
+					KMSOnly:       true,
+					ViaS3:         true,
+					Policy:        "cur-kms",
+					Why:           "with SSE-KMS, reading a report file needs the key; kms:ViaService limits it to S3 in the bucket's region, so the key decrypts nothing else",
 				},
 			},
 		},
@@ -266,13 +292,15 @@ func Modules() []Module {
 				{
 					Sid: "OwnPoliciesRead",
 					Actions: []string{
+						"iam:GetRole",
 						"iam:GetRolePolicy",
 						"iam:ListAttachedRolePolicies",
 						"iam:ListRolePolicies",
 						"iam:SimulatePrincipalPolicy",
 					},
-					Resources: []string{"arn:" + VarPartition + ":iam::" + VarAccountID + ":role/" + VarRoleName},
-					Why:       "the verifier lists the role's own inline and attached policies, reads each inline one and asks IAM's simulator about the role itself; IAM lets these name this one role",
+					Resources: []string{"arn:" + VarPartition + ":iam::" + VarAccountID + ":role" + VarRolePath + VarRoleName},
+					Exposes:   "the role's own trust policy, path, permissions boundary and tags",
+					Why:       "the verifier reads the role itself (its boundary, path and tags are as the stack set them), lists its inline and attached policies, reads each inline one, and asks IAM's simulator about the role; IAM lets these name this one role",
 				},
 				{
 					Sid:       "AttachedPoliciesRead",

@@ -2,6 +2,7 @@ package permissions
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -194,6 +195,12 @@ func (g Gate) Check(policy string, d Document) []Finding {
 		for _, action := range s.Action {
 			f := base
 			f.Action = action
+			if strings.EqualFold(action, "kms:Decrypt") && decryptsThroughS3Only(s) {
+				f.Severity, f.Kind = Warning, KindContentRead
+				f.Message = "kms:Decrypt on the named key, only through S3 (kms:ViaService): reads the contents of the objects that key encrypts, in that bucket's region"
+				out = append(out, f)
+				continue
+			}
 			out = append(out, g.checkAction(f, s.Resource)...)
 		}
 	}
@@ -272,6 +279,42 @@ func (g Gate) checkAction(base Finding, resources []string) []Finding {
 		}
 	}
 	return out
+}
+
+// viaS3 is what kms:ViaService may be for a key the role may use: S3 in
+// one named region, as IAM writes it or as a template spells it.
+var viaS3 = regexp.MustCompile(`^s3\.([a-z0-9-]+|\$\{[A-Za-z0-9:.]+\})\.(amazonaws\.com(\.cn)?|\$\{AWS::URLSuffix\})$`)
+
+// decryptsThroughS3Only reports whether a statement that allows
+// kms:Decrypt allows it on named keys only, and only through S3 in a named
+// region: the one write a read-only role may have, to read SSE-KMS report
+// files. kms:Decrypt is a Write action in the dataset; anything broader is
+// refused like any other write.
+func decryptsThroughS3Only(s DocStatement) bool {
+	if len(s.Action) != 1 || len(s.Resource) == 0 || len(s.NotResource) > 0 {
+		return false
+	}
+	for _, r := range s.Resource {
+		parts := splitARN(r)
+		single := strings.HasPrefix(r, "${") && strings.HasSuffix(r, "}") && strings.Count(r, "${") == 1
+		if !single && (len(parts) != 6 || parts[2] != "kms" || !strings.HasPrefix(parts[5], "key/") || wild(r)) {
+			return false
+		}
+	}
+	var via []string
+	for op, keys := range s.Condition {
+		for k, vs := range keys {
+			if op == "StringEquals" && strings.EqualFold(k, "kms:ViaService") {
+				via = append(via, vs...)
+			}
+		}
+	}
+	for _, v := range via {
+		if !viaS3.MatchString(v) {
+			return false
+		}
+	}
+	return len(via) > 0
 }
 
 // writesMatching counts the write actions of the dataset a pattern covers
@@ -551,6 +594,7 @@ var revealingReads = map[string]string{
 	"iam:listroles":                      "every role's trust policy",
 	"iam:getpolicyversion":               "managed policy documents",
 	"iam:getaccountauthorizationdetails": "every policy document in the account",
+	"iam:getrole":                        "the role's trust policy",
 	"s3:listbucket":                      "object names",
 }
 
@@ -597,6 +641,7 @@ func FunctionWrites() []FunctionWrite {
 		{Action: "sts:AssumeRole", Resource: "the vendor role by its exact name, in any account", Allows: namedRoleInAnyAccount, Why: "the function assumes the vendor's role in every account to verify it, under the role's own trust policy and external ID"},
 		{Action: "dynamodb:PutItem", Resource: "its own state table", Allows: NamedResource, Why: "the function records each account's last verification"},
 		{Action: "dynamodb:DeleteItem", Resource: "its own state table", Allows: NamedResource, Why: "the function forgets an account that left the organization"},
+		{Action: "sqs:SendMessage", Resource: "its own dead-letter queue", Allows: NamedResource, Why: "Lambda, as the function's role, keeps an instance event the function failed after its retries, instead of dropping it"},
 	}
 }
 
@@ -607,8 +652,22 @@ func namedRoleInAnyAccount(resource string) bool {
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || wild(parts[1]) {
 		return false
 	}
-	name, ok := strings.CutPrefix(parts[5], "role/")
-	return ok && name != "" && !wild(name)
+	rest, ok := strings.CutPrefix(parts[5], "role")
+	if !ok {
+		return false
+	}
+	// The path is "/" or a template parameter ("${RolePath}"), which the
+	// scanner has checked cannot hold a wildcard.
+	if strings.HasPrefix(rest, "${") {
+		end := strings.Index(rest, "}")
+		if end < 0 || strings.Count(rest, "${") != 1 {
+			return false
+		}
+		rest = rest[end+1:]
+	} else if rest, ok = strings.CutPrefix(rest, "/"); !ok {
+		return false
+	}
+	return rest != "" && !strings.Contains(rest, "/") && !wild(rest)
 }
 
 // CheckFunctionRole puts the onboarding function's own execution role

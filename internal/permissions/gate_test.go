@@ -293,3 +293,38 @@ func TestContentReadsAreKnownReadActions(t *testing.T) {
 		}
 	}
 }
+
+// kms:Decrypt is a Write action; the one form a read-only role may have is
+// on named keys, only through S3 in a named region.
+func TestGateAcceptsDecryptOnlyThroughS3(t *testing.T) {
+	key := "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	decrypt := func(resource string, cond map[string]map[string]StringList) Document {
+		return Document{Statement: Statements{{Sid: "D", Effect: "Allow", Action: StringList{"kms:Decrypt"}, Resource: StringList{resource}, Condition: cond}}}
+	}
+	via := func(v ...string) map[string]map[string]StringList {
+		return map[string]map[string]StringList{"StringEquals": {"kms:ViaService": v}}
+	}
+	tests := []struct {
+		name string
+		doc  Document
+		ok   bool
+	}{
+		{"a named key through S3", decrypt(key, via("s3.us-east-1.amazonaws.com")), true},
+		{"as the template writes it", decrypt("${CurKmsKeyArn}", via("s3.${CurBucketRegion}.${AWS::URLSuffix}")), true},
+		{"without kms:ViaService", decrypt(key, nil), false},
+		{"through another service", decrypt(key, via("secretsmanager.us-east-1.amazonaws.com")), false},
+		{"through S3 and something else", decrypt(key, via("s3.us-east-1.amazonaws.com", "sqs.us-east-1.amazonaws.com")), false},
+		{"every key", decrypt("*", via("s3.us-east-1.amazonaws.com")), false},
+		{"any key of the account", decrypt("arn:aws:kms:us-east-1:111111111111:key/*", via("s3.us-east-1.amazonaws.com")), false},
+		{"an alias", decrypt("arn:aws:kms:us-east-1:111111111111:alias/cur", via("s3.us-east-1.amazonaws.com")), false},
+		{"ViaService as StringLike", decrypt(key, map[string]map[string]StringList{"StringLike": {"kms:ViaService": {"s3.*"}}}), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := testGate().Check("P", tt.doc)
+			if Failed(fs) == tt.ok {
+				t.Errorf("findings %v, want accepted %v", fs, tt.ok)
+			}
+		})
+	}
+}

@@ -31,8 +31,11 @@ func Markdown(roleName, trusted string) string {
 		for _, s := range m.Statements {
 			when := "always"
 			switch {
-			case s.ManagementOnly:
-				when = "management account, with `CurBucketName`"
+			case s.CURHolderOnly:
+				when = "the account that owns the CUR bucket (the management account, or `CurBucketAccountId`)"
+				if s.KMSOnly {
+					when += ", with `CurKmsKeyArn`"
+				}
 			case s.PerLogGroup():
 				when = "when `LogGroupNames` is set, one ARN per name"
 			}
@@ -73,8 +76,8 @@ func Grants() string {
 			}
 			where := ""
 			switch {
-			case s.ManagementOnly:
-				where = " (management account only)"
+			case s.CURHolderOnly:
+				where = " (the account that owns the CUR bucket only)"
 			case s.PerLogGroup():
 				where = " (only the log groups you name in `LogGroupNames`)"
 			}

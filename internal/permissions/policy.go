@@ -92,11 +92,17 @@ type Target struct {
 	Partition string // "aws" unless in China or GovCloud
 	AccountID string
 	RoleName  string
-	// Management is true for the role in the organization's management
-	// account, which alone gets the CUR bucket statements.
-	Management bool
-	CURBucket  string
-	CURPrefix  string
+	// RolePath is the role's IAM path; empty means "/".
+	RolePath string
+	// CURHolder is true for the role of the account that owns the CUR
+	// bucket, which alone gets the CUR statements.
+	CURHolder bool
+	CURBucket string
+	CURPrefix string
+	// CURRegion is the bucket's region, where kms:ViaService lets the key
+	// be used; CURKMSKey the key, empty for SSE-S3.
+	CURRegion string
+	CURKMSKey string
 	// Bedrock switches the optional Bedrock module on.
 	Bedrock bool
 	// LogGroups are the log groups whose events the role may read.
@@ -120,7 +126,10 @@ func Granted(t Target) []Module {
 		}
 		var kept []Statement
 		for _, s := range m.Statements {
-			if s.ManagementOnly && !t.Management {
+			if s.CURHolderOnly && !t.CURHolder {
+				continue
+			}
+			if s.KMSOnly && t.CURKMSKey == "" {
 				continue
 			}
 			if perLogGroup(s) && len(t.LogGroups) == 0 {
@@ -159,12 +168,18 @@ func Policies(t Target) []Policy {
 	if partition == "" {
 		partition = "aws"
 	}
+	path := t.RolePath
+	if path == "" {
+		path = "/"
+	}
 	r := strings.NewReplacer(
 		VarPartition, partition,
 		VarAccountID, t.AccountID,
 		VarRoleName, t.RoleName,
+		VarRolePath, path,
 		VarCURBucket, t.CURBucket,
 		VarCURPrefix, t.CURPrefix,
+		VarKMSKey, t.CURKMSKey,
 	)
 	var out []Policy
 	for _, m := range Granted(t) {
@@ -196,10 +211,26 @@ func Policies(t Target) []Policy {
 			if s.ReportPrefixOnly && t.CURPrefix != "" {
 				st.Condition = ReportPrefixCondition(t.CURPrefix)
 			}
+			if s.ViaS3 {
+				st.Condition = ViaS3Condition(t.CURRegion, partitionSuffix(partition))
+			}
 			out[i].Document.Statement = append(out[i].Document.Statement, st)
 		}
 	}
 	return out
+}
+
+// ViaS3Condition lets a KMS key be used only through S3 in one region.
+func ViaS3Condition(region, urlSuffix string) map[string]map[string]StringList {
+	return map[string]map[string]StringList{"StringEquals": {"kms:ViaService": {"s3." + region + "." + urlSuffix}}}
+}
+
+// partitionSuffix is the domain of a partition's service endpoints.
+func partitionSuffix(partition string) string {
+	if partition == "aws-cn" {
+		return "amazonaws.com.cn"
+	}
+	return "amazonaws.com"
 }
 
 // ReportPrefixCondition limits s3:ListBucket to keys under prefix.

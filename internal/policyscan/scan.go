@@ -553,12 +553,43 @@ func document(m map[string]any, s *scanner) (permissions.Document, error) {
 		out.NotAction = renderAll(sm["NotAction"])
 		out.Resource = renderAll(sm["Resource"])
 		out.NotResource = renderAll(sm["NotResource"])
+		out.Condition = conditions(sm["Condition"])
 		doc.Statement = append(doc.Statement, out)
 	}
 	if len(doc.Statement) == 0 {
 		return doc, fmt.Errorf("the policy document has no Statement")
 	}
 	return doc, nil
+}
+
+// conditions renders a statement's Condition block, every branch of an
+// Fn::If included (a condition only narrows a statement, so the gate
+// reads them only where a narrow condition is what makes a grant
+// acceptable).
+func conditions(v any) map[string]map[string]permissions.StringList {
+	var out map[string]map[string]permissions.StringList
+	for _, b := range branches(v) {
+		m, ok := b.(map[string]any)
+		if !ok {
+			continue
+		}
+		for op, keys := range m {
+			km, ok := keys.(map[string]any)
+			if !ok {
+				continue
+			}
+			if out == nil {
+				out = map[string]map[string]permissions.StringList{}
+			}
+			if out[op] == nil {
+				out[op] = map[string]permissions.StringList{}
+			}
+			for k, vals := range km {
+				out[op][k] = append(out[op][k], renderAll(vals)...)
+			}
+		}
+	}
+	return out
 }
 
 // wildcardParameters refuses a reference to a template parameter that could

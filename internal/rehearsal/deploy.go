@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/rolecall/rolecall/internal/cfnlocal"
 	"github.com/rolecall/rolecall/internal/emulator"
@@ -50,6 +51,13 @@ type Deployment struct {
 	ManagementRoleARN string
 	StackSetName      string
 	StackSetID        string
+	// CallAs is how the StackSet is addressed: empty (SELF) or
+	// DELEGATED_ADMIN.
+	CallAs cftypes.CallAs
+	// DeadLetterQueueURL and ARN locate the queue of unprocessed instance
+	// events, when the stack has the event path.
+	DeadLetterQueueURL string
+	DeadLetterQueueARN string
 	// FunctionEnv is the function's environment from the template.
 	FunctionEnv map[string]string
 	// FunctionActions are the actions its execution role is granted.
@@ -99,12 +107,12 @@ func templateFiles(files []synth.File) (mgmt, role []byte, err error) {
 // deployBase creates what the onboarding function needs before it first
 // runs (its secret, log group and execution role), evaluating each from the
 // management template as CloudFormation would.
-func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stackName string, values map[string]string) (*Deployment, error) {
+func deployBase(ctx context.Context, admin aws.Config, accountID string, mgmtTemplate []byte, stackName string, values map[string]string) (*Deployment, error) {
 	d := &Deployment{
 		resources: map[string]cfnlocal.Resource{},
 		StackName: stackName,
 		Region:    admin.Region,
-		AccountID: emulator.DefaultAccountID,
+		AccountID: accountID,
 		Params:    values,
 		suffix:    newSuffix(),
 	}
@@ -155,6 +163,16 @@ func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stac
 	}
 	d.StateTable = table
 	d.set(synth.StateTableLogicalID, cfnlocal.Resource{Ref: table, Attrs: map[string]string{"Arn": fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", d.Region, d.AccountID, table)}})
+
+	// The dead-letter queue of the instance-event path, when the template
+	// has that path, with its policy for EventBridge.
+	if ok, err := stack.HasResource(synth.DeadLetterLogicalID); err != nil {
+		return nil, err
+	} else if ok {
+		if err := d.createDeadLetterQueue(ctx, admin); err != nil {
+			return nil, err
+		}
+	}
 
 	// The execution role, with the template's own policies. Lambda would
 	// assume it through the trust on lambda.amazonaws.com; here the
@@ -210,10 +228,107 @@ func deployBase(ctx context.Context, admin aws.Config, mgmtTemplate []byte, stac
 	return d, nil
 }
 
+// updateFunctionRole puts the execution role's inline policies again, as
+// CloudFormation does when a parameter they name changes (the CUR bucket
+// of CheckCurBucketOwner, the role path of AssumeRole).
+func (d *Deployment) updateFunctionRole(ctx context.Context, admin aws.Config) error {
+	props, err := d.stack.Properties(synth.FunctionRoleLogicalID)
+	if err != nil {
+		return err
+	}
+	policies, _ := props["Policies"].([]any)
+	for _, p := range policies {
+		pm := p.(map[string]any)
+		if _, err := iam.NewFromConfig(admin).PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+			RoleName:       aws.String(d.physicalName(synth.FunctionRoleLogicalID)),
+			PolicyName:     aws.String(fmt.Sprint(pm["PolicyName"])),
+			PolicyDocument: aws.String(mustJSON(pm["PolicyDocument"])),
+		}); err != nil {
+			return fmt.Errorf("update the function's execution role: %w", err)
+		}
+	}
+	return nil
+}
+
+// createDeadLetterQueue creates the queue of unprocessed instance events
+// with the template's attributes and its policy for EventBridge.
+func (d *Deployment) createDeadLetterQueue(ctx context.Context, admin aws.Config) error {
+	props, err := d.stack.Properties(synth.DeadLetterLogicalID)
+	if err != nil {
+		return err
+	}
+	client := sqs.NewFromConfig(admin)
+	out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
+		QueueName: aws.String(d.physicalName(synth.DeadLetterLogicalID)),
+		Attributes: map[string]string{
+			"MessageRetentionPeriod": fmt.Sprint(props["MessageRetentionPeriod"]),
+			"SqsManagedSseEnabled":   fmt.Sprint(props["SqsManagedSseEnabled"]),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("create the dead-letter queue: %w", err)
+	}
+	d.DeadLetterQueueURL = aws.ToString(out.QueueUrl)
+	d.DeadLetterQueueARN = fmt.Sprintf("arn:aws:sqs:%s:%s:%s", d.Region, d.AccountID, d.physicalName(synth.DeadLetterLogicalID))
+	d.set(synth.DeadLetterLogicalID, cfnlocal.Resource{Ref: d.DeadLetterQueueURL, Attrs: map[string]string{"Arn": d.DeadLetterQueueARN}})
+	return nil
+}
+
+// deployQueuePolicy gives EventBridge the right to send to the queue, once
+// the rule exists (its ARN is the policy's condition).
+func (d *Deployment) deployQueuePolicy(ctx context.Context, admin aws.Config) error {
+	if ok, err := d.stack.HasResource(synth.DeadLetterPolicyLogicalID); err != nil || !ok {
+		return err
+	}
+	ruleARN := fmt.Sprintf("arn:aws:events:%s:%s:rule/%s", d.Region, d.AccountID, d.physicalName(synth.EventRuleLogicalID))
+	d.set(synth.EventRuleLogicalID, cfnlocal.Resource{Ref: d.physicalName(synth.EventRuleLogicalID), Attrs: map[string]string{"Arn": ruleARN}})
+	props, err := d.stack.Properties(synth.DeadLetterPolicyLogicalID)
+	if err != nil {
+		return err
+	}
+	_, err = sqs.NewFromConfig(admin).SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
+		QueueUrl:   aws.String(d.DeadLetterQueueURL),
+		Attributes: map[string]string{"Policy": mustJSON(props["PolicyDocument"])},
+	})
+	if err != nil {
+		return fmt.Errorf("set the dead-letter queue's policy: %w", err)
+	}
+	return nil
+}
+
+// deployStackSetPolicy grants the function ListStackInstances on the
+// StackSet of the account Preflight named, as the template's separate
+// policy does once Preflight has answered.
+func (d *Deployment) deployStackSetPolicy(ctx context.Context, admin aws.Config, preflightData map[string]any) error {
+	d.set(synth.PreflightLogicalID, cfnlocal.Resource{Attrs: stringAttrs(preflightData)})
+	props, err := d.stack.Properties(synth.StackSetPolicyLogicalID)
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprint(props["PolicyName"])
+	for _, st := range props["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+		for _, a := range st.(map[string]any)["Action"].([]any) {
+			d.FunctionActions = append(d.FunctionActions, fmt.Sprint(a))
+		}
+	}
+	if _, err := iam.NewFromConfig(admin).PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+		RoleName:       aws.String(d.physicalName(synth.FunctionRoleLogicalID)),
+		PolicyName:     aws.String(name),
+		PolicyDocument: aws.String(mustJSON(props["PolicyDocument"])),
+	}); err != nil {
+		return fmt.Errorf("grant the function the StackSet's instances: %w", err)
+	}
+	return nil
+}
+
 // deployManagementRole creates the nested stack that holds the management
 // account's role, from the role template with the parameters the
-// management template passes it.
+// management template passes it; a delegated administrator's stack has
+// none.
 func (d *Deployment) deployManagementRole(ctx context.Context, admin aws.Config, roleTemplate []byte) error {
+	if ok, err := d.stack.HasResource(synth.ManagementRoleLogicalID); err != nil || !ok {
+		return err
+	}
 	cfParams, err := d.nestedParameters()
 	if err != nil {
 		return err
@@ -255,7 +370,6 @@ func (d *Deployment) deployStackSet(ctx context.Context, admin aws.Config, prefl
 	if ok, err := d.stack.HasResource(synth.StackSetLogicalID); err != nil || !ok {
 		return err
 	}
-	d.set(synth.PreflightLogicalID, cfnlocal.Resource{Attrs: stringAttrs(preflightData)})
 	props, err := d.stack.Properties(synth.StackSetLogicalID)
 	if err != nil {
 		return err
@@ -267,20 +381,30 @@ func (d *Deployment) deployStackSet(ctx context.Context, admin aws.Config, prefl
 		pm := p.(map[string]any)
 		values[fmt.Sprint(pm["ParameterKey"])] = fmt.Sprint(pm["ParameterValue"])
 	}
-	var ous []string
+	spec := emulator.StackSetSpec{
+		Name:         d.StackSetName,
+		TemplateBody: fmt.Sprint(props["TemplateBody"]),
+		Parameters:   values,
+		CallAs:       cftypes.CallAs(fmt.Sprint(props["CallAs"])),
+	}
+	if ad, ok := props["AutoDeployment"].(map[string]any); ok {
+		spec.RetainStacks = ad["RetainStacksOnAccountRemoval"] == true
+	}
 	groups, _ := props["StackInstancesGroup"].([]any)
 	for _, g := range groups {
 		targets := g.(map[string]any)["DeploymentTargets"].(map[string]any)
 		for _, ou := range targets["OrganizationalUnitIds"].([]any) {
-			ous = append(ous, fmt.Sprint(ou))
+			spec.OrganizationalUnitIDs = append(spec.OrganizationalUnitIDs, fmt.Sprint(ou))
+		}
+		if f, ok := targets["AccountFilterType"]; ok {
+			spec.AccountFilterType = cftypes.AccountFilterType(fmt.Sprint(f))
+			for _, a := range targets["Accounts"].([]any) {
+				spec.Accounts = append(spec.Accounts, fmt.Sprint(a))
+			}
 		}
 	}
-	dep, err := emulator.DeployStackSet(ctx, admin, emulator.StackSetSpec{
-		Name:                  d.StackSetName,
-		TemplateBody:          fmt.Sprint(props["TemplateBody"]),
-		Parameters:            values,
-		OrganizationalUnitIDs: ous,
-	})
+	d.CallAs = spec.CallAs
+	dep, err := emulator.DeployStackSet(ctx, admin, spec)
 	if err != nil {
 		return fmt.Errorf("deploy the member-role StackSet: %w", err)
 	}
@@ -399,11 +523,12 @@ func (d *Deployment) updateStackSet(ctx context.Context, admin aws.Config) error
 		TemplateBody: aws.String(fmt.Sprint(props["TemplateBody"])),
 		Parameters:   cfParams,
 		Capabilities: []cftypes.Capability{cftypes.CapabilityCapabilityNamedIam},
+		CallAs:       d.CallAs,
 	})
 	if err != nil {
 		return fmt.Errorf("update the member-role StackSet: %w", err)
 	}
-	return emulator.WaitStackSetOperation(ctx, admin, d.StackSetName, aws.ToString(out.OperationId))
+	return emulator.WaitOperation(ctx, admin, d.StackSetName, aws.ToString(out.OperationId), d.CallAs)
 }
 
 // removeRoles deletes what holds the roles, as CloudFormation does after the
@@ -412,7 +537,7 @@ func (d *Deployment) updateStackSet(ctx context.Context, admin aws.Config) error
 func (d *Deployment) removeRoles(ctx context.Context, admin aws.Config) error {
 	cfn := cloudformation.NewFromConfig(admin)
 	if d.StackSetName != "" {
-		instances, err := emulator.ListStackInstances(ctx, admin, d.StackSetName)
+		instances, err := emulator.ListInstances(ctx, admin, d.StackSetName, d.CallAs)
 		if err != nil {
 			return err
 		}
@@ -422,18 +547,21 @@ func (d *Deployment) removeRoles(ctx context.Context, admin aws.Config) error {
 		}
 		if len(accounts) > 0 {
 			out, err := cfn.DeleteStackInstances(ctx, &cloudformation.DeleteStackInstancesInput{
-				StackSetName: aws.String(d.StackSetName), Accounts: accounts, Regions: []string{d.Region}, RetainStacks: aws.Bool(false),
+				StackSetName: aws.String(d.StackSetName), Accounts: accounts, Regions: []string{d.Region}, RetainStacks: aws.Bool(false), CallAs: d.CallAs,
 			})
 			if err != nil {
 				return fmt.Errorf("delete the StackSet's instances: %w", err)
 			}
-			if err := emulator.WaitStackSetOperation(ctx, admin, d.StackSetName, aws.ToString(out.OperationId)); err != nil {
+			if err := emulator.WaitOperation(ctx, admin, d.StackSetName, aws.ToString(out.OperationId), d.CallAs); err != nil {
 				return err
 			}
 		}
-		if _, err := cfn.DeleteStackSet(ctx, &cloudformation.DeleteStackSetInput{StackSetName: aws.String(d.StackSetName)}); err != nil {
+		if _, err := cfn.DeleteStackSet(ctx, &cloudformation.DeleteStackSetInput{StackSetName: aws.String(d.StackSetName), CallAs: d.CallAs}); err != nil {
 			return fmt.Errorf("delete the StackSet: %w", err)
 		}
+	}
+	if d.managementStack == "" {
+		return nil
 	}
 	if _, err := cfn.DeleteStack(ctx, &cloudformation.DeleteStackInput{StackName: aws.String(d.managementStack)}); err != nil {
 		return fmt.Errorf("delete the management role's stack: %w", err)

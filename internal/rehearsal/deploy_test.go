@@ -43,7 +43,7 @@ func TestDeployPlaysCloudFormationWithTheGeneratedTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	externalID, secret := NewExternalID(), NewCallbackSecret()
-	d, err := deployBase(ctx, admin, mgmt, "rolecall-onboarding", map[string]string{
+	d, err := deployBase(ctx, admin, emulator.DefaultAccountID, mgmt, "rolecall-onboarding", map[string]string{
 		params.ExternalID.Name: externalID, params.CallbackSecret.Name: secret,
 		params.CURBucketName.Name: "acme-cur", params.CURReportPrefix.Name: "cur/",
 	})
@@ -64,10 +64,14 @@ func TestDeployPlaysCloudFormationWithTheGeneratedTemplates(t *testing.T) {
 	if d.FunctionEnv[params.EnvSecretARN] != d.SecretARN || d.FunctionEnv[params.EnvRoleName] != p.RoleName {
 		t.Errorf("function environment %v", d.FunctionEnv)
 	}
+	preflight := map[string]any{params.DataDeploymentTargets: org.RootID, params.DataManagementAccountID: emulator.DefaultAccountID, params.DataCURRegion: emulator.DefaultRegion}
+	if err := d.deployStackSetPolicy(ctx, admin, preflight); err != nil {
+		t.Fatal(err)
+	}
 	if err := d.deployManagementRole(ctx, admin, role); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.deployStackSet(ctx, admin, map[string]any{params.DataDeploymentTargets: org.RootID}); err != nil {
+	if err := d.deployStackSet(ctx, admin, preflight); err != nil {
 		t.Fatal(err)
 	}
 	function, err := emulator.AssumeRole(ctx, admin, d.FunctionRoleARN, "", "onboarding-function")

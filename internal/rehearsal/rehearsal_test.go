@@ -236,6 +236,10 @@ func checkExecutionRole(t *testing.T, res *Result) {
 		"DynamoDB:Query":                                    "dynamodb:Query",
 		"DynamoDB:DeleteItem":                               "dynamodb:DeleteItem",
 		"STS:AssumeRole":                                    "sts:AssumeRole",
+		"SQS:GetQueueAttributes":                            "sqs:GetQueueAttributes",
+		"SQS:SendMessage":                                   "sqs:SendMessage",
+		"Organizations:DescribeAccount":                     "organizations:DescribeAccount",
+		"Organizations:ListParents":                         "organizations:ListParents",
 	}
 	// Granted for configurations the rehearsal does not use, or used by
 	// Lambda rather than the code.

@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
@@ -77,6 +79,16 @@ type Result struct {
 	// the receiver holds then.
 	LeftAccount string
 	LeaveStored *receiver.Onboarding
+	// DeadLetterAccount joined while the vendor was down: its event went to
+	// the dead-letter queue. DeadLetters is how many events the
+	// verification after that counted there; Replayed how many the replay
+	// then handled, and ReplayStored what the receiver holds after it.
+	DeadLetterAccount string
+	DeadLetters       string
+	Replayed          int
+	ReplayStored      *receiver.Onboarding
+	// CUR has one entry per CUR placement rehearsed.
+	CUR []CURPlacement
 	// Tampered has one entry per Options.Tamper variant.
 	Tampered []Tampered
 	// StrayDelete is a Delete sent while the stack was not being deleted.
@@ -152,6 +164,12 @@ type rehearsal struct {
 	stopReceiver   context.CancelFunc
 	receiverDone   chan error
 	receiverURL    string
+	// vendorDown makes the receiver answer 503, as an endpoint that is
+	// down for a while.
+	vendorDown atomic.Bool
+	// functionSession is the function's execution role, as Lambda uses it
+	// for the function's destinations.
+	functionSession aws.Config
 
 	d          *Deployment
 	values     map[string]string
@@ -186,35 +204,32 @@ func (r *rehearsal) run(ctx context.Context) error {
 	p := r.opts.Profile
 	r.printf("rolecall rehearsal: %s onboarding of an organization with %d member accounts, on a local AWS emulator.\n", p.Name, r.opts.Accounts)
 	r.printf("No AWS account or credentials are used; every AWS call goes to moto on loopback, with IAM authorisation enforced.\n")
-	steps := []struct {
+	type stepFn struct {
 		name string
 		fn   func(context.Context) error
-	}{
-		{"1. Local AWS: an organization, its CUR bucket, and the vendor's receiver", r.setUp},
-		{"2. Create the onboarding stack, resource by resource, from " + synth.ManagementTemplatePath, r.create},
-		{"3. Rotate the external ID (an Update that keeps the old value as PreviousExternalId)", r.rotate},
-		{"4. A new account joins an OU and another leaves: the StackSet follows, EventBridge tells the function", r.join},
+	}
+	steps := []stepFn{
+		{"Local AWS: an organization, its CUR bucket, and the vendor's receiver", r.setUp},
+		{"Create the onboarding stack, resource by resource, from " + synth.ManagementTemplatePath, r.create},
+		{"Rotate the external ID (an Update that keeps the old value as PreviousExternalId)", r.rotate},
+		{"Accounts join an OU and one leaves: the StackSet follows, EventBridge tells the function; an event while the vendor is down is kept", r.join},
+		{"CUR where customers keep it: another region, a log-archive account, SSE-KMS, a CUR 2.0 export", r.curPlacements},
+		{"Replay the kept instance event, as the README says", r.replay},
 	}
 	if len(r.opts.Tamper) > 0 {
 		var names []string
 		for _, t := range r.opts.Tamper {
 			names = append(names, t.Name)
 		}
-		steps = append(steps, struct {
-			name string
-			fn   func(context.Context) error
-		}{"5. Tampering (" + strings.Join(names, ", ") + "): a member role is changed behind the stack's back, then the stack is updated", r.tamper})
+		steps = append(steps, stepFn{"Tampering (" + strings.Join(names, ", ") + "): a member role is changed behind the stack's back, then the stack is updated", r.tamper})
 	}
 	steps = append(steps,
-		struct {
-			name string
-			fn   func(context.Context) error
-		}{fmt.Sprintf("%d. A security reviewer runs the verify tool", len(steps)+1), r.reviewerVerifies},
-		struct {
-			name string
-			fn   func(context.Context) error
-		}{fmt.Sprintf("%d. Delete the stack: the vendor is told first, then the roles go", len(steps)+2), r.delete},
+		stepFn{"A security reviewer runs the verify tool", r.reviewerVerifies},
+		stepFn{"Delete the stack: the vendor is told first, then the roles go", r.delete},
 	)
+	for i := range steps {
+		steps[i].name = fmt.Sprintf("%d. %s", i+1, steps[i].name)
+	}
 	for _, s := range steps {
 		if err := r.step(s.name, func() error { return s.fn(ctx) }); err != nil {
 			return err
@@ -317,7 +332,14 @@ func (r *rehearsal) startReceiver(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.stopReceiver = cancel
 	r.receiverDone = make(chan error, 1)
-	go func() { r.receiverDone <- receiver.Serve(rctx, ln, h, "", "") }()
+	down := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.vendorDown.Load() {
+			http.Error(w, "the vendor's endpoint is down", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
+	go func() { r.receiverDone <- receiver.Serve(rctx, ln, down, "", "") }()
 	r.printf("   %s's endpoint %s is played by the reference receiver on %s\n", r.opts.Profile.Name, r.opts.Profile.Callback.URL, r.receiverURL)
 	r.printf("   (it checks the Standard Webhooks signature and the AWS identity proof against the emulator's STS)\n")
 	return nil
@@ -332,7 +354,7 @@ func (r *rehearsal) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.d, err = deployBase(ctx, r.admin, r.mgmt, stackName, r.values)
+	r.d, err = deployBase(ctx, r.admin, r.org.ManagementAccountID, r.mgmt, stackName, r.values)
 	if err != nil {
 		return err
 	}
@@ -340,6 +362,7 @@ func (r *rehearsal) create(ctx context.Context) error {
 	// CloudFormation is played here, not by moto: the front answers the
 	// function's questions about its own stack with the played status.
 	r.stack = r.fakes.PlayStack(r.d.StackID, stackName, "CREATE_IN_PROGRESS")
+	r.stack.SetParameters(r.d.stack.Parameters())
 	r.printf("   %-28s %s\n", synth.SecretLogicalID, r.d.SecretARN)
 	r.printf("   %-28s %s (the policy in template.yaml, enforced by moto)\n", synth.FunctionRoleLogicalID, r.d.FunctionRoleARN)
 	r.res.FunctionActions = r.d.FunctionActions
@@ -350,6 +373,13 @@ func (r *rehearsal) create(ctx context.Context) error {
 	pre, err := r.invoke(ctx, r.event(cfn.RequestCreate, synth.PreflightLogicalID, params.PreflightType, nil, ""), cfn.StatusSuccess, params.DataDeploymentTargets)
 	r.res.Preflight = pre
 	if err != nil {
+		return err
+	}
+	if err := r.d.deployStackSetPolicy(ctx, r.admin, pre.Data); err != nil {
+		return err
+	}
+	r.res.FunctionActions = r.d.FunctionActions
+	if err := r.d.deployQueuePolicy(ctx, r.admin); err != nil {
 		return err
 	}
 	if err := r.d.deployManagementRole(ctx, r.admin, r.role); err != nil {
@@ -398,6 +428,7 @@ func (r *rehearsal) startFunction(ctx context.Context) error {
 	}
 	r.calls = &callRecorder{accessKeyID: creds.AccessKeyID, calls: map[string]int{}}
 	session.APIOptions = append(session.APIOptions, r.calls.add)
+	r.functionSession = session
 	cfg := r.fakes.Through(session)
 	env := map[string]string{}
 	for k, v := range r.d.FunctionEnv {
@@ -455,6 +486,7 @@ func (r *rehearsal) rotate(ctx context.Context) error {
 	if err := r.d.reload(r.mgmt, r.values); err != nil {
 		return err
 	}
+	r.stack.SetParameters(r.d.stack.Parameters())
 	// CloudFormation updates the resources that use the parameters: the
 	// secret, the nested management role, the StackSet (every instance).
 	props, err := r.d.stack.Properties(synth.SecretLogicalID)
@@ -558,12 +590,39 @@ func (r *rehearsal) join(ctx context.Context) error {
 		}
 	}
 	r.printf("   receiver: account.removed %s; the organization now has %d roles\n", leaver.ID, len(r.res.LeaveStored.Accounts))
-	return nil
+
+	// Another account joins while the vendor's endpoint is down: the event
+	// is not lost.
+	late, err := joinOU(ctx, r.admin, r.org, path, "workloads-dev-late-team")
+	if err != nil {
+		return err
+	}
+	op, err = emulator.CreateStackInstances(ctx, r.admin, r.d.StackSetName, []string{ou.ID}, r.d.Region)
+	if err != nil {
+		return err
+	}
+	if err := emulator.WaitStackSetOperation(ctx, r.admin, r.d.StackSetName, op); err != nil {
+		return err
+	}
+	r.printf("   account %s joined %s and got its role\n", late, path)
+	r.res.DeadLetterAccount = late
+	return r.failEvent(ctx, late)
 }
 
 // instanceEvent delivers EventBridge's StackSet instance event for an
 // account (action CREATE or DELETE, SUCCEEDED) to the function.
 func (r *rehearsal) instanceEvent(ctx context.Context, account, action string) error {
+	ictx, cancel := context.WithTimeout(ctx, time.Duration(synth.FunctionTimeoutSeconds)*time.Second)
+	defer cancel()
+	if err := r.invokeFn(ictx, r.instanceEventJSON(account, action)); err != nil {
+		return fmt.Errorf("the function did not handle the StackSet instance event: %w", err)
+	}
+	return nil
+}
+
+// instanceEventJSON is the event EventBridge delivers when an account's
+// instance reaches SUCCEEDED.
+func (r *rehearsal) instanceEventJSON(account, action string) json.RawMessage {
 	ev := map[string]any{
 		"version": "0", "id": uuidLike(), "detail-type": params.StackInstanceEventType, "source": "aws.cloudformation",
 		"account": r.d.AccountID, "time": time.Now().UTC().Format(time.RFC3339), "region": r.d.Region,
@@ -576,11 +635,26 @@ func (r *rehearsal) instanceEvent(ctx context.Context, account, action string) e
 		},
 	}
 	raw, _ := json.Marshal(ev)
-	ictx, cancel := context.WithTimeout(ctx, time.Duration(synth.FunctionTimeoutSeconds)*time.Second)
-	defer cancel()
-	if err := r.invokeFn(ictx, raw); err != nil {
-		return fmt.Errorf("the function did not handle the StackSet instance event: %w", err)
+	return raw
+}
+
+// replay replays the dead-letter queue and shows the vendor got the event.
+func (r *rehearsal) replay(ctx context.Context) error {
+	r.printf("   the verification of the last update counted %s unprocessed event(s) in the dead-letter queue and told the vendor\n", r.res.DeadLetters)
+	n, err := r.replayDeadLetters(ctx)
+	if err != nil {
+		return err
 	}
+	r.res.Replayed = n
+	r.res.ReplayStored, err = r.stored(ctx)
+	if err != nil {
+		return err
+	}
+	a, ok := accountOf(r.res.ReplayStored, r.res.DeadLetterAccount)
+	if !ok {
+		return fmt.Errorf("after the replay the receiver still has no role for account %s", r.res.DeadLetterAccount)
+	}
+	r.printf("   replayed %d event(s) from the queue; receiver: account.added %s %s\n", n, a.AccountID, a.Status)
 	return nil
 }
 

@@ -82,7 +82,7 @@ func TestRoleTemplateDeploysThroughServiceManagedStackSet(t *testing.T) {
 
 	targets := map[string]permissions.Target{
 		emulator.DefaultAccountID: {Partition: "aws", AccountID: emulator.DefaultAccountID, RoleName: p.RoleName,
-			Management: true, CURBucket: "acme-cur", CURPrefix: "cur/", Bedrock: true},
+			CURHolder: true, CURBucket: "acme-cur", CURPrefix: "cur/", Bedrock: true},
 	}
 	for _, a := range append(org.AccountsUnder(workloads.ID), org.AccountsUnder(sandbox.ID)...) {
 		targets[a.ID] = permissions.Target{Partition: "aws", AccountID: a.ID, RoleName: p.RoleName, LogGroups: logGroups}

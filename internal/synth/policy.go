@@ -6,6 +6,7 @@ import (
 
 	"github.com/awslabs/goformation/v7/cloudformation"
 	"github.com/awslabs/goformation/v7/cloudformation/iam"
+	"github.com/awslabs/goformation/v7/cloudformation/tags"
 
 	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/permissions"
@@ -16,9 +17,78 @@ const (
 	condHasPreviousExternalID = "HasPreviousExternalId"
 	condHasAdditional         = "HasAdditionalVerifiers"
 	condBedrock               = "BedrockEnabled"
-	condHasCURBucket          = "HasCurBucket"
+	condHasCURBucket          = "HoldsCurBucket"
 	condHasCURPrefix          = "HasCurReportPrefix"
+	condHasKMSKey             = "HasCurKmsKey"
+	condHasBoundary           = "HasPermissionsBoundary"
 )
+
+func condHasTag(i int) string { return fmt.Sprintf("HasTag%d", i+1) }
+
+// tagEntry returns the i-th entry of ResourceTags, padded like
+// logGroupName.
+func tagEntry(i int) string {
+	padded := cloudformation.Split(",", cloudformation.Join(",", []string{
+		cloudformation.Join(",", cloudformation.Ref(params.ResourceTags.Name)),
+		strings.Repeat(",", params.MaxTags-1),
+	}))
+	return cloudformation.Select(i, padded)
+}
+
+// addTagConditions adds HasTag1..HasTagN: whether the i-th tag is given.
+func addTagConditions(t *cloudformation.Template) {
+	for i := range params.MaxTags {
+		t.Conditions[condHasTag(i)] = notEmpty(tagEntry(i))
+	}
+}
+
+// stackTagList is the Tags value of a management-stack resource: the
+// fixed tags, then each Key=Value of ResourceTags, an absent one left out
+// with AWS::NoValue. (The role template spells out the lists instead, as
+// the emulator's CloudFormation keeps AWS::NoValue inside a list.)
+func stackTagList(fixed []tags.Tag) []any {
+	var out []any
+	for _, f := range fixed {
+		out = append(out, map[string]any{"Key": f.Key, "Value": f.Value})
+	}
+	for i := range params.MaxTags {
+		kv := cloudformation.Split("=", tagEntry(i))
+		out = append(out, cloudformation.If(condHasTag(i),
+			map[string]any{"Key": cloudformation.Select(0, kv), "Value": cloudformation.Select(1, kv)}, noValue))
+	}
+	return out
+}
+
+// tagList is the Tags value of a resource: the fixed tags, then each
+// Key=Value of ResourceTags. As for log groups, the list for each count
+// is spelled out and Fn::If picks the longest whose last tag is given.
+// Values hold no "=" (the parameter's pattern), so Key=Value splits in two.
+func tagList(fixed []tags.Tag) any {
+	customer := func(i int) map[string]any {
+		kv := cloudformation.Split("=", tagEntry(i))
+		return map[string]any{"Key": cloudformation.Select(0, kv), "Value": cloudformation.Select(1, kv)}
+	}
+	var lists [][]any
+	for n := range params.MaxTags + 1 {
+		var list []any
+		for _, f := range fixed {
+			list = append(list, map[string]any{"Key": f.Key, "Value": f.Value})
+		}
+		for i := range n {
+			list = append(list, customer(i))
+		}
+		lists = append(lists, list)
+	}
+	var out any = lists[0]
+	for n := 1; n <= params.MaxTags; n++ {
+		out = cloudformation.If(condHasTag(n-1), lists[n], out)
+	}
+	if len(fixed) == 0 {
+		// A resource may not carry an empty Tags list in every service.
+		out = cloudformation.If(condHasTag(0), out, noValue)
+	}
+	return out
+}
 
 func condHasLogGroup(i int) string { return fmt.Sprintf("HasLogGroup%d", i+1) }
 
@@ -30,6 +100,8 @@ func catalogToTemplate(roleName string) *strings.Replacer {
 		permissions.VarPartition, "${AWS::Partition}",
 		permissions.VarAccountID, "${AWS::AccountId}",
 		permissions.VarRoleName, roleName,
+		permissions.VarRolePath, "${"+params.RolePath.Name+"}",
+		permissions.VarKMSKey, "${"+params.CURKMSKeyARN.Name+"}",
 		permissions.VarCURBucket, "${"+params.CURBucketName.Name+"}",
 		permissions.VarCURPrefix, "${"+params.CURReportPrefix.Name+"}",
 	)
@@ -87,7 +159,9 @@ func resources(s permissions.Statement, r *strings.Replacer) any {
 // depends on, or "" when it is always granted.
 func statementCondition(s permissions.Statement) string {
 	switch {
-	case s.ManagementOnly:
+	case s.KMSOnly:
+		return condHasKMSKey
+	case s.CURHolderOnly:
 		return condHasCURBucket
 	case s.PerLogGroup():
 		// Names are validated non-empty, so if any is given the first is.
@@ -125,6 +199,15 @@ func policyResources(roleName string) map[string]cloudformation.Resource {
 				st["Condition"] = cloudformation.If(condHasCURPrefix, map[string]any{
 					"StringLike": map[string]any{"s3:prefix": []string{cloudformation.Sub("${" + params.CURReportPrefix.Name + "}*")}},
 				}, noValue)
+			}
+			if s.ViaS3 {
+				// S3 uses a key of the bucket's own region only, so the
+				// key's ARN names the bucket's region.
+				st["Condition"] = map[string]any{"StringEquals": map[string]any{
+					"kms:ViaService": cloudformation.SubVars("s3.${KeyRegion}.${AWS::URLSuffix}", map[string]any{
+						"KeyRegion": cloudformation.Select(3, cloudformation.Split(":", cloudformation.Ref(params.CURKMSKeyARN.Name))),
+					}),
+				}}
 			}
 			statements[name] = append(statements[name], st)
 			conditions[name] = statementCondition(s)

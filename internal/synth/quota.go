@@ -21,6 +21,7 @@ const (
 	TemplateURLQuota     = 1 << 20 // CloudFormation: a template read from S3, bytes
 	ParameterValueQuota  = 4096    // CloudFormation: one parameter value, bytes
 	DescriptionQuota     = 1024    // CloudFormation: a template description, bytes
+	LambdaEnvQuota       = 4096    // Lambda: all environment variables of a function, names and values, bytes
 	TemplateResourcesMax = 500     // CloudFormation: resources in a template
 	TemplateParamsMax    = 200     // CloudFormation: parameters in a template
 	TemplateOutputsMax   = 200     // CloudFormation: outputs in a template
@@ -62,15 +63,36 @@ func worstValues() map[string]string {
 	for i := range params.MaxOUs {
 		ous = append(ous, fmt.Sprintf("ou-abcd-%024d", i))
 	}
+	var accounts []string
+	for i := range params.MaxFilterAccounts {
+		accounts = append(accounts, fmt.Sprintf("%012d", i))
+	}
+	var tags []string
+	for i := range params.MaxTags {
+		tags = append(tags, fmt.Sprintf("%d%s=%s", i, strings.Repeat("k", 63), strings.Repeat("v", 128)))
+	}
+	segment := strings.Repeat("p", 32)
 	return map[string]string{
-		params.ExternalID.Name:                      ext,
-		params.PreviousExternalID.Name:              strings.Repeat("p", params.MaxExternalID),
-		params.CallbackSecret.Name:                  "whsec_" + strings.Repeat("A", 172) + "==",
-		params.CURBucketName.Name:                   strings.Repeat("b", 63),
-		params.CURReportPrefix.Name:                 strings.Repeat("c", 512),
-		params.DeployToOrganization.Name:            "true",
-		params.OrganizationalUnitIDs.Name:           strings.Join(ous, ","),
-		params.StackSetCallAs.Name:                  "DELEGATED_ADMIN",
+		// The CUR holder's role is the largest: the bucket, its key and
+		// every statement (the bucket's account empty means this one).
+		params.CURBucketAccountID.Name:          "",
+		params.CURBucketRegion.Name:             worstRegion,
+		params.CURKMSKeyARN.Name:                "arn:" + worstPartition + ":kms:" + worstRegion + ":" + worstAccountID + ":key/" + strings.Repeat("k", 64),
+		params.AccountFilterType.Name:           "INTERSECTION",
+		params.AccountFilterIDs.Name:            strings.Join(accounts, ","),
+		params.RetainRolesOnAccountRemoval.Name: "true",
+		params.RolePath.Name:                    "/" + segment + "/" + segment + "/",
+		params.PermissionsBoundaryARN.Name:      "arn:" + worstPartition + ":iam::" + worstAccountID + ":policy/" + strings.Repeat("b", 128),
+		params.ResourceTags.Name:                strings.Join(tags, ","),
+		params.ExternalID.Name:                  ext,
+		params.PreviousExternalID.Name:          strings.Repeat("p", params.MaxExternalID),
+		params.CallbackSecret.Name:              "whsec_" + strings.Repeat("A", 172) + "==",
+		params.CURBucketName.Name:               strings.Repeat("b", 63),
+		params.CURReportPrefix.Name:             strings.Repeat("c", 512),
+		params.DeployToOrganization.Name:        "true",
+		params.OrganizationalUnitIDs.Name:       strings.Join(ous, ","),
+		// SELF: only then does the stack create the management account's role.
+		params.StackSetCallAs.Name:                  "SELF",
 		params.InventoryRegions.Name:                repeat("ap-southeast-5", params.InventoryRegions.MaxItems),
 		params.EnableBedrockAccess.Name:             "true",
 		params.LogGroupNames.Name:                   strings.Join(groups, ","),
@@ -92,11 +114,16 @@ func worstResources() map[string]cfnlocal.Resource {
 		StateTableLogicalID:     {Ref: strings.Repeat("t", 255), Attrs: map[string]string{"Arn": arn("dynamodb", "table/"+strings.Repeat("t", 255))}},
 		FunctionRoleLogicalID:   {Ref: strings.Repeat("f", 64), Attrs: map[string]string{"Arn": fnRole}},
 		FunctionLogicalID:       {Ref: strings.Repeat("n", 64), Attrs: map[string]string{"Arn": arn("lambda", "function:"+strings.Repeat("n", 64))}},
-		PreflightLogicalID:      {Attrs: map[string]string{params.DataDeploymentTargets: "r-abcd", params.DataManagementAccountID: worstAccountID, params.DataOrganizationID: "o-" + strings.Repeat("o", 32)}},
+		PreflightLogicalID:      {Attrs: map[string]string{params.DataDeploymentTargets: "r-abcd", params.DataManagementAccountID: worstAccountID, params.DataOrganizationID: "o-" + strings.Repeat("o", 32), params.DataCURRegion: worstRegion, params.DataCURHolder: worstAccountID, params.DataAccounts: strings.Repeat("a", 400)}},
 		ManagementRoleLogicalID: {Ref: arn("cloudformation", "stack/"+strings.Repeat("m", 128)+"/"+strings.Repeat("0", 36)), Attrs: map[string]string{"Outputs." + OutputRoleARN: "arn:" + worstPartition + ":iam::" + worstAccountID + ":role/" + strings.Repeat("r", 64)}},
 		StackSetLogicalID:       {Ref: strings.Repeat("s", 128) + ":" + strings.Repeat("0", 36), Attrs: map[string]string{"StackSetId": strings.Repeat("s", 128) + ":" + strings.Repeat("0", 36)}},
 		VerificationLogicalID:   {Attrs: map[string]string{params.DataVerificationStatus: "v", params.DataCallbackStatus: "c"}},
 		EventRuleLogicalID:      {Ref: strings.Repeat("e", 64), Attrs: map[string]string{"Arn": arn("events", "rule/"+strings.Repeat("e", 64))}},
+		// SQS names a generated queue after the stack, cut at 80.
+		DeadLetterLogicalID: {
+			Ref:   "https://sqs." + worstRegion + ".amazonaws.com/" + worstAccountID + "/" + strings.Repeat("q", 80),
+			Attrs: map[string]string{"Arn": arn("sqs", strings.Repeat("q", 80))},
+		},
 	}
 }
 
@@ -139,7 +166,11 @@ func Quotas(files []File) ([]Quota, error) {
 		add(t.path+": outputs", len(outs), TemplateOutputsMax, "outputs")
 		add(t.path+": description", len(desc), DescriptionQuota, "bytes")
 	}
-	add("MemberRoleStackSet TemplateBody (the role template, inline)", len(role), TemplateBodyQuota, "bytes")
+	body, err := stackSetBody(mgmt)
+	if err != nil {
+		return nil, err
+	}
+	add("MemberRoleStackSet TemplateBody (the role template, inline)", len(body), TemplateBodyQuota, "bytes")
 	values := worstValues()
 	for _, name := range slices.Sorted(func(yield func(string) bool) {
 		for k := range values {
@@ -168,6 +199,20 @@ func Quotas(files []File) ([]Quota, error) {
 		add(ManagementTemplatePath+": "+r.id+" trust policy", r.trust, TrustPolicyQuota, "characters")
 		add(ManagementTemplatePath+": "+r.id+" inline policies together", r.inline, RoleInlineQuota, "characters")
 	}
+
+	// The function's environment, which Lambda bounds as a whole.
+	fn, err := ms.Properties(FunctionLogicalID)
+	if err != nil {
+		return nil, fmt.Errorf("quotas: %w", err)
+	}
+	env := 0
+	if e, ok := fn["Environment"].(map[string]any); ok {
+		vars, _ := e["Variables"].(map[string]any)
+		for k, v := range vars {
+			env += len(k) + len(fmt.Sprint(v))
+		}
+	}
+	add(ManagementTemplatePath+": "+FunctionLogicalID+" environment", env, LambdaEnvQuota, "bytes")
 
 	// The vendor's role, as the management account's nested stack and the
 	// StackSet give it its parameters (the management account's role has
@@ -281,4 +326,21 @@ func minified(doc any) int {
 		return 0
 	}
 	return len(b)
+}
+
+// stackSetBody returns the TemplateBody of the management template's
+// StackSet.
+func stackSetBody(mgmt []byte) (string, error) {
+	tpl, err := cfnyaml.Decode(mgmt)
+	if err != nil {
+		return "", err
+	}
+	res, _ := tpl["Resources"].(map[string]any)
+	ss, _ := res[StackSetLogicalID].(map[string]any)
+	props, _ := ss["Properties"].(map[string]any)
+	body, ok := props["TemplateBody"].(string)
+	if !ok {
+		return "", fmt.Errorf("%s: resource %s has no TemplateBody string", ManagementTemplatePath, StackSetLogicalID)
+	}
+	return body, nil
 }

@@ -20,7 +20,8 @@ type withProperties struct {
 func (w withProperties) AWSCloudFormationType() string { return w.Resource.AWSCloudFormationType() }
 
 // MarshalJSON marshals the typed resource, then sets the extra properties,
-// refusing to replace one the typed resource already set.
+// refusing to replace one the typed resource already set (a required
+// field left nil, which goformation writes as null, may be replaced).
 func (w withProperties) MarshalJSON() ([]byte, error) {
 	b, err := json.Marshal(w.Resource)
 	if err != nil {
@@ -37,7 +38,7 @@ func (w withProperties) MarshalJSON() ([]byte, error) {
 		props = map[string]any{}
 	}
 	for k, v := range w.extra {
-		if _, dup := props[k]; dup {
+		if cur, dup := props[k]; dup && cur != nil {
 			return nil, fmt.Errorf("%s: property %s is set twice", w.AWSCloudFormationType(), k)
 		}
 		props[k] = v
@@ -51,6 +52,7 @@ func (w withProperties) MarshalJSON() ([]byte, error) {
 type customResource struct {
 	typ        string
 	properties map[string]any
+	dependsOn  []string
 }
 
 func (c customResource) AWSCloudFormationType() string { return c.typ }
@@ -58,11 +60,11 @@ func (c customResource) AWSCloudFormationType() string { return c.typ }
 func (c customResource) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Type       string
+		DependsOn  []string `json:",omitempty"`
 		Properties map[string]any
-	}{c.typ, c.properties})
+	}{c.typ, c.dependsOn, c.properties})
 }
 
 func str(s string) *string { return &s }
 func num(n int) *int       { return &n }
 func yes() *bool           { t := true; return &t }
-func no() *bool            { f := false; return &f }

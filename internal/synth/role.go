@@ -25,25 +25,29 @@ const (
 
 // roleTemplateParams are the role template's parameters: the customer
 // inputs the role depends on, plus the verifier role the parent passes in.
-// CUR parameters are optional here: member accounts get no S3 access.
+// CUR parameters are optional here: only the account that owns the bucket
+// gets S3 access.
 func roleTemplateParams() []params.Param {
 	cur, prefix := params.CURBucketName, params.CURReportPrefix
 	cur.Required = false
 	cur.Pattern = "^(" + cur.Pattern[1:len(cur.Pattern)-1] + ")?$"
-	cur.Rule = "empty (member accounts), or " + cur.Rule
-	cur.Description = "Management account only: the CUR bucket. Leave empty in member accounts, which get no S3 access."
-	prefix.Description = "Management account only: the CUR report prefix."
+	cur.Rule = "empty, or " + cur.Rule
+	cur.Description = "The CUR bucket. Only the role in the account that owns it (CurBucketAccountId, or this account when that is empty) gets the report reads."
+	prefix.Description = "The CUR report prefix."
+	account := params.CURBucketAccountID
+	account.Description = "The account that owns the CUR bucket; empty means this account."
 	verifier := params.Param{
 		Name: paramVerifierRoleARN, Required: true,
-		Description: "The onboarding function's role in the management account. It may assume this role, with the external ID, to verify it.",
+		Description: "The onboarding function's role. It may assume this role, with the external ID, to verify it.",
 		Pattern:     `^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@/_-]{1,512}$`,
 		Rule:        "an IAM role ARN",
 	}
 	return []params.Param{
 		params.ExternalID, params.PreviousExternalID,
-		cur, prefix,
+		cur, prefix, account, params.CURKMSKeyARN,
 		params.EnableBedrockAccess, params.LogGroupNames,
 		params.AdditionalVerifierPrincipalARNs, verifier,
+		params.RolePath, params.PermissionsBoundaryARN, params.ResourceTags,
 	}
 }
 
@@ -58,21 +62,35 @@ func roleTemplate(p *profile.Profile) *cloudformation.Template {
 	t.Conditions[condHasPreviousExternalID] = notEmpty(cloudformation.Ref(params.PreviousExternalID.Name))
 	t.Conditions[condHasAdditional] = notEmpty(cloudformation.Join("", cloudformation.Ref(params.AdditionalVerifierPrincipalARNs.Name)))
 	t.Conditions[condBedrock] = cloudformation.Equals(cloudformation.Ref(params.EnableBedrockAccess.Name), "true")
-	t.Conditions[condHasCURBucket] = notEmpty(cloudformation.Ref(params.CURBucketName.Name))
+	// This role reads the CUR bucket when one is named and this account
+	// owns it. (goformation cannot write {"Condition": ...} inside Fn::And,
+	// so the KMS condition repeats the expression.)
+	holdsCUR := []string{
+		notEmpty(cloudformation.Ref(params.CURBucketName.Name)),
+		cloudformation.Or([]string{
+			cloudformation.Equals(cloudformation.Ref(params.CURBucketAccountID.Name), ""),
+			cloudformation.Equals(cloudformation.Ref(params.CURBucketAccountID.Name), cloudformation.Ref("AWS::AccountId")),
+		}),
+	}
+	t.Conditions[condHasCURBucket] = cloudformation.And(holdsCUR)
 	t.Conditions[condHasCURPrefix] = notEmpty(cloudformation.Ref(params.CURReportPrefix.Name))
+	t.Conditions[condHasKMSKey] = cloudformation.And(append(holdsCUR, notEmpty(cloudformation.Ref(params.CURKMSKeyARN.Name))))
+	t.Conditions[condHasBoundary] = notEmpty(cloudformation.Ref(params.PermissionsBoundaryARN.Name))
 	for i := range params.MaxLogGroups {
 		t.Conditions[condHasLogGroup(i)] = notEmpty(logGroupName(i))
 	}
+	addTagConditions(t)
 
-	t.Resources[RoleLogicalID] = &iam.Role{
-		RoleName:                 str(p.RoleName),
-		Description:              str(fmt.Sprintf("Read-only access for %s, permission set %s. Created by rolecall; remove it by deleting the onboarding stack.", p.Name, permissions.Version)),
-		AssumeRolePolicyDocument: trustPolicy(p.PrincipalARN),
-		MaxSessionDuration:       num(3600),
-		Tags: []tags.Tag{
-			{Key: "rolecall:vendor", Value: p.ID},
-			{Key: "rolecall:permission-set", Value: permissions.Version},
+	t.Resources[RoleLogicalID] = withProperties{
+		Resource: &iam.Role{
+			RoleName:                 str(p.RoleName),
+			Path:                     str(cloudformation.Ref(params.RolePath.Name)),
+			PermissionsBoundary:      str(cloudformation.If(condHasBoundary, cloudformation.Ref(params.PermissionsBoundaryARN.Name), noValue)),
+			Description:              str(fmt.Sprintf("Read-only access for %s, permission set %s. Created by rolecall; remove it by deleting the onboarding stack.", p.Name, permissions.Version)),
+			AssumeRolePolicyDocument: trustPolicy(p.PrincipalARN),
+			MaxSessionDuration:       num(3600),
 		},
+		extra: map[string]any{"Tags": tagList(roleTags(p))},
 	}
 	for id, res := range policyResources(p.RoleName) {
 		t.Resources[id] = res
@@ -82,6 +100,14 @@ func roleTemplate(p *profile.Profile) *cloudformation.Template {
 		Description: str("ARN of the read-only role in this account."),
 	}
 	return t
+}
+
+// roleTags are the tags every role carries, before the customer's.
+func roleTags(p *profile.Profile) []tags.Tag {
+	return []tags.Tag{
+		{Key: "rolecall:vendor", Value: p.ID},
+		{Key: "rolecall:permission-set", Value: permissions.Version},
+	}
 }
 
 func notEmpty(v string) string {

@@ -14,7 +14,8 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation/logs"
 	"github.com/awslabs/goformation/v7/cloudformation/policies"
 	"github.com/awslabs/goformation/v7/cloudformation/secretsmanager"
-	"github.com/awslabs/goformation/v7/cloudformation/serverless"
+	"github.com/awslabs/goformation/v7/cloudformation/sqs"
+	"github.com/awslabs/goformation/v7/cloudformation/tags"
 
 	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/permissions"
@@ -23,23 +24,31 @@ import (
 
 // Logical IDs, custom resource types and outputs of the management stack.
 const (
-	FunctionLogicalID        = "OnboardingFunction"
-	FunctionRoleLogicalID    = "OnboardingFunctionRole"
-	LogGroupLogicalID        = "OnboardingFunctionLogs"
-	SecretLogicalID          = "OnboardingSecret"
-	PreflightLogicalID       = "Preflight"
-	ManagementRoleLogicalID  = "ManagementRole"
-	StackSetLogicalID        = "MemberRoleStackSet"
-	VerificationLogicalID    = "RoleVerification"
-	EventRuleLogicalID       = "StackInstanceEvents"
-	StateTableLogicalID      = "StateTable"
-	EventPermissionLogicalID = "StackInstanceEventsPermission"
+	FunctionLogicalID         = "OnboardingFunction"
+	FunctionRoleLogicalID     = "OnboardingFunctionRole"
+	LogGroupLogicalID         = "OnboardingFunctionLogs"
+	SecretLogicalID           = "OnboardingSecret"
+	PreflightLogicalID        = "Preflight"
+	ManagementRoleLogicalID   = "ManagementRole"
+	StackSetLogicalID         = "MemberRoleStackSet"
+	VerificationLogicalID     = "RoleVerification"
+	EventRuleLogicalID        = "StackInstanceEvents"
+	StateTableLogicalID       = "StateTable"
+	EventPermissionLogicalID  = "StackInstanceEventsPermission"
+	DeadLetterLogicalID       = "UnprocessedEvents"
+	DeadLetterPolicyLogicalID = "UnprocessedEventsPolicy"
+	InvokeConfigLogicalID     = "OnboardingFunctionInvokeConfig"
 
 	OutputGrantedPermissions = "GrantedPermissions"
 	OutputVerificationStatus = "VerificationStatus"
 	OutputStackSetID         = params.OutputStackSetID
 	OutputCallbackStatus     = "CallbackStatus"
-	OutputMemberRoleARN      = "MemberRoleArnPattern"
+	OutputMemberRoleARN      = params.OutputMemberRoleARN
+	OutputVerifierRoleARN    = "VerifierRoleArn"
+	OutputUnprocessedEvents  = "UnprocessedEventsQueue"
+
+	// FunctionCodeDir is the function's source, for sam build.
+	FunctionCodeDir = "lambda"
 
 	// RoleTemplatePath is where the role template is written, relative to
 	// the management template; the nested stack refers to it by this path.
@@ -55,7 +64,34 @@ const (
 
 const (
 	condDeployToOrg = "DeployToOrganization"
+	// condManagementRole: StackSetCallAs is SELF, so the stack runs in
+	// the management account and creates its role. Otherwise
+	// (DELEGATED_ADMIN) it runs in a delegated administrator account and
+	// creates no role of its own: the StackSet creates that account's
+	// role like any member's, and the management account gets its role
+	// from a second stack.
+	condManagementRole   = "CreatesManagementRole"
+	condHasAccountFilter = "HasAccountFilter"
+	condRetainRoles      = "RetainRolesOnAccountRemoval"
+	condHasCURAccount    = "CurBucketInAnotherAccount"
+	// condEventPath: StackSet instance events reach this stack. AWS puts
+	// a service-managed StackSet in the management account even when a
+	// delegated administrator creates it, and its events carry that
+	// account (AWS does not say on which bus they land; we infer the
+	// management account's), so only a SELF stack hears them.
+	condEventPath = "HearsInstanceEvents"
 )
+
+// StackSetPolicyLogicalID grants the function ListStackInstances on the
+// StackSet, once Preflight has named the account that owns it.
+const StackSetPolicyLogicalID = "OnboardingFunctionStackSetAccess"
+
+// packagedByDeploy is the Metadata of a resource whose local path sam
+// deploy uploads: cfn-lint warns that such a path needs packaging, which
+// sam deploy does.
+var packagedByDeploy = map[string]any{
+	"cfn-lint": map[string]any{"config": map[string]any{"ignore_checks": []string{"W3002"}}},
+}
 
 // stackSetName is unique per stack, so a customer can run two onboardings
 // (two vendors) side by side.
@@ -68,124 +104,174 @@ func joined(name string) string { return cloudformation.Join(",", cloudformation
 // managementTemplate builds template.yaml. With a nil Artifacts the code
 // and the role template are local paths, for sam build and sam deploy; with
 // Artifacts they are the vendor's published S3 objects, for Launch Stack.
+// It is plain CloudFormation: no transform, so a Launch Stack link needs
+// no CAPABILITY_AUTO_EXPAND.
 func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts) *cloudformation.Template {
 	t := cloudformation.NewTemplate()
-	t.Transform = &cloudformation.Transform{String: str("AWS::Serverless-2016-10-31")}
 	t.Description = fmt.Sprintf("rolecall: connect this AWS organization to %s with a read-only role in every account, verified before the stack completes (permission set %s).", p.Name, permissions.Version)
 	t.Metadata["AWS::CloudFormation::Interface"] = consoleInterface()
+	// W1030: cfn-lint checks the StackSet's Accounts against
+	// AccountFilterIds' empty default, which Fn::If leaves out (with no
+	// filter); Preflight requires ids whenever a filter is set. cfn-lint
+	// reports it at the template level, so it is silenced here.
+	t.Metadata["cfn-lint"] = map[string]any{"config": map[string]any{"ignore_checks": []string{"W1030"}}}
 	for _, prm := range params.All() {
 		t.Parameters[prm.Name] = parameter(prm)
 	}
 	t.Conditions[condDeployToOrg] = cloudformation.Equals(ref(params.DeployToOrganization.Name), "true")
 	t.Conditions[condBedrock] = cloudformation.Equals(ref(params.EnableBedrockAccess.Name), "true")
+	t.Conditions[condManagementRole] = cloudformation.Equals(ref(params.StackSetCallAs.Name), "SELF")
+	t.Conditions[condHasAccountFilter] = cloudformation.Not([]string{cloudformation.Equals(ref(params.AccountFilterType.Name), "NONE")})
+	t.Conditions[condRetainRoles] = cloudformation.Equals(ref(params.RetainRolesOnAccountRemoval.Name), "true")
+	t.Conditions[condHasCURAccount] = notEmpty(ref(params.CURBucketAccountID.Name))
+	t.Conditions[condEventPath] = cloudformation.And([]string{
+		cloudformation.Equals(ref(params.DeployToOrganization.Name), "true"),
+		cloudformation.Equals(ref(params.StackSetCallAs.Name), "SELF"),
+	})
+	addTagConditions(t)
+	stackTags := stackTagList([]tags.Tag{{Key: "rolecall:vendor", Value: p.ID}})
 
-	t.Resources[SecretLogicalID] = &secretsmanager.Secret{
-		Description: str(fmt.Sprintf("rolecall: the external ID and the callback signing secret %s issued for this organization.", p.Name)),
-		SecretString: str(cloudformation.Sub(fmt.Sprintf(`{"externalId":"${%s}","previousExternalId":"${%s}","callbackSecret":"${%s}"}`,
-			params.ExternalID.Name, params.PreviousExternalID.Name, params.CallbackSecret.Name))),
+	t.Resources[SecretLogicalID] = withProperties{
+		Resource: &secretsmanager.Secret{
+			Description: str(fmt.Sprintf("rolecall: the external ID and the callback signing secret %s issued for this organization.", p.Name)),
+			SecretString: str(cloudformation.Sub(fmt.Sprintf(`{"externalId":"${%s}","previousExternalId":"${%s}","callbackSecret":"${%s}"}`,
+				params.ExternalID.Name, params.PreviousExternalID.Name, params.CallbackSecret.Name))),
+		},
+		extra: map[string]any{"Tags": stackTags},
 	}
-	t.Resources[LogGroupLogicalID] = &logs.LogGroup{RetentionInDays: num(90)}
-	t.Resources[StateTableLogicalID] = stateTable()
-	t.Resources[FunctionRoleLogicalID] = functionRole(p)
-	t.Resources[FunctionLogicalID] = function(p, a)
+	t.Resources[LogGroupLogicalID] = withProperties{
+		Resource: &logs.LogGroup{RetentionInDays: num(90)},
+		extra:    map[string]any{"Tags": stackTags},
+	}
+	t.Resources[StateTableLogicalID] = withProperties{Resource: stateTable(), extra: map[string]any{"Tags": stackTags}}
+	t.Resources[FunctionRoleLogicalID] = withProperties{Resource: functionRole(p), extra: map[string]any{"Tags": stackTags}}
+	t.Resources[FunctionLogicalID] = function(p, a, stackTags)
 
 	token := cloudformation.GetAtt(FunctionLogicalID, "Arn")
-	t.Resources[PreflightLogicalID] = customResource{
-		typ: params.PreflightType,
-		properties: map[string]any{
-			"ServiceToken":                    token,
-			"ServiceTimeout":                  ServiceTimeoutSeconds,
-			params.CURBucketName.Name:         ref(params.CURBucketName.Name),
-			params.DeployToOrganization.Name:  ref(params.DeployToOrganization.Name),
-			params.OrganizationalUnitIDs.Name: ref(params.OrganizationalUnitIDs.Name),
-			params.StackSetCallAs.Name:        ref(params.StackSetCallAs.Name),
-		},
+	preflight := map[string]any{
+		"ServiceToken":   token,
+		"ServiceTimeout": ServiceTimeoutSeconds,
 	}
+	for _, prm := range params.Preflight() {
+		preflight[prm.Name] = ref(prm.Name)
+	}
+	t.Resources[PreflightLogicalID] = customResource{typ: params.PreflightType, properties: preflight}
 
 	nested := roleParameters()
 	nested[params.CURBucketName.Name] = ref(params.CURBucketName.Name)
 	nested[params.CURReportPrefix.Name] = ref(params.CURReportPrefix.Name)
+	nested[params.CURBucketAccountID.Name] = ref(params.CURBucketAccountID.Name)
+	nested[params.CURKMSKeyARN.Name] = ref(params.CURKMSKeyARN.Name)
 	roleURL := RoleTemplatePath
 	if a != nil {
 		roleURL = a.URL(a.RoleTemplateKey())
 	}
-	t.Resources[ManagementRoleLogicalID] = &cfn.Stack{
+	nestedStack := &cfn.Stack{
 		TemplateURL:                roleURL,
 		Parameters:                 nested,
 		AWSCloudFormationDependsOn: []string{PreflightLogicalID},
+		AWSCloudFormationCondition: condManagementRole,
 	}
+	if a == nil {
+		nestedStack.AWSCloudFormationMetadata = packagedByDeploy
+	}
+	t.Resources[ManagementRoleLogicalID] = nestedStack
 
+	// Member accounts get the CUR parameters only when the bucket is in
+	// one of them; each role template then decides whether it is the one.
+	members := roleParameters()
+	members[params.CURBucketName.Name] = cloudformation.If(condHasCURAccount, ref(params.CURBucketName.Name), "")
+	members[params.CURReportPrefix.Name] = cloudformation.If(condHasCURAccount, ref(params.CURReportPrefix.Name), "")
+	members[params.CURBucketAccountID.Name] = ref(params.CURBucketAccountID.Name)
+	members[params.CURKMSKeyARN.Name] = cloudformation.If(condHasCURAccount, ref(params.CURKMSKeyARN.Name), "")
 	var stackSetParams []cfn.StackSet_Parameter
-	for _, k := range sortedKeys(roleParameters()) {
-		stackSetParams = append(stackSetParams, cfn.StackSet_Parameter{ParameterKey: k, ParameterValue: roleParameters()[k]})
+	for _, k := range sortedKeys(members) {
+		stackSetParams = append(stackSetParams, cfn.StackSet_Parameter{ParameterKey: k, ParameterValue: members[k]})
+	}
+	targets := map[string]any{
+		"OrganizationalUnitIds": cloudformation.Split(",", cloudformation.GetAtt(PreflightLogicalID, params.DataDeploymentTargets)),
+		"AccountFilterType":     cloudformation.If(condHasAccountFilter, ref(params.AccountFilterType.Name), noValue),
+		"Accounts":              cloudformation.If(condHasAccountFilter, ref(params.AccountFilterIDs.Name), noValue),
 	}
 	t.Resources[StackSetLogicalID] = withProperties{
 		Resource: &cfn.StackSet{
-			StackSetName:     stackSetName,
-			Description:      str(fmt.Sprintf("rolecall: the %s read-only role in every member account of the chosen organizational units.", p.Name)),
-			PermissionModel:  "SERVICE_MANAGED",
-			AutoDeployment:   &cfn.StackSet_AutoDeployment{Enabled: yes(), RetainStacksOnAccountRemoval: no()},
-			CallAs:           str(ref(params.StackSetCallAs.Name)),
-			Capabilities:     []string{"CAPABILITY_NAMED_IAM"},
-			ManagedExecution: &cfn.StackSet_ManagedExecution{Active: yes()},
-			OperationPreferences: &cfn.StackSet_OperationPreferences{
-				// Accounts are independent: deploy to many at once, and let a
-				// few fail (an SCP, a suspended account) without rolling back
-				// the rest; verification reports each failed account.
-				MaxConcurrentPercentage:    num(50),
-				FailureTolerancePercentage: num(10),
-				RegionConcurrencyType:      str("PARALLEL"),
-			},
+			StackSetName:               stackSetName,
+			Description:                str(fmt.Sprintf("rolecall: the %s read-only role in every member account of the chosen organizational units.", p.Name)),
+			PermissionModel:            "SERVICE_MANAGED",
+			CallAs:                     str(ref(params.StackSetCallAs.Name)),
+			Capabilities:               []string{"CAPABILITY_NAMED_IAM"},
+			ManagedExecution:           &cfn.StackSet_ManagedExecution{Active: yes()},
 			Parameters:                 stackSetParams,
 			TemplateBody:               str(roleBody),
 			AWSCloudFormationCondition: condDeployToOrg,
 		},
 		extra: map[string]any{
+			"AutoDeployment": map[string]any{
+				"Enabled":                      true,
+				"RetainStacksOnAccountRemoval": cloudformation.If(condRetainRoles, true, false),
+			},
+			// Accounts are independent: deploy to all of them at once and
+			// let any fail (an SCP, a suspended account) without stopping
+			// or rolling back the rest. Soft failure tolerance keeps the
+			// concurrency when some fail; verification then reports each
+			// failed account with CloudFormation's reason.
+			"OperationPreferences": map[string]any{
+				"ConcurrencyMode":            "SOFT_FAILURE_TOLERANCE",
+				"MaxConcurrentPercentage":    100,
+				"FailureTolerancePercentage": 100,
+				"RegionConcurrencyType":      "PARALLEL",
+			},
 			// IAM is global: one region only, or every account would be
 			// registered once per region.
 			"StackInstancesGroup": []any{map[string]any{
-				"DeploymentTargets": map[string]any{
-					"OrganizationalUnitIds": cloudformation.Split(",", cloudformation.GetAtt(PreflightLogicalID, params.DataDeploymentTargets)),
-				},
-				"Regions": []string{ref("AWS::Region")},
+				"DeploymentTargets": targets,
+				"Regions":           []string{ref("AWS::Region")},
 			}},
 		},
+	}
+
+	// The StackSet belongs to the management account, also when a
+	// delegated administrator creates it; Preflight names that account.
+	// A policy of its own, since the function's role exists before
+	// Preflight runs.
+	t.Resources[StackSetPolicyLogicalID] = &iam.Policy{
+		PolicyName: "onboarding-function-stackset",
+		PolicyDocument: map[string]any{
+			"Version": "2012-10-17",
+			"Statement": []any{map[string]any{
+				"Sid":    "ListOwnStackSetInstances",
+				"Effect": "Allow",
+				"Action": []string{"cloudformation:ListStackInstances"},
+				"Resource": cloudformation.SubVars("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${Owner}:stackset/${AWS::StackName}-roles:*",
+					map[string]any{"Owner": cloudformation.GetAtt(PreflightLogicalID, params.DataManagementAccountID)}),
+			}},
+		},
+		// Always there (harmless without a StackSet), so the verification
+		// can depend on it.
+		Roles: []string{ref(FunctionRoleLogicalID)},
 	}
 
 	t.Resources[VerificationLogicalID] = customResource{
 		typ:        params.VerificationType,
 		properties: verificationProperties(),
+		dependsOn:  []string{StackSetPolicyLogicalID},
 	}
 
-	t.Resources[EventRuleLogicalID] = &events.Rule{
-		Description: str("rolecall: verify a member account's role when its StackSet instance changes, and tell the vendor."),
-		EventPattern: map[string]any{
-			"source":      []string{"aws.cloudformation"},
-			"detail-type": []string{params.StackInstanceEventType},
-			"detail": map[string]any{
-				"stack-set-arn": []string{cloudformation.SubVars(
-					"arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stackset/${Id}",
-					map[string]any{"Id": cloudformation.GetAtt(StackSetLogicalID, "StackSetId")})},
-			},
-		},
-		Targets:                    []events.Rule_Target{{Arn: token, Id: FunctionLogicalID}},
-		AWSCloudFormationCondition: condDeployToOrg,
-	}
-	t.Resources[EventPermissionLogicalID] = &lambda.Permission{
-		Action:                     "lambda:InvokeFunction",
-		FunctionName:               ref(FunctionLogicalID),
-		Principal:                  "events.amazonaws.com",
-		SourceArn:                  str(cloudformation.GetAtt(EventRuleLogicalID, "Arn")),
-		AWSCloudFormationCondition: condDeployToOrg,
-	}
+	addEventPath(t, token, stackTags)
 
 	t.Outputs[OutputRoleARN] = cloudformation.Output{
-		Value:       cloudformation.GetAtt(ManagementRoleLogicalID, "Outputs."+OutputRoleARN),
+		Value: cloudformation.If(condManagementRole,
+			cloudformation.GetAtt(ManagementRoleLogicalID, "Outputs."+OutputRoleARN),
+			"none in this delegated administrator account: the StackSet creates its role; deploy this template in the management account with DeployToOrganization=false for the management account's role"),
 		Description: str(fmt.Sprintf("The read-only role %s assumes in this account.", p.Name)),
 	}
 	t.Outputs[OutputMemberRoleARN] = cloudformation.Output{
-		Value:       cloudformation.Sub(fmt.Sprintf("arn:${AWS::Partition}:iam::<member-account-id>:role/%s", p.RoleName)),
+		Value:       cloudformation.Sub(fmt.Sprintf("arn:${AWS::Partition}:iam::<member-account-id>:role${%s}%s", params.RolePath.Name, p.RoleName)),
 		Description: str("The role's ARN in each member account."),
+	}
+	t.Outputs[OutputVerifierRoleARN] = cloudformation.Output{
+		Value:       cloudformation.GetAtt(FunctionRoleLogicalID, "Arn"),
+		Description: str("The onboarding function's role. With StackSetCallAs=DELEGATED_ADMIN, list it in AdditionalVerifierPrincipalArns of the management account's stack so this stack verifies that role too."),
 	}
 	t.Outputs[OutputGrantedPermissions] = cloudformation.Output{
 		Value:       cloudformation.If(condBedrock, oneLine(permissions.Summary(true)), oneLine(permissions.Summary(false))),
@@ -203,7 +289,83 @@ func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts) *clou
 		Value:       cloudformation.If(condDeployToOrg, cloudformation.GetAtt(StackSetLogicalID, "StackSetId"), "none: DeployToOrganization is false"),
 		Description: str("The StackSet that creates the role in member accounts."),
 	}
+	t.Outputs[OutputUnprocessedEvents] = cloudformation.Output{
+		Value:       cloudformation.If(condEventPath, ref(DeadLetterLogicalID), "none: no StackSet instance events reach this stack"),
+		Description: str("The queue that keeps StackSet instance events the function could not process; the README says how to replay them."),
+	}
 	return t
+}
+
+// addEventPath adds what verifies a member account when its StackSet
+// instance changes: the EventBridge rule, its permission to invoke the
+// function, and the dead-letter queue where an event lands, with a record,
+// when EventBridge cannot deliver it or the function fails it after
+// Lambda's retries.
+func addEventPath(t *cloudformation.Template, token string, stackTags any) {
+	queueARN := cloudformation.GetAtt(DeadLetterLogicalID, "Arn")
+	ruleARN := cloudformation.GetAtt(EventRuleLogicalID, "Arn")
+	t.Resources[DeadLetterLogicalID] = withProperties{
+		Resource: &sqs.Queue{
+			MessageRetentionPeriod:     num(14 * 24 * 3600), // SQS's maximum
+			SqsManagedSseEnabled:       yes(),
+			AWSCloudFormationCondition: condEventPath,
+		},
+		extra: map[string]any{"Tags": stackTags},
+	}
+	t.Resources[DeadLetterPolicyLogicalID] = &sqs.QueuePolicy{
+		Queues: []string{ref(DeadLetterLogicalID)},
+		PolicyDocument: map[string]any{
+			"Version": "2012-10-17",
+			"Statement": []any{map[string]any{
+				"Sid":       "EventBridgeDeadLetters",
+				"Effect":    "Allow",
+				"Principal": map[string]any{"Service": "events.amazonaws.com"},
+				"Action":    "sqs:SendMessage",
+				"Resource":  queueARN,
+				"Condition": map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": ruleARN}},
+			}},
+		},
+		AWSCloudFormationCondition: condEventPath,
+	}
+	t.Resources[EventRuleLogicalID] = &events.Rule{
+		Description: str("rolecall: verify a member account's role when its StackSet instance changes, and tell the vendor."),
+		EventPattern: map[string]any{
+			"source":      []string{"aws.cloudformation"},
+			"detail-type": []string{params.StackInstanceEventType},
+			"detail": map[string]any{
+				"stack-set-arn": []string{cloudformation.SubVars(
+					"arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stackset/${Id}",
+					map[string]any{"Id": cloudformation.GetAtt(StackSetLogicalID, "StackSetId")})},
+			},
+		},
+		Targets: []events.Rule_Target{{
+			Arn: token, Id: FunctionLogicalID,
+			// EventBridge retries a failed delivery for a day, then keeps
+			// the event in the queue.
+			RetryPolicy:      &events.Rule_RetryPolicy{MaximumEventAgeInSeconds: num(24 * 3600), MaximumRetryAttempts: num(185)},
+			DeadLetterConfig: &events.Rule_DeadLetterConfig{Arn: str(queueARN)},
+		}},
+		AWSCloudFormationCondition: condEventPath,
+	}
+	t.Resources[EventPermissionLogicalID] = &lambda.Permission{
+		Action:                     "lambda:InvokeFunction",
+		FunctionName:               ref(FunctionLogicalID),
+		Principal:                  "events.amazonaws.com",
+		SourceArn:                  str(ruleARN),
+		AWSCloudFormationCondition: condEventPath,
+	}
+	// Lambda retries a failed asynchronous invocation twice; then the
+	// event goes to the queue with the error, instead of being dropped.
+	t.Resources[InvokeConfigLogicalID] = &lambda.EventInvokeConfig{
+		FunctionName:             ref(FunctionLogicalID),
+		Qualifier:                "$LATEST",
+		MaximumRetryAttempts:     num(2),
+		MaximumEventAgeInSeconds: num(6 * 3600),
+		DestinationConfig: &lambda.EventInvokeConfig_DestinationConfig{
+			OnFailure: &lambda.EventInvokeConfig_OnFailure{Destination: queueARN},
+		},
+		AWSCloudFormationCondition: condEventPath,
+	}
 }
 
 // roleParameters are the role template's parameter values, shared by the
@@ -216,6 +378,9 @@ func roleParameters() map[string]string {
 		params.LogGroupNames.Name:                   joined(params.LogGroupNames.Name),
 		params.AdditionalVerifierPrincipalARNs.Name: joined(params.AdditionalVerifierPrincipalARNs.Name),
 		paramVerifierRoleARN:                        cloudformation.GetAtt(FunctionRoleLogicalID, "Arn"),
+		params.RolePath.Name:                        ref(params.RolePath.Name),
+		params.PermissionsBoundaryARN.Name:          ref(params.PermissionsBoundaryARN.Name),
+		params.ResourceTags.Name:                    joined(params.ResourceTags.Name),
 	}
 }
 
@@ -228,9 +393,10 @@ func verificationProperties() map[string]any {
 	props := map[string]any{
 		"ServiceToken":                 cloudformation.GetAtt(FunctionLogicalID, "Arn"),
 		"ServiceTimeout":               ServiceTimeoutSeconds,
-		params.PropManagementRoleARN:   cloudformation.GetAtt(ManagementRoleLogicalID, "Outputs."+OutputRoleARN),
+		params.PropManagementRoleARN:   cloudformation.If(condManagementRole, cloudformation.GetAtt(ManagementRoleLogicalID, "Outputs."+OutputRoleARN), noValue),
 		params.PropStackSetID:          cloudformation.If(condDeployToOrg, cloudformation.GetAtt(StackSetLogicalID, "StackSetId"), noValue),
 		params.PropPermissionSetDigest: permissions.Digest(),
+		params.PropCURRegion:           cloudformation.GetAtt(PreflightLogicalID, params.DataCURRegion),
 	}
 	// Every customer input except the callback secret, which stays in
 	// Secrets Manager. The external IDs are here so that rotating one
@@ -264,7 +430,12 @@ func stateTable() cloudformation.Resource {
 	}
 }
 
-func function(p *profile.Profile, a *Artifacts) cloudformation.Resource {
+// function is the onboarding function. Its environment is the wiring and
+// the vendor's settings only: the customer's choices reach it as the
+// custom resources' properties, and for instance events through the
+// stack's own parameters (DescribeStacks), since Lambda bounds the whole
+// environment at 4 KB.
+func function(p *profile.Profile, a *Artifacts, stackTags any) cloudformation.Resource {
 	env := map[string]string{
 		params.EnvVendorName:   p.Name,
 		params.EnvRoleName:     p.RoleName,
@@ -273,80 +444,78 @@ func function(p *profile.Profile, a *Artifacts) cloudformation.Resource {
 		params.EnvSecretARN:    ref(SecretLogicalID),
 		params.EnvCallbackURL:  p.Callback.URL,
 		params.EnvAudience:     p.Callback.Audience,
-		params.EnvCURBucket:    ref(params.CURBucketName.Name),
-		params.EnvCURPrefix:    ref(params.CURReportPrefix.Name),
-		params.EnvRegions:      joined(params.InventoryRegions.Name),
-		params.EnvBedrock:      ref(params.EnableBedrockAccess.Name),
-		params.EnvLogGroups:    joined(params.LogGroupNames.Name),
-		params.EnvDeployToOrg:  ref(params.DeployToOrganization.Name),
-		params.EnvCallAs:       ref(params.StackSetCallAs.Name),
 		params.EnvStateTable:   ref(StateTableLogicalID),
+		params.EnvDeadLetters:  cloudformation.If(condEventPath, ref(DeadLetterLogicalID), ""),
 	}
-	return withProperties{
-		Resource: &serverless.Function{
-			Description:   str(fmt.Sprintf("rolecall: verifies the %s roles and reports them to %s.", p.Name, p.Name)),
-			CodeUri:       codeURI(a),
-			Handler:       str("bootstrap"),
-			Runtime:       str("provided.al2023"),
-			Architectures: []string{"arm64"},
-			MemorySize:    num(512),
-			Timeout:       num(FunctionTimeoutSeconds),
-			Role:          str(cloudformation.GetAtt(FunctionRoleLogicalID, "Arn")),
-			Environment:   &serverless.Function_FunctionEnvironment{Variables: env},
-			AWSCloudFormationMetadata: map[string]any{
-				// sam build runs `make build-OnboardingFunction`.
-				"BuildMethod": "makefile",
-			},
-		},
-		extra: map[string]any{
-			"LoggingConfig": &lambda.Function_LoggingConfig{
-				LogFormat: str("JSON"),
-				LogGroup:  str(ref(LogGroupLogicalID)),
-			},
+	fn := &lambda.Function{
+		Description:   str(fmt.Sprintf("rolecall: verifies the %s roles and reports them to %s.", p.Name, p.Name)),
+		Handler:       str("bootstrap"),
+		Runtime:       str("provided.al2023"),
+		Architectures: []string{"arm64"},
+		MemorySize:    num(512),
+		Timeout:       num(FunctionTimeoutSeconds),
+		Role:          cloudformation.GetAtt(FunctionRoleLogicalID, "Arn"),
+		Environment:   &lambda.Function_Environment{Variables: env},
+		LoggingConfig: &lambda.Function_LoggingConfig{
+			LogFormat: str("JSON"),
+			LogGroup:  str(ref(LogGroupLogicalID)),
 		},
 	}
-}
-
-func codeURI(a *Artifacts) *serverless.Function_CodeUri {
+	extra := map[string]any{"Tags": stackTags}
 	if a == nil {
-		return &serverless.Function_CodeUri{String: str(".")}
+		// A local directory: sam build runs `make build-OnboardingFunction`
+		// in it (BuildMethod makefile, in source, see samconfig.toml), and
+		// sam deploy uploads what it built.
+		extra["Code"] = FunctionCodeDir
+		fn.AWSCloudFormationMetadata = map[string]any{
+			"BuildMethod": "makefile",
+			"cfn-lint":    packagedByDeploy["cfn-lint"],
+		}
+	} else {
+		fn.Code = &lambda.Function_Code{S3Bucket: str(a.Bucket), S3Key: str(a.FunctionKey())}
 	}
-	return &serverless.Function_CodeUri{S3Location: &serverless.Function_S3Location{Bucket: a.Bucket, Key: a.FunctionKey()}}
+	return withProperties{Resource: fn, extra: extra}
 }
 
 func functionRole(p *profile.Profile) cloudformation.Resource {
 	stmt := func(sid string, actions []string, resources ...string) map[string]any {
 		return map[string]any{"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
 	}
-	doc := map[string]any{
-		"Version": "2012-10-17",
-		"Statement": []any{
-			stmt("WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"},
-				cloudformation.GetAtt(LogGroupLogicalID, "Arn")),
-			stmt("AssumeTheVendorRoleToVerifyIt", []string{"sts:AssumeRole"},
-				cloudformation.Sub("arn:${AWS::Partition}:iam::*:role/"+p.RoleName)),
-			stmt("ReadOwnSecret", []string{"secretsmanager:GetSecretValue"},
-				ref(SecretLogicalID)),
-			stmt("ListOwnStackSetInstances", []string{"cloudformation:ListStackInstances"},
-				cloudformation.Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stackset/${AWS::StackName}-roles:*")),
-			// To tell an update's rollback, when a failed answer would leave
-			// the stack in UPDATE_ROLLBACK_FAILED, and to confirm that a
-			// Delete is a real deletion before telling the vendor.
-			stmt("ReadOwnStackStatus", []string{"cloudformation:DescribeStackResource", "cloudformation:DescribeStacks"},
-				cloudformation.Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*")),
-			stmt("KeepOwnState", []string{"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"},
-				cloudformation.GetAtt(StateTableLogicalID, "Arn")),
-			stmt("ReadOrganization", []string{
-				"organizations:DescribeOrganization",
-				"organizations:DescribeOrganizationalUnit",
-				"organizations:ListAWSServiceAccessForOrganization",
-				"organizations:ListDelegatedAdministrators",
-				"organizations:ListRoots",
-			}, "*"),
-			stmt("CheckCurBucketOwner", []string{"s3:ListBucket"},
-				cloudformation.Sub("arn:${AWS::Partition}:s3:::${"+params.CURBucketName.Name+"}")),
-		},
+	statements := []any{
+		stmt("WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"},
+			cloudformation.GetAtt(LogGroupLogicalID, "Arn")),
+		stmt("AssumeTheVendorRoleToVerifyIt", []string{"sts:AssumeRole"},
+			cloudformation.Sub("arn:${AWS::Partition}:iam::*:role${"+params.RolePath.Name+"}"+p.RoleName)),
+		stmt("ReadOwnSecret", []string{"secretsmanager:GetSecretValue"},
+			ref(SecretLogicalID)),
+		// To tell an update's rollback, when a failed answer would leave
+		// the stack in UPDATE_ROLLBACK_FAILED; to confirm that a Delete is
+		// a real deletion before telling the vendor; and to read the
+		// stack's parameters when an instance event arrives.
+		stmt("ReadOwnStackStatus", []string{"cloudformation:DescribeStackResource", "cloudformation:DescribeStacks"},
+			cloudformation.Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*")),
+		stmt("KeepOwnState", []string{"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"},
+			cloudformation.GetAtt(StateTableLogicalID, "Arn")),
+		stmt("ReadOrganization", []string{
+			"organizations:DescribeAccount",
+			"organizations:DescribeOrganization",
+			"organizations:DescribeOrganizationalUnit",
+			"organizations:ListAWSServiceAccessForOrganization",
+			"organizations:ListDelegatedAdministrators",
+			"organizations:ListParents",
+			"organizations:ListRoots",
+		}, "*"),
+		stmt("CheckCurBucketOwner", []string{"s3:ListBucket"},
+			cloudformation.Sub("arn:${AWS::Partition}:s3:::${"+params.CURBucketName.Name+"}")),
 	}
+	// The dead-letter queue exists only with the StackSet: Lambda sends
+	// failed events there as the function's role, and the function counts
+	// what waits there.
+	statements = append(statements, cloudformation.If(condEventPath,
+		stmt("KeepUnprocessedEvents", []string{"sqs:GetQueueAttributes", "sqs:SendMessage"},
+			cloudformation.GetAtt(DeadLetterLogicalID, "Arn")),
+		noValue))
+	doc := map[string]any{"Version": "2012-10-17", "Statement": statements}
 	return &iam.Role{
 		Description: str("rolecall onboarding function: assumes the read-only roles to verify them, reads its secret and the StackSet's instances."),
 		AssumeRolePolicyDocument: map[string]any{

@@ -2,6 +2,7 @@ package synth
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -131,7 +132,17 @@ func build(p *profile.Profile, a *Artifacts) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("role template: %w", err)
 	}
-	mgmt, err := render(managementTemplate(p, string(role), a), allParamOrder())
+	// The StackSet carries the role template inline, where CloudFormation
+	// allows 51,200 bytes: as compact JSON, a third of the YAML.
+	roleJSON, err := roleTemplate(p).JSON()
+	if err != nil {
+		return nil, fmt.Errorf("role template: %w", err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, roleJSON); err != nil {
+		return nil, fmt.Errorf("role template: %w", err)
+	}
+	mgmt, err := render(managementTemplate(p, compact.String(), a), allParamOrder())
 	if err != nil {
 		return nil, fmt.Errorf("management template: %w", err)
 	}
@@ -187,6 +198,7 @@ func render(t *cloudformation.Template, paramOrder []string) ([]byte, error) {
 	if p := mappingValue(root, "Parameters"); p != nil {
 		reorder(p, paramOrder)
 	}
+	quoteYAML11(&doc)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -197,6 +209,18 @@ func render(t *cloudformation.Template, paramOrder []string) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// quoteYAML11 quotes the plain scalars a YAML 1.1 reader (cfn-lint's,
+// the SAM CLI's) would take for something else: "=" is YAML 1.1's value
+// key and "<<" its merge key; yaml.v3 writes them bare.
+func quoteYAML11(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Style == 0 && (n.Value == "=" || n.Value == "<<") {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	for _, c := range n.Content {
+		quoteYAML11(c)
+	}
 }
 
 func mappingValue(m *yaml.Node, key string) *yaml.Node {

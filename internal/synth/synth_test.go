@@ -2,6 +2,7 @@ package synth
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rolecall/rolecall/internal/cfnyaml"
 	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/permissions"
 	"github.com/rolecall/rolecall/internal/profile"
@@ -178,11 +180,16 @@ func TestManagementTemplateShape(t *testing.T) {
 	files := buildFiles(t, p)
 	m := parse(t, files[ManagementTemplatePath])
 
-	if m.Transform != "AWS::Serverless-2016-10-31" {
-		t.Errorf("Transform = %v", m.Transform)
+	// Plain CloudFormation: a Launch Stack link then needs no
+	// CAPABILITY_AUTO_EXPAND, and nothing is expanded out of sight.
+	if m.Transform != nil {
+		t.Errorf("Transform = %v, want none", m.Transform)
 	}
 	wantTypes := map[string]string{
-		FunctionLogicalID:       "AWS::Serverless::Function",
+		FunctionLogicalID:       "AWS::Lambda::Function",
+		DeadLetterLogicalID:     "AWS::SQS::Queue",
+		InvokeConfigLogicalID:   "AWS::Lambda::EventInvokeConfig",
+		StackSetPolicyLogicalID: "AWS::IAM::Policy",
 		FunctionRoleLogicalID:   "AWS::IAM::Role",
 		PreflightLogicalID:      params.PreflightType,
 		ManagementRoleLogicalID: "AWS::CloudFormation::Stack",
@@ -209,8 +216,20 @@ func TestManagementTemplateShape(t *testing.T) {
 	if lc, _ := fn["LoggingConfig"].(map[string]any); lc["LogFormat"] != "JSON" {
 		t.Errorf("function LoggingConfig = %v, want LogFormat JSON", fn["LoggingConfig"])
 	}
-	if m.Resources[FunctionLogicalID].Metadata["BuildMethod"] != "makefile" {
-		t.Errorf("function Metadata = %v, want BuildMethod makefile", m.Resources[FunctionLogicalID].Metadata)
+	if m.Resources[FunctionLogicalID].Metadata["BuildMethod"] != "makefile" || fn["Code"] != FunctionCodeDir {
+		t.Errorf("function Metadata = %v, Code %v; want BuildMethod makefile from %s", m.Resources[FunctionLogicalID].Metadata, fn["Code"], FunctionCodeDir)
+	}
+	// Lambda bounds the whole environment at 4 KB: wiring only.
+	vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+	for k := range vars {
+		if !strings.HasPrefix(k, "ROLECALL_") {
+			t.Errorf("environment variable %s", k)
+		}
+	}
+	for _, prm := range params.All() {
+		if _, ok := vars[prm.Name]; ok {
+			t.Errorf("customer parameter %s is in the environment", prm.Name)
+		}
 	}
 
 	for _, id := range []string{PreflightLogicalID, VerificationLogicalID} {
@@ -227,10 +246,49 @@ func TestManagementTemplateShape(t *testing.T) {
 	if ad, _ := ss.Properties["AutoDeployment"].(map[string]any); ad["Enabled"] != true {
 		t.Errorf("StackSet AutoDeployment = %v, want Enabled", ss.Properties["AutoDeployment"])
 	}
+	// The role template, as compact JSON: the same document as the YAML
+	// file the nested stack reads.
 	body, _ := ss.Properties["TemplateBody"].(string)
-	role := string(files[RoleTemplatePath])
-	if !strings.HasSuffix(role, body) || body == "" {
+	if !json.Valid([]byte(body)) {
+		t.Fatal("the StackSet's TemplateBody is not JSON")
+	}
+	// JSON is YAML: read both with the same decoder, which writes numbers
+	// as CloudFormation reads them.
+	inline, err := cfnyaml.Decode([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := cfnyaml.Decode(files[RoleTemplatePath])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(inline)
+	b, _ := json.Marshal(fromFile)
+	if !bytes.Equal(a, b) {
 		t.Error("the StackSet's TemplateBody is not the role template written to templates/")
+	}
+	if strings.Contains(body, "\n  ") {
+		t.Error("the StackSet's TemplateBody is not compact")
+	}
+	prefs, _ := ss.Properties["OperationPreferences"].(map[string]any)
+	for k, want := range map[string]any{"ConcurrencyMode": "SOFT_FAILURE_TOLERANCE", "MaxConcurrentPercentage": 100, "FailureTolerancePercentage": 100, "RegionConcurrencyType": "PARALLEL"} {
+		if prefs[k] != want {
+			t.Errorf("StackSet OperationPreferences %s = %v, want %v", k, prefs[k], want)
+		}
+	}
+	// The instance-event path, with its dead-letter queue, exists only
+	// where the events land: a SELF stack with a StackSet.
+	for _, id := range []string{EventRuleLogicalID, EventPermissionLogicalID, DeadLetterLogicalID, DeadLetterPolicyLogicalID, InvokeConfigLogicalID} {
+		if c := m.Resources[id].Condition; c != condEventPath {
+			t.Errorf("%s has condition %q, want %s", id, c, condEventPath)
+		}
+	}
+	target, _ := m.Resources[EventRuleLogicalID].Properties["Targets"].([]any)
+	if len(target) != 1 || target[0].(map[string]any)["DeadLetterConfig"] == nil || target[0].(map[string]any)["RetryPolicy"] == nil {
+		t.Errorf("the rule's target has no retry policy or dead-letter queue: %v", target)
+	}
+	if m.Resources[ManagementRoleLogicalID].Condition != condManagementRole {
+		t.Errorf("the management role is created with condition %q, want %s", m.Resources[ManagementRoleLogicalID].Condition, condManagementRole)
 	}
 
 	for _, out := range []string{OutputRoleARN, OutputGrantedPermissions, OutputVerificationStatus, OutputStackSetID} {
@@ -329,9 +387,12 @@ func TestPublishedTemplatesReferenceTheRelease(t *testing.T) {
 		t.Fatalf("%d files, want the two templates", len(files))
 	}
 	m := parse(t, files[0].Data)
-	code, _ := m.Resources[FunctionLogicalID].Properties["CodeUri"].(map[string]any)
-	if code["Bucket"] != a.Bucket || code["Key"] != "rolecall/abc123/function.zip" {
-		t.Errorf("CodeUri = %v", m.Resources[FunctionLogicalID].Properties["CodeUri"])
+	code, _ := m.Resources[FunctionLogicalID].Properties["Code"].(map[string]any)
+	if code["S3Bucket"] != a.Bucket || code["S3Key"] != "rolecall/abc123/function.zip" {
+		t.Errorf("Code = %v", m.Resources[FunctionLogicalID].Properties["Code"])
+	}
+	if md := m.Resources[FunctionLogicalID].Metadata; md["BuildMethod"] != nil {
+		t.Errorf("a published function has build metadata %v", md)
 	}
 	want := "https://vendor-onboarding-eu-west-1.s3.eu-west-1.amazonaws.com/rolecall/abc123/templates/member-role.yaml"
 	if got := m.Resources[ManagementRoleLogicalID].Properties["TemplateURL"]; got != want {

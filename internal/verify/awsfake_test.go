@@ -91,6 +91,11 @@ func (f *awsFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeXML(w, "AssumeRole", fmt.Sprintf(`<Credentials><AccessKeyId>ASIAFAKE%s</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><Arn>%s</Arn><AssumedRoleId>AROAFAKE:rolecall-verify</AssumedRoleId></AssumedRoleUser>`, acct, arn), "https://sts.amazonaws.com/doc/2011-06-15/")
 	case "ListRoles":
 		writeXML(w, op, `<Roles/><IsTruncated>false</IsTruncated>`, iamNS)
+	case "GetRole":
+		writeXML(w, op, fmt.Sprintf(`<Role><Path>/</Path><RoleName>%s</RoleName><Arn>arn:aws:iam::%s:role/%s</Arn><RoleId>AROAFAKE</RoleId><CreateDate>2026-01-01T00:00:00Z</CreateDate></Role>`,
+			form.Get("RoleName"), account, form.Get("RoleName")), iamNS)
+	case "ListExports":
+		writeJSON(w, `{"Exports":[]}`)
 	case "ListRolePolicies":
 		var b strings.Builder
 		for _, p := range memberPolicies(account, form.Get("RoleName")) {
@@ -141,6 +146,10 @@ func (f *awsFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "ListObjectsV2":
 		w.Header().Set("Content-Type", "application/xml")
 		_, _ = io.WriteString(w, `<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><KeyCount>1</KeyCount><MaxKeys>1</MaxKeys><IsTruncated>false</IsTruncated><Contents><Key>cur/r.csv.gz</Key><Size>1</Size></Contents></ListBucketResult>`)
+	case "GetObject":
+		w.Header().Set("Content-Range", "bytes 0-0/1")
+		w.WriteHeader(http.StatusPartialContent)
+		_, _ = io.WriteString(w, "i")
 	default:
 		writeError(w, r, http.StatusNotFound, "UnknownOperation", "the fake does not serve "+op)
 	}

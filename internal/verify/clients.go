@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/bcmdataexports"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -33,9 +34,16 @@ type costAPI interface {
 	GetCostAndUsage(context.Context, *costexplorer.GetCostAndUsageInput, ...func(*costexplorer.Options)) (*costexplorer.GetCostAndUsageOutput, error)
 }
 
-// s3API is the part of *s3.Client the CUR bucket probe uses.
+// s3API is the part of *s3.Client the CUR bucket probes use.
 type s3API interface {
 	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+// exportsAPI is the part of *bcmdataexports.Client the CUR 2.0 probe uses.
+type exportsAPI interface {
+	ListExports(context.Context, *bcmdataexports.ListExportsInput, ...func(*bcmdataexports.Options)) (*bcmdataexports.ListExportsOutput, error)
+	GetExport(context.Context, *bcmdataexports.GetExportInput, ...func(*bcmdataexports.Options)) (*bcmdataexports.GetExportOutput, error)
 }
 
 // curAPI is the part of *costandusagereportservice.Client the report
@@ -79,6 +87,7 @@ type organizationsAPI interface {
 // iamAPI is the part of *iam.Client the identity probe and the write-safety
 // checks use: reading the role's own policies and simulating them.
 type iamAPI interface {
+	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
 	ListRoles(context.Context, *iam.ListRolesInput, ...func(*iam.Options)) (*iam.ListRolesOutput, error)
 	ListRolePolicies(context.Context, *iam.ListRolePoliciesInput, ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error)
 	GetRolePolicy(context.Context, *iam.GetRolePolicyInput, ...func(*iam.Options)) (*iam.GetRolePolicyOutput, error)
@@ -95,6 +104,7 @@ type builders struct {
 	cost          func(aws.Config) costAPI
 	s3            func(aws.Config) s3API
 	cur           func(aws.Config) curAPI
+	exports       func(aws.Config) exportsAPI
 	pricing       func(aws.Config) pricingAPI
 	bedrock       func(aws.Config) bedrockAPI
 	cloudwatch    func(aws.Config) cloudwatchAPI
@@ -113,6 +123,7 @@ func sdkBuilders(s3PathStyle bool) builders {
 			return s3.NewFromConfig(c, func(o *s3.Options) { o.UsePathStyle = s3PathStyle })
 		},
 		cur:     func(c aws.Config) curAPI { return costandusagereportservice.NewFromConfig(c) },
+		exports: func(c aws.Config) exportsAPI { return bcmdataexports.NewFromConfig(c) },
 		pricing: func(c aws.Config) pricingAPI { return pricing.NewFromConfig(c) },
 		// Bedrock's calls are bodiless GETs. Signing their payload hash
 		// header, as S3 requests always do, is allowed by SigV4 and lets
@@ -171,6 +182,9 @@ func client[T any](s *session, service, region string, build func(aws.Config) T)
 func (s *session) cost(region string) costAPI { return client(s, "ce", region, s.build.cost) }
 func (s *session) s3(region string) s3API     { return client(s, "s3", region, s.build.s3) }
 func (s *session) cur(region string) curAPI   { return client(s, "cur", region, s.build.cur) }
+func (s *session) exports(region string) exportsAPI {
+	return client(s, "bcm-data-exports", region, s.build.exports)
+}
 func (s *session) pricing(region string) pricingAPI {
 	return client(s, "pricing", region, s.build.pricing)
 }

@@ -23,15 +23,27 @@ const (
 	DiagnosisCURPrefixEmpty      = "cur_prefix_empty"
 	DiagnosisCURBucketRefused    = "cur_bucket_refused"
 	DiagnosisCURReportElsewhere  = "cur_report_elsewhere"
+	DiagnosisCURNoReport         = "cur_no_report"
+	DiagnosisCURKMSRefused       = "cur_kms_refused"
+	DiagnosisCURKMSKey           = "cur_kms_key_differs"
+	DiagnosisRoleSettings        = "role_settings_differ"
 	DiagnosisBedrockLoggingOff   = "bedrock_logging_off"
 	DiagnosisCostExplorerMember  = "ce_member_access"
 	// DiagnosisStackInstanceFailed is not made by the engine: callers that
 	// discover roles through a StackSet report a failed instance with it
 	// (see Unverified).
 	DiagnosisStackInstanceFailed = "stack_instance_failed"
+	// DiagnosisManagementNotCovered is made by a delegated
+	// administrator's onboarding for the management account whose role
+	// it could not assume.
+	DiagnosisManagementNotCovered = "management_account_not_covered"
 
 	// NoteBedrockDisabled is a note, not a problem.
 	NoteBedrockDisabled = "bedrock_disabled"
+	// NoteCURLegacy and NoteCURExport say what delivers the reports the
+	// vendor reads: a legacy Cost & Usage Report or a CUR 2.0 export.
+	NoteCURLegacy = "cur_legacy_report"
+	NoteCURExport = "cur_data_export"
 )
 
 // DiagnosisInfo explains a diagnosis code in plain words, for help texts.
@@ -56,9 +68,16 @@ func DiagnosisCodes() []DiagnosisInfo {
 		{Code: DiagnosisCURBucketMissing, Explain: "The CUR bucket does not exist (NoSuchBucket): the bucket name given to the stack is wrong."},
 		{Code: DiagnosisCURPrefixEmpty, Explain: "The CUR bucket has no object under the report prefix: the prefix is wrong, or AWS has not delivered the first report yet (it takes up to 24 hours)."},
 		{Code: DiagnosisCURBucketRefused, Explain: "S3 refused to list the CUR bucket although the role's policy allows it: the bucket most likely belongs to another account (rolecall reads only a bucket this account owns), or a bucket policy denies the role. verify cannot tell these apart."},
-		{Code: DiagnosisCURReportElsewhere, Explain: "The account's Cost & Usage Reports are delivered somewhere other than the bucket and prefix given to the stack."},
+		{Code: DiagnosisCURReportElsewhere, Explain: "Neither a legacy Cost & Usage Report nor a CUR 2.0 data export of the management account delivers under the bucket and prefix given to the stack; they deliver somewhere else, which the message names."},
+		{Code: DiagnosisCURNoReport, Explain: "The management account has neither a legacy Cost & Usage Report nor a CUR 2.0 data export: create one (Billing console, Data Exports) that delivers to the bucket and prefix given to the stack."},
+		{Code: DiagnosisCURKMSRefused, Explain: "S3 refused to read a report file because the role may not decrypt it with its KMS key: give the stack the key's ARN (CurKmsKeyArn), and check that the key policy lets the account's IAM policies grant its use."},
+		{Code: DiagnosisCURKMSKey, Explain: "The report files are encrypted with another KMS key than the one given to the stack (CurKmsKeyArn): the read worked through some other grant, but the stack's own grant is for the wrong key. Give the stack the key the files use."},
+		{Code: DiagnosisRoleSettings, Explain: "The role differs from what the stack set: its path, permissions boundary or tags were changed after onboarding. Update the stack so CloudFormation restores them. The account counts as having gaps."},
+		{Code: NoteCURLegacy, Note: true, Explain: "The reports under the CUR bucket and prefix come from a legacy Cost & Usage Report definition, which the message names."},
+		{Code: NoteCURExport, Note: true, Explain: "The reports under the CUR bucket and prefix come from a CUR 2.0 data export, which the message names."},
 		{Code: DiagnosisBedrockLoggingOff, Explain: "Bedrock model invocation logging is off in a region, so the vendor sees no per-invocation data there. Turn it on in the Bedrock console (Settings) if you want that data analysed."},
 		{Code: DiagnosisCostExplorerMember, Explain: "Cost Explorer refused a member account's role although its policy allows the call: the management account has not enabled Cost Explorer access for member accounts. The vendor reads organization-wide costs through the management account, so this matters only if you want per-account access."},
+		{Code: DiagnosisManagementNotCovered, Explain: "With StackSetCallAs DELEGATED_ADMIN, the management account gets its role from a second stack of the same template deployed there (StackSetCallAs SELF, DeployToOrganization false); until that stack exists and lists the delegated administrator stack's VerifierRoleArn among its verifiers, the management account is not covered."},
 		{Code: DiagnosisStackInstanceFailed, Explain: "The StackSet could not create the role in this account; the reason comes from CloudFormation."},
 		{Code: NoteBedrockDisabled, Note: true, Explain: "The optional Bedrock module is off (EnableBedrockAccess=false), so Bedrock was not checked. Not a problem; turn it on if you want Bedrock usage analysed."},
 	}
@@ -80,10 +99,17 @@ func (v *run) diagnose() {
 		case OutcomeDenied:
 			action := iamActionOf(p)
 			resource := ""
-			if p.Service == "s3" {
+			switch p.Name() {
+			case "s3:ListObjectsV2":
 				resource = "arn:" + v.arn.Partition + ":s3:::" + v.role.CURBucket
+			case "s3:GetObject":
+				resource = "arn:" + v.arn.Partition + ":s3:::" + v.role.CURBucket + "/" + v.facts.curKey
 			}
 			switch {
+			case p.Name() == "s3:GetObject" && strings.Contains(p.Message, "kms:"):
+				v.add(DiagnosisCURKMSRefused, fmt.Sprintf(
+					"S3 refused to read s3://%s/%s: the role may not decrypt it (%s). Give the onboarding stack the ARN of the KMS key the report files are encrypted with (CurKmsKeyArn), and check that the key's policy lets IAM policies of account %s grant its use.",
+					v.role.CURBucket, v.facts.curKey, clip(p.Message, 200), v.role.AccountID))
 			case !v.docsRead || !grants(v.docs, action, resource):
 				policy := v.policyOf(action)
 				if len(gapPolicies[policy]) == 0 {
@@ -162,10 +188,20 @@ func (v *run) diagnose() {
 			"There is no object under s3://%s/%s. Either the report prefix is wrong (compare it with your report's S3 path prefix in the Billing console, Data Exports) or AWS has not delivered the first report yet, which takes up to 24 hours after you create it.",
 			v.role.CURBucket, v.role.CURPrefix))
 	}
-	if len(v.facts.curReportsElsewhere) > 0 {
-		v.add(DiagnosisCURReportElsewhere, fmt.Sprintf(
-			"This account's Cost & Usage Reports are delivered to %s, not under s3://%s/%s. Give the onboarding stack the bucket and prefix your reports use.",
-			joinList(v.facts.curReportsElsewhere), v.role.CURBucket, v.role.CURPrefix))
+	v.diagnoseCURSources()
+	if k := v.facts.curKMSKey; k != "" {
+		given := "no key"
+		if v.role.CURKMSKey != "" {
+			given = v.role.CURKMSKey
+		}
+		v.add(DiagnosisCURKMSKey, fmt.Sprintf(
+			"The report file s3://%s/%s is encrypted with the KMS key %s, but the onboarding stack was given %s (CurKmsKeyArn). The read worked through another grant; give the stack the key the files use so its own grant covers them.",
+			v.role.CURBucket, v.facts.curKey, k, given))
+	}
+	if len(v.facts.roleDiffers) > 0 {
+		v.add(DiagnosisRoleSettings, fmt.Sprintf(
+			"The role differs from what the onboarding stack set: %s. Someone changed it after onboarding; update the stack so CloudFormation restores it, then verify again.",
+			joinList(v.facts.roleDiffers)))
 	}
 	if len(v.facts.bedrockLoggingOff) > 0 {
 		v.add(DiagnosisBedrockLoggingOff, fmt.Sprintf(
@@ -175,6 +211,35 @@ func (v *run) diagnose() {
 	if !v.role.Bedrock {
 		v.rep.Notes = append(v.rep.Notes, Diagnosis{Code: NoteBedrockDisabled, Message: "The optional Bedrock module is off (EnableBedrockAccess=false), so Bedrock was not checked and the vendor sees no Bedrock usage. This is not a problem; set EnableBedrockAccess=true on the onboarding stack to turn it on."})
 	}
+}
+
+// diagnoseCURSources says, in the management account, what delivers the
+// reports under the CUR bucket and prefix: a legacy report, a CUR 2.0
+// export, or neither. "Neither" needs both lists complete.
+func (v *run) diagnoseCURSources() {
+	c := v.facts.cur
+	where := fmt.Sprintf("s3://%s/%s", v.role.CURBucket, v.role.CURPrefix)
+	if len(c.legacy) > 0 {
+		v.note(NoteCURLegacy, fmt.Sprintf("The reports under %s come from the legacy Cost & Usage Report definition %s.", where, joinList(c.legacy)))
+	}
+	if len(c.exports) > 0 {
+		v.note(NoteCURExport, fmt.Sprintf("The reports under %s come from the CUR 2.0 data export %s.", where, joinList(c.exports)))
+	}
+	if len(c.legacy) > 0 || len(c.exports) > 0 || !c.legacyComplete || !c.exportsComplete {
+		return
+	}
+	if len(c.elsewhere) > 0 {
+		v.add(DiagnosisCURReportElsewhere, fmt.Sprintf(
+			"No Cost & Usage Report or CUR 2.0 data export of this account delivers under %s: %s deliver elsewhere. Give the onboarding stack the bucket and prefix your reports use.",
+			where, joinList(c.elsewhere)))
+		return
+	}
+	v.add(DiagnosisCURNoReport, fmt.Sprintf(
+		"This account has no Cost & Usage Report and no CUR 2.0 data export. Create a data export (Billing console, Data Exports, CUR 2.0) that delivers under %s.", where))
+}
+
+func (v *run) note(code, message string) {
+	v.rep.Notes = append(v.rep.Notes, Diagnosis{Code: code, Message: message})
 }
 
 func (v *run) add(code, message string) {

@@ -3,6 +3,7 @@ package verify
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -121,9 +122,17 @@ func (e *Engine) dataset() *iamdata.Dataset { return iamdata.Embedded() }
 
 // facts are what probes saw that diagnoses need.
 type facts struct {
-	curEmpty            bool
-	curReportsElsewhere []string
-	bedrockLoggingOff   []string
+	curEmpty bool
+	// curRegion is where the CUR bucket answered; curKey the first
+	// report file listed.
+	curRegion, curKey string
+	// curKMSKey is the KMS key a report file is encrypted with, when it
+	// is not the key the stack was given.
+	curKMSKey         string
+	cur               curSources
+	bedrockLoggingOff []string
+	// roleDiffers says how the role differs from what the stack set.
+	roleDiffers []string
 }
 
 // run is the state of one verification.
@@ -192,6 +201,9 @@ func (v *run) verify(ctx context.Context) {
 	for _, p := range probesFor(v.role, v.granted, v.home, v.role.Regions) {
 		spec, _ := specOf(p)
 		err := spec.call(ctx, v, &p)
+		if errors.Is(err, errNotMade) {
+			continue
+		}
 		c := classify(err)
 		p.Outcome, p.Code = c.outcome, c.code
 		if err != nil {
@@ -200,8 +212,8 @@ func (v *run) verify(ctx context.Context) {
 		v.rep.Probes = append(v.rep.Probes, p)
 	}
 	v.checkWriteSafety(ctx)
-	v.rep.Status = status(v.rep, true)
 	v.diagnose()
+	v.rep.Status = status(v.rep, true)
 }
 
 // assume assumes the role with the external ID, retrying while AWS denies

@@ -141,13 +141,18 @@ func TestAssumeRoleSendsTheExternalIDAndAShortSession(t *testing.T) {
 
 func TestInvalidRoleNeverReachesAWS(t *testing.T) {
 	tests := map[string]func(*Role){
-		"no external ID":             func(r *Role) { r.ExternalID = "" },
-		"short external ID":          func(r *Role) { r.ExternalID = "abc" },
-		"not a role ARN":             func(r *Role) { r.RoleARN = "arn:aws:iam::210987654321:user/bob" },
-		"account mismatch":           func(r *Role) { r.AccountID = "111111111111" },
-		"bad region":                 func(r *Role) { r.Regions = []string{"mars-1"} },
-		"member with a CUR bucket":   func(r *Role) { r.CURBucket = "acme-cur" },
-		"management without bucket":  func(r *Role) { r.Management = true },
+		"no external ID":               func(r *Role) { r.ExternalID = "" },
+		"short external ID":            func(r *Role) { r.ExternalID = "abc" },
+		"not a role ARN":               func(r *Role) { r.RoleARN = "arn:aws:iam::210987654321:user/bob" },
+		"account mismatch":             func(r *Role) { r.AccountID = "111111111111" },
+		"bad region":                   func(r *Role) { r.Regions = []string{"mars-1"} },
+		"member with another's bucket": func(r *Role) { r.CURBucket, r.CURAccountID = "acme-cur", "123456789012" },
+		"KMS key without a bucket": func(r *Role) {
+			r.CURKMSKey = "arn:aws:kms:us-east-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+		},
+		"KMS key in another region": func(r *Role) {
+			r.CURBucket, r.CURRegion, r.CURKMSKey = "acme-cur", "eu-west-1", "arn:aws:kms:us-east-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+		},
 		"wildcard log group pattern": func(r *Role) { r.LogGroups = []string{"app*"} },
 	}
 	for name, mutate := range tests {
@@ -773,16 +778,17 @@ func TestClientInterfacesHaveNoWriteAction(t *testing.T) {
 	// Every method of the interfaces the engine calls as the role is an
 	// IAM List or Read action: the engine cannot write even if it tried.
 	methods := map[string][]string{
-		"ce":            {"GetCostAndUsage"},
-		"s3":            {"ListBucket"}, // ListObjectsV2 is authorised by s3:ListBucket
-		"cur":           {"DescribeReportDefinitions"},
-		"pricing":       {"DescribeServices"},
-		"bedrock":       {"GetModelInvocationLoggingConfiguration"},
-		"cloudwatch":    {"ListMetrics"},
-		"logs":          {"DescribeLogGroups"},
-		"cloudtrail":    {"LookupEvents"},
-		"organizations": {"DescribeOrganization"},
-		"iam":           {"ListRoles", "ListRolePolicies", "GetRolePolicy", "ListAttachedRolePolicies", "GetPolicy", "GetPolicyVersion", "SimulatePrincipalPolicy"},
+		"ce":               {"GetCostAndUsage"},
+		"s3":               {"ListBucket", "GetObject"}, // ListObjectsV2 is authorised by s3:ListBucket
+		"bcm-data-exports": {"ListExports", "GetExport"},
+		"cur":              {"DescribeReportDefinitions"},
+		"pricing":          {"DescribeServices"},
+		"bedrock":          {"GetModelInvocationLoggingConfiguration"},
+		"cloudwatch":       {"ListMetrics"},
+		"logs":             {"DescribeLogGroups"},
+		"cloudtrail":       {"LookupEvents"},
+		"organizations":    {"DescribeOrganization"},
+		"iam":              {"GetRole", "ListRoles", "ListRolePolicies", "GetRolePolicy", "ListAttachedRolePolicies", "GetPolicy", "GetPolicyVersion", "SimulatePrincipalPolicy"},
 	}
 	e := testEngine(newFake(memberRole()), newClock(), Options{})
 	for svc, ms := range methods {
@@ -796,7 +802,8 @@ func TestClientInterfacesHaveNoWriteAction(t *testing.T) {
 	for iface, want := range map[reflect.Type][]string{
 		reflect.TypeFor[iamAPI]():           methods["iam"],
 		reflect.TypeFor[costAPI]():          methods["ce"],
-		reflect.TypeFor[s3API]():            {"ListObjectsV2"},
+		reflect.TypeFor[s3API]():            {"ListObjectsV2", "GetObject"},
+		reflect.TypeFor[exportsAPI]():       methods["bcm-data-exports"],
 		reflect.TypeFor[curAPI]():           methods["cur"],
 		reflect.TypeFor[pricingAPI]():       methods["pricing"],
 		reflect.TypeFor[bedrockAPI]():       methods["bedrock"],

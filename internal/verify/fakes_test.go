@@ -4,26 +4,32 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/bcmdataexports"
+	bcmtypes "github.com/aws/aws-sdk-go-v2/service/bcmdataexports/types"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	bedrocktypes "github.com/aws/aws-sdk-go-v2/service/bedrock/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/costandusagereportservice"
+	curtypes "github.com/aws/aws-sdk-go-v2/service/costandusagereportservice/types"
 	"github.com/aws/aws-sdk-go-v2/service/costexplorer"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
@@ -44,7 +50,10 @@ type fakeAWS struct {
 	AssumeRoleFunc       func(*sts.AssumeRoleInput) (*sts.AssumeRoleOutput, error)
 	CostFunc             func(*costexplorer.GetCostAndUsageInput) error
 	ListObjectsFunc      func(region string, in *s3.ListObjectsV2Input) (*s3.ListObjectsV2Output, error)
+	GetObjectFunc        func(region string, in *s3.GetObjectInput) (*s3.GetObjectOutput, error)
 	CURFunc              func() (*costandusagereportservice.DescribeReportDefinitionsOutput, error)
+	ExportsFunc          func() ([]bcmtypes.Export, error)
+	GetRoleFunc          func() (*iam.GetRoleOutput, error)
 	PricingFunc          func() error
 	BedrockFunc          func(region string) (*bedrock.GetModelInvocationLoggingConfigurationOutput, error)
 	CloudWatchFunc       func() error
@@ -93,6 +102,7 @@ func (f *fakeAWS) builders() builders {
 		cost:          func(cfg aws.Config) costAPI { return c(cfg) },
 		s3:            func(cfg aws.Config) s3API { return c(cfg) },
 		cur:           func(cfg aws.Config) curAPI { return c(cfg) },
+		exports:       func(cfg aws.Config) exportsAPI { return c(cfg) },
 		pricing:       func(cfg aws.Config) pricingAPI { return c(cfg) },
 		bedrock:       func(cfg aws.Config) bedrockAPI { return c(cfg) },
 		cloudwatch:    func(cfg aws.Config) cloudwatchAPI { return c(cfg) },
@@ -151,7 +161,62 @@ func (c *fakeClient) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input,
 	if c.f.ListObjectsFunc != nil {
 		return c.f.ListObjectsFunc(c.region, in)
 	}
-	return &s3.ListObjectsV2Output{KeyCount: aws.Int32(1)}, nil
+	key := aws.ToString(in.Prefix) + "report-00001.csv.gz"
+	return &s3.ListObjectsV2Output{KeyCount: aws.Int32(1), Contents: []s3types.Object{{Key: aws.String(key)}}}, nil
+}
+
+func (c *fakeClient) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	c.f.record("s3:GetObject@" + c.region)
+	if c.f.GetObjectFunc != nil {
+		return c.f.GetObjectFunc(c.region, in)
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(strings.NewReader("i"))}, nil
+}
+
+func (c *fakeClient) ListExports(context.Context, *bcmdataexports.ListExportsInput, ...func(*bcmdataexports.Options)) (*bcmdataexports.ListExportsOutput, error) {
+	c.f.record("bcm-data-exports:ListExports@" + c.region)
+	exports, err := c.f.exports()
+	if err != nil {
+		return nil, err
+	}
+	out := &bcmdataexports.ListExportsOutput{}
+	for _, e := range exports {
+		out.Exports = append(out.Exports, bcmtypes.ExportReference{ExportArn: e.ExportArn, ExportName: e.Name})
+	}
+	return out, nil
+}
+
+func (c *fakeClient) GetExport(_ context.Context, in *bcmdataexports.GetExportInput, _ ...func(*bcmdataexports.Options)) (*bcmdataexports.GetExportOutput, error) {
+	c.f.record("bcm-data-exports:GetExport@" + c.region)
+	exports, err := c.f.exports()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range exports {
+		if aws.ToString(e.ExportArn) == aws.ToString(in.ExportArn) {
+			return &bcmdataexports.GetExportOutput{Export: &e}, nil
+		}
+	}
+	return nil, &smithy.GenericAPIError{Code: "ResourceNotFoundException", Message: "no such export"}
+}
+
+func (f *fakeAWS) exports() ([]bcmtypes.Export, error) {
+	if f.ExportsFunc != nil {
+		return f.ExportsFunc()
+	}
+	return nil, nil
+}
+
+func (c *fakeClient) GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error) {
+	c.f.record("iam:GetRole@" + c.region)
+	if c.f.GetRoleFunc != nil {
+		return c.f.GetRoleFunc()
+	}
+	path := c.f.target.RolePath
+	if path == "" {
+		path = "/"
+	}
+	return &iam.GetRoleOutput{Role: &iamtypes.Role{Path: aws.String(path), RoleName: aws.String(c.f.target.RoleName)}}, nil
 }
 
 func (c *fakeClient) DescribeReportDefinitions(context.Context, *costandusagereportservice.DescribeReportDefinitionsInput, ...func(*costandusagereportservice.Options)) (*costandusagereportservice.DescribeReportDefinitionsOutput, error) {
@@ -159,7 +224,14 @@ func (c *fakeClient) DescribeReportDefinitions(context.Context, *costandusagerep
 	if c.f.CURFunc != nil {
 		return c.f.CURFunc()
 	}
-	return &costandusagereportservice.DescribeReportDefinitionsOutput{}, nil
+	// By default a legacy report delivers under the CUR bucket and prefix.
+	out := &costandusagereportservice.DescribeReportDefinitionsOutput{}
+	if t := c.f.target; t.CURBucket != "" {
+		out.ReportDefinitions = []curtypes.ReportDefinition{{
+			ReportName: aws.String("daily"), S3Bucket: aws.String(t.CURBucket), S3Prefix: aws.String(strings.TrimSuffix(t.CURPrefix, "/")),
+		}}
+	}
+	return out, nil
 }
 
 func (c *fakeClient) DescribeServices(context.Context, *pricing.DescribeServicesInput, ...func(*pricing.Options)) (*pricing.DescribeServicesOutput, error) {

@@ -62,6 +62,8 @@ func TestRecordedFakeCorrectRolesVerify(t *testing.T) {
 	srv, fakes := emulatortest.StartWithRecordedFakes(t)
 	ob := verifytest.Deploy(t, srv, verifytest.Spec{LogGroups: []string{"/aws/bedrock/invocations"}})
 	engine := newEngine(fakes.Through(ob.Verifier))
+	// A CUR 2.0 export delivers the reports under the bucket's prefix.
+	fakes.PlayCUR(nil, []emulator.RecordedExport{{Name: "acme", Bucket: ob.Management.CURBucket, Prefix: "cur", Region: emulator.DefaultRegion, Owner: emulator.DefaultAccountID}})
 
 	for _, role := range ob.Roles() {
 		t.Run(role.AccountID, func(t *testing.T) {
@@ -74,12 +76,15 @@ func TestRecordedFakeCorrectRolesVerify(t *testing.T) {
 					t.Errorf("probe %s: %s, want ok", p.Name(), p.Outcome)
 				}
 			}
-			want := []string{"sts:AssumeRole", "organizations:DescribeOrganization", "iam:ListRoles", "ce:GetCostAndUsage",
-				"cur:DescribeReportDefinitions", "pricing:DescribeServices",
+			want := []string{"sts:AssumeRole", "organizations:DescribeOrganization", "iam:GetRole", "iam:ListRoles", "ce:GetCostAndUsage",
+				"cur:DescribeReportDefinitions", "pricing:DescribeServices", "bcm-data-exports:ListExports",
 				"bedrock:GetModelInvocationLoggingConfiguration", "cloudwatch:ListMetrics", "logs:DescribeLogGroups", "cloudtrail:LookupEvents",
 				"iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:SimulatePrincipalPolicy"}
 			if role.Management {
-				want = slices.Insert(want, 6, "s3:ListObjectsV2")
+				want = slices.Insert(want, 8, "s3:ListObjectsV2", "s3:GetObject")
+				if !rep.HasDiagnosis(verify.NoteCURExport) {
+					t.Errorf("no %s note:\n%s", verify.NoteCURExport, dump(rep))
+				}
 			}
 			var got []string
 			for _, p := range rep.Probes {

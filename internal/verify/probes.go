@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/bcmdataexports"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -56,6 +59,10 @@ var probeTable = []probeSpec{
 		},
 	},
 	{
+		service: "iam", action: "GetRole", iamAction: "iam:GetRole",
+		call: probeRole,
+	},
+	{
 		service: "iam", action: "ListRoles", iamAction: "iam:ListRoles",
 		call: func(ctx context.Context, v *run, p *Probe) error {
 			_, err := v.s.iam(p.Region).ListRoles(ctx, &iam.ListRolesInput{MaxItems: aws.Int32(1)})
@@ -91,9 +98,19 @@ var probeTable = []probeSpec{
 		},
 	},
 	{
+		// Data Exports answers in the partition's home region.
+		service: "bcm-data-exports", action: "ListExports", iamAction: "bcm-data-exports:ListExports",
+		call: probeDataExports,
+	},
+	{
 		service: "s3", action: "ListObjectsV2", iamAction: "s3:ListBucket",
-		applies: func(r Role) bool { return r.Management && r.CURBucket != "" },
+		applies: Role.CURHolder,
 		call:    probeCURBucket,
+	},
+	{
+		service: "s3", action: "GetObject", iamAction: "s3:GetObject",
+		applies: Role.CURHolder,
+		call:    probeCURRead,
 	},
 	{
 		// The logging configuration proves the grant and feeds the
@@ -145,42 +162,90 @@ var probeTable = []probeSpec{
 	},
 }
 
-// probeReportDefinitions lists the account's Cost & Usage Report
-// definitions. In the management account it also notes where they deliver
-// if none delivers under the configured bucket and prefix.
+// probeReportDefinitions lists the account's legacy Cost & Usage Report
+// definitions. In the management account it also notes which deliver
+// under the organization's CUR bucket and prefix, and where the others go.
 func probeReportDefinitions(ctx context.Context, v *run, p *Probe) error {
 	out, err := v.s.cur(p.Region).DescribeReportDefinitions(ctx, &costandusagereportservice.DescribeReportDefinitionsInput{
 		MaxResults: aws.Int32(5),
 	})
-	if err != nil || !v.role.Management {
+	if err != nil || !v.role.Management || v.role.CURBucket == "" {
 		return err
 	}
-	var elsewhere []string
 	for _, d := range out.ReportDefinitions {
-		path := strings.Trim(aws.ToString(d.S3Prefix), "/")
-		if path != "" {
-			path += "/"
-		}
-		path += aws.ToString(d.ReportName) + "/"
-		if aws.ToString(d.S3Bucket) == v.role.CURBucket && strings.HasPrefix(path, v.role.CURPrefix) {
-			return nil
-		}
-		elsewhere = append(elsewhere, "s3://"+aws.ToString(d.S3Bucket)+"/"+path)
+		path := joinPath(aws.ToString(d.S3Prefix), aws.ToString(d.ReportName))
+		v.facts.cur.see("Cost & Usage Report "+aws.ToString(d.ReportName), aws.ToString(d.S3Bucket), path, v.role, &v.facts.cur.legacy)
 	}
-	// Only a complete list proves that no report delivers to the bucket;
-	// CUR 2.0 data exports are not listed at all, so an empty list proves
-	// nothing either.
-	if len(elsewhere) > 0 && out.NextToken == nil {
-		v.facts.curReportsElsewhere = elsewhere
-	}
+	// Only a complete list proves what delivers where.
+	v.facts.cur.legacyComplete = out.NextToken == nil
 	return nil
 }
 
+// maxExports bounds the exports whose destination the CUR 2.0 probe reads
+// (one GetExport each; Data Exports calls are free of charge).
+const maxExports = 20
+
+// probeDataExports lists the account's CUR 2.0 data exports. In the
+// management account it reads each export's destination, as for the
+// legacy reports.
+func probeDataExports(ctx context.Context, v *run, p *Probe) error {
+	out, err := v.s.exports(p.Region).ListExports(ctx, &bcmdataexports.ListExportsInput{MaxResults: aws.Int32(maxExports)})
+	if err != nil || !v.role.Management || v.role.CURBucket == "" {
+		return err
+	}
+	for _, ref := range out.Exports {
+		got, err := v.s.exports(p.Region).GetExport(ctx, &bcmdataexports.GetExportInput{ExportArn: ref.ExportArn})
+		if err != nil {
+			return err
+		}
+		if got.Export == nil || got.Export.DestinationConfigurations == nil || got.Export.DestinationConfigurations.S3Destination == nil {
+			return fmt.Errorf("export %s has no S3 destination in GetExport's answer", aws.ToString(ref.ExportName))
+		}
+		d := got.Export.DestinationConfigurations.S3Destination
+		// CUR 2.0 writes under <prefix>/<export name>/data/.
+		path := joinPath(aws.ToString(d.S3Prefix), aws.ToString(got.Export.Name))
+		v.facts.cur.see("data export "+aws.ToString(got.Export.Name), aws.ToString(d.S3Bucket), path, v.role, &v.facts.cur.exports)
+	}
+	v.facts.cur.exportsComplete = out.NextToken == nil
+	return nil
+}
+
+// joinPath is "prefix/name/" with single slashes, or "name/".
+func joinPath(prefix, name string) string {
+	prefix = strings.Trim(prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	return prefix + name + "/"
+}
+
+// curSources are the CUR reports and exports the management account's role
+// found, by where they deliver.
+type curSources struct {
+	legacy, exports                 []string
+	elsewhere                       []string
+	legacyComplete, exportsComplete bool
+}
+
+// see records one report or export: a match if it delivers to the role's
+// bucket under its prefix (or the prefix lies inside its path), else where
+// it delivers.
+func (c *curSources) see(name, bucket, path string, r Role, matches *[]string) {
+	if bucket == r.CURBucket && (strings.HasPrefix(path, r.CURPrefix) || strings.HasPrefix(r.CURPrefix, path)) {
+		*matches = append(*matches, name)
+		return
+	}
+	c.elsewhere = append(c.elsewhere, name+" (s3://"+bucket+"/"+path+")")
+}
+
 // probeCURBucket lists at most one object under the CUR prefix, insisting
-// that the bucket belongs to the role's own account. A bucket in another
-// region answers with a redirect naming its region; the probe follows it
-// once.
+// that the bucket belongs to the role's own account. It asks the bucket's
+// region when it is known; a bucket elsewhere answers with a redirect
+// naming its region, which the probe follows once.
 func probeCURBucket(ctx context.Context, v *run, p *Probe) error {
+	if v.role.CURRegion != "" {
+		p.Region = v.role.CURRegion
+	}
 	in := &s3.ListObjectsV2Input{
 		Bucket:              aws.String(v.role.CURBucket),
 		Prefix:              aws.String(v.role.CURPrefix),
@@ -195,9 +260,101 @@ func probeCURBucket(ctx context.Context, v *run, p *Probe) error {
 	if err != nil {
 		return err
 	}
-	if aws.ToInt32(out.KeyCount) == 0 && len(out.Contents) == 0 {
+	v.facts.curRegion = p.Region
+	if len(out.Contents) == 0 {
 		v.facts.curEmpty = true
 		p.Message = fmt.Sprintf("no object under s3://%s/%s", v.role.CURBucket, v.role.CURPrefix)
+		return nil
+	}
+	v.facts.curKey = aws.ToString(out.Contents[0].Key)
+	return nil
+}
+
+// probeCURRead reads the first byte of the object the listing found: the
+// proof that the report files are readable, SSE-KMS decryption included.
+// It is not made when the prefix is empty (cur_prefix_empty says why).
+func probeCURRead(ctx context.Context, v *run, p *Probe) error {
+	if v.facts.curKey == "" {
+		return errNotMade
+	}
+	p.Region = v.facts.curRegion
+	out, err := v.s.s3(p.Region).GetObject(ctx, &s3.GetObjectInput{
+		Bucket:              aws.String(v.role.CURBucket),
+		Key:                 aws.String(v.facts.curKey),
+		Range:               aws.String("bytes=0-0"),
+		ExpectedBucketOwner: aws.String(v.role.AccountID),
+	})
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(out.Body, 1024))
+	_ = out.Body.Close()
+	p.Message = "read s3://" + v.role.CURBucket + "/" + v.facts.curKey
+	if key := aws.ToString(out.SSEKMSKeyId); key != "" {
+		p.Message += " (SSE-KMS)"
+		if v.role.CURKMSKey == "" || !sameKey(key, v.role.CURKMSKey) {
+			v.facts.curKMSKey = key
+		}
+	}
+	return nil
+}
+
+// sameKey compares key ARNs, or a key ARN with the bare key id S3 may name.
+func sameKey(a, b string) bool {
+	id := func(s string) string { return s[strings.LastIndexByte(s, '/')+1:] }
+	return a == b || id(a) == id(b)
+}
+
+// errNotMade is returned by a probe that had nothing to check; the
+// probe is left out of the report.
+var errNotMade = errors.New("probe not made")
+
+// probeRole reads the role itself and compares what the stack set on it:
+// its permissions boundary and its tags (its path is in its ARN).
+func probeRole(ctx context.Context, v *run, p *Probe) error {
+	out, err := v.s.iam(p.Region).GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(v.arn.Name)})
+	if err != nil {
+		return err
+	}
+	if out.Role == nil {
+		return errors.New("GetRole returned no role")
+	}
+	if got := aws.ToString(out.Role.Path); got != v.arn.Path {
+		v.facts.roleDiffers = append(v.facts.roleDiffers, fmt.Sprintf("its path is %s, not %s", got, v.arn.Path))
+	}
+	e := v.role.Expect
+	if e == nil {
+		return nil
+	}
+	boundary := ""
+	if b := out.Role.PermissionsBoundary; b != nil {
+		boundary = aws.ToString(b.PermissionsBoundaryArn)
+	}
+	switch {
+	case boundary == e.Boundary:
+	case e.Boundary == "":
+		v.facts.roleDiffers = append(v.facts.roleDiffers, "it has the permissions boundary "+boundary+", which the stack did not set")
+	case boundary == "":
+		v.facts.roleDiffers = append(v.facts.roleDiffers, "it has no permissions boundary, not "+e.Boundary)
+	default:
+		v.facts.roleDiffers = append(v.facts.roleDiffers, "its permissions boundary is "+boundary+", not "+e.Boundary)
+	}
+	tags := map[string]string{}
+	for _, t := range out.Role.Tags {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	keys := slices.Sorted(maps.Keys(e.Tags))
+	for _, k := range keys {
+		got, ok := tags[k]
+		switch {
+		case !ok:
+			v.facts.roleDiffers = append(v.facts.roleDiffers, "it lacks the tag "+k)
+		case got != e.Tags[k]:
+			v.facts.roleDiffers = append(v.facts.roleDiffers, fmt.Sprintf("its tag %s is %q, not %q", k, got, e.Tags[k]))
+		}
+	}
+	if len(v.facts.roleDiffers) == 0 {
+		p.Message = "path, permissions boundary and tags as the stack set them"
 	}
 	return nil
 }

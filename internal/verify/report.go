@@ -258,7 +258,7 @@ func status(r Report, assumed bool) Status {
 	if len(r.Unproven) > 0 {
 		return StatusUnverifiable
 	}
-	if r.Count(OutcomeDenied) > 0 || r.Count(OutcomeError) > 0 {
+	if r.Count(OutcomeDenied) > 0 || r.Count(OutcomeError) > 0 || r.HasDiagnosis(DiagnosisRoleSettings) {
 		return StatusGaps
 	}
 	return StatusVerified

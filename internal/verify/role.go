@@ -19,12 +19,28 @@ type Role struct {
 	// and never written out.
 	ExternalID string `json:"-"`
 	// Management is true for the role in the organization's management
-	// account, the only one with access to the CUR bucket.
+	// (payer) account, where Cost Explorer answers for the whole
+	// organization.
 	Management bool `json:"management"`
-	// CURBucket and CURPrefix locate the Cost & Usage Reports; the
-	// management role must have a bucket, member roles have none.
+	// CURBucket and CURPrefix locate the organization's Cost & Usage
+	// Reports. They are given to the role of the account that owns the
+	// bucket (the CUR holder), which reads them, and to the management
+	// account's role, which checks that a report or export delivers
+	// there; to no other role.
 	CURBucket string `json:"cur_bucket,omitempty"`
 	CURPrefix string `json:"cur_prefix,omitempty"`
+	// CURAccountID is the account that owns the bucket; empty means the
+	// role's own account.
+	CURAccountID string `json:"cur_account_id,omitempty"`
+	// CURRegion is the bucket's region; empty lets the probe follow S3's
+	// redirect to it.
+	CURRegion string `json:"cur_region,omitempty"`
+	// CURKMSKey is the KMS key the report files are encrypted with
+	// (SSE-KMS); empty for SSE-S3.
+	CURKMSKey string `json:"cur_kms_key,omitempty"`
+	// Expect, when set, is how the stack configured the role; the
+	// verifier reads the role (iam:GetRole) and reports any difference.
+	Expect *Settings `json:"expect,omitempty"`
 	// Bedrock is true when the optional Bedrock module was granted.
 	Bedrock bool `json:"bedrock"`
 	// LogGroups are the log groups whose events the role may read.
@@ -32,6 +48,21 @@ type Role struct {
 	// Regions are the inventory regions, where regional services are
 	// probed. Empty means the Engine's default regions.
 	Regions []string `json:"regions,omitempty"`
+}
+
+// Settings are what the stack sets on each role beyond its policies. The
+// role's path is part of its ARN.
+type Settings struct {
+	// Boundary is the permissions boundary's ARN, empty for none.
+	Boundary string `json:"permissions_boundary,omitempty"`
+	// Tags are the tags the stack puts on the role. The role may carry
+	// more (tags added by others are not the stack's to judge).
+	Tags map[string]string `json:"tags,omitempty"`
+}
+
+// CURHolder reports whether the role is the one that reads the CUR bucket.
+func (r Role) CURHolder() bool {
+	return r.CURBucket != "" && (r.CURAccountID == "" || r.CURAccountID == r.arn().AccountID)
 }
 
 // ARN is an IAM role ARN taken apart.
@@ -154,9 +185,16 @@ func (r Role) Validate() error {
 	if err := params.ExternalID.Validate(r.ExternalID); err != nil {
 		return fmt.Errorf("external ID: %w", err)
 	}
-	if r.Management {
-		if r.CURBucket == "" {
-			return errors.New("the management account's role needs its CUR bucket: give the bucket your Cost & Usage Reports are delivered to")
+	if r.CURBucket == "" {
+		if r.CURPrefix != "" || r.CURRegion != "" || r.CURKMSKey != "" {
+			return errors.New("a CUR prefix, region or KMS key needs the CUR bucket: give the bucket, on the role of the account that owns it")
+		}
+	} else {
+		if !isAccountID(r.CURAccountID) && r.CURAccountID != "" {
+			return fmt.Errorf("CUR bucket account %q is not a 12-digit account id", clip(r.CURAccountID, 20))
+		}
+		if !r.Management && !r.CURHolder() {
+			return fmt.Errorf("a CUR bucket belongs to the role of the account that owns it (%s) or the management account's: this member role has no S3 access", r.CURAccountID)
 		}
 		if err := params.CURBucketName.Validate(r.CURBucket); err != nil {
 			return err
@@ -164,8 +202,26 @@ func (r Role) Validate() error {
 		if err := params.CURReportPrefix.Validate(r.CURPrefix); err != nil {
 			return err
 		}
-	} else if r.CURBucket != "" || r.CURPrefix != "" {
-		return errors.New("a CUR bucket belongs to the management account's role only: member roles have no S3 access")
+		if err := params.CURBucketRegion.Validate(r.CURRegion); err != nil {
+			return err
+		}
+		if err := params.CURKMSKeyARN.Validate(r.CURKMSKey); err != nil {
+			return err
+		}
+		if r.CURKMSKey != "" && r.CURRegion != "" {
+			// S3 encrypts with a key of the bucket's own region only.
+			if keyRegion := strings.Split(r.CURKMSKey, ":")[3]; keyRegion != r.CURRegion {
+				return fmt.Errorf("the KMS key %s is in %s but the CUR bucket is in %s: S3 uses keys of the bucket's region only; give the bucket's key", r.CURKMSKey, keyRegion, r.CURRegion)
+			}
+		}
+	}
+	if e := r.Expect; e != nil {
+		if err := params.PermissionsBoundaryARN.Validate(e.Boundary); err != nil {
+			return err
+		}
+		if len(e.Tags) > params.MaxTags {
+			return fmt.Errorf("%d tags expected: the stack sets at most %d", len(e.Tags), params.MaxTags)
+		}
 	}
 	if err := params.LogGroupNames.ValidateList(r.LogGroups); err != nil {
 		return err
@@ -186,14 +242,17 @@ func (r Role) arn() ARN {
 func (r Role) Target() permissions.Target {
 	a := r.arn()
 	return permissions.Target{
-		Partition:  a.Partition,
-		AccountID:  a.AccountID,
-		RoleName:   a.Name,
-		Management: r.Management,
-		CURBucket:  r.CURBucket,
-		CURPrefix:  r.CURPrefix,
-		Bedrock:    r.Bedrock,
-		LogGroups:  r.LogGroups,
+		Partition: a.Partition,
+		AccountID: a.AccountID,
+		RoleName:  a.Name,
+		RolePath:  a.Path,
+		CURHolder: r.CURHolder(),
+		CURBucket: r.CURBucket,
+		CURPrefix: r.CURPrefix,
+		CURRegion: r.CURRegion,
+		CURKMSKey: r.CURKMSKey,
+		Bedrock:   r.Bedrock,
+		LogGroups: r.LogGroups,
 	}
 }
 

@@ -49,7 +49,7 @@ func (v *run) checkWriteSafety(ctx context.Context) {
 // role may reach the CUR bucket and prefix, member roles no S3 at all.
 func (v *run) gate() permissions.Gate {
 	g := permissions.Gate{Data: v.e.dataset()}
-	if v.role.Management {
+	if v.role.CURHolder() {
 		g.CUR = permissions.CURScope{Bucket: v.role.CURBucket, Prefix: v.role.CURPrefix}
 	}
 	return g
@@ -154,10 +154,10 @@ func (v *run) checkPolicy(s *step, ref policyRef, raw string) {
 			continue
 		}
 		detail := f.Message
-		if a, ok := v.e.dataset().Lookup(f.Action); ok && a.ReadOnly() && a.Service == "s3" && !v.role.Management {
-			// An S3 read out of scope: perhaps the management role,
+		if a, ok := v.e.dataset().Lookup(f.Action); ok && a.ReadOnly() && a.Service == "s3" && !v.role.CURHolder() {
+			// An S3 read out of scope: perhaps the CUR holder's role,
 			// verified without its CUR bucket.
-			detail += " (member roles get no S3 access; if this is the management account's role, give its CUR bucket and prefix)"
+			detail += " (only the role of the account that owns the CUR bucket gets S3 access; if this is that role, give the CUR bucket and prefix)"
 		}
 		finding := FindingOf(ref.typ, ref.name, f)
 		finding.Detail = detail

@@ -71,6 +71,38 @@ on AWS fails here too:
 12. CloudFormation: a StackSet's TemplateBody up to 51,200 bytes
     (ValidationError).
 
+And it plays the parts of AWS that rolecall's options rely on:
+
+13. StackSet account filters: DeploymentTargets with AccountFilterType
+    INTERSECTION (only the listed Accounts of the OUs) or DIFFERENCE (the
+    OUs without them); moto ignores the filter.
+14. CallAs DELEGATED_ADMIN: a registered delegated administrator for
+    CloudFormation StackSets (member.org.stacksets.cloudformation.amazonaws.com,
+    which moto would not register) works on the StackSets of the
+    management account, which owns them, as AWS does; any other account
+    is refused (ValidationError, "Account used is not a delegated
+    administrator", as AWS answers).
+15. S3 regions: a bucket is answered only in its own region; a request
+    signed for another region gets 301 PermanentRedirect naming the
+    bucket's region in x-amz-bucket-region (moto answers from anywhere).
+16. SSE-KMS: GetObject of an object encrypted with a KMS key needs
+    kms:Decrypt on that key, with kms:ViaService s3.<region>.amazonaws.com
+    in the request context, as AWS requires; denied, S3 answers 403
+    AccessDenied naming kms:Decrypt. (Key policies are not modelled: the
+    key is taken to let IAM policies grant its use, as the default key
+    policy does.)
+17. Permissions boundaries: a role's boundary limits what its sessions
+    may do (moto ignores it): an action must be allowed by the role's
+    policies and by the boundary, and a Deny in either wins.
+
+And it updates stacks as CloudFormation does when only parameters change:
+
+18. A resource that names a changed parameter anywhere (also inside an
+    Fn::Sub string) is updated, not only one with a Ref to it; a resource
+    whose Condition turns false is deleted, one whose Condition turns true
+    is created (moto updates neither, so a nested stack or StackSet kept
+    its old policies).
+
 Usage: python tools/moto/server.py -H 127.0.0.1 -p PORT
 """
 
@@ -80,6 +112,7 @@ import sys
 from urllib.parse import parse_qs, urlparse
 
 from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing as cfn_parsing
 from moto.iam import access_control as ac
 from moto.iam import models as iam_models
 from moto.iam import responses as iam_responses
@@ -93,6 +126,10 @@ from moto.s3 import responses as s3_responses
 from moto.secretsmanager import responses as sm_responses
 from moto.dynamodb import responses as ddb_responses
 from moto.server import main
+from moto import settings as moto_settings
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.organizations import models as org_models
+from moto.s3 import exceptions as s3_exceptions
 
 _ASSUMED = re.compile(r"^arn:([^:]+):sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")
 _ROLE_ARN = re.compile(r"^arn:([^:]+):iam::(\d{12}):role/(?:.*/)?([^/]+)$")
@@ -184,6 +221,8 @@ _original_create_instances = cfn_models.StackInstances.create_instances
 
 def _create_instances(self, accounts, regions, parameters, deployment_targets, permission_model):
     requested = list((deployment_targets or {}).get("OrganizationalUnitIds", []))
+    filter_type = (deployment_targets or {}).get("AccountFilterType") or "NONE"
+    listed = set((deployment_targets or {}).get("Accounts") or [])
     if permission_model != "SERVICE_MANAGED" or not requested:
         return _original_create_instances(self, accounts, regions, parameters, deployment_targets, permission_model)
     org = self.org_backend
@@ -197,10 +236,14 @@ def _create_instances(self, accounts, regions, parameters, deployment_targets, p
     member_accounts = [
         a.id for a in org.accounts if a.parent_id in targets and a.id != management
     ]
+    if filter_type == "INTERSECTION":
+        member_accounts = [a for a in member_accounts if a in listed]
+    elif filter_type == "DIFFERENCE":
+        member_accounts = [a for a in member_accounts if a not in listed]
     # Hand moto plain accounts: it creates an instance for each, and skips
     # the ones that exist already.
     return _original_create_instances(
-        self, list(accounts or []) + member_accounts, regions, parameters, {}, permission_model
+        self, ([] if filter_type != "NONE" else list(accounts or [])) + member_accounts, regions, parameters, {}, permission_model
     )
 
 
@@ -325,6 +368,8 @@ def _as_list(v):
 def _request_context(req):
     """The condition keys rolecall's policies use, as the request sets them."""
     ctx = {}
+    if getattr(req, "_via_service", None):
+        ctx["kms:ViaService"] = req._via_service
     if req._action.lower() == "s3:listbucket":
         query = parse_qs(urlparse(req._path).query, keep_blank_values=True)
         if "prefix" in query:
@@ -343,7 +388,7 @@ _STRING_OPS = {
 
 # The keys this evaluator knows how to find in a request; a condition on
 # any other key cannot be evaluated.
-_KNOWN_KEYS = {"s3:prefix"}
+_KNOWN_KEYS = {"s3:prefix", "kms:viaservice"}
 
 
 def _conditions_hold(conditions, ctx):
@@ -405,13 +450,215 @@ def _check_action_permitted(self, resource):
                 self._raise_access_denied()
             if effect == "Allow":
                 permitted = True
+    if permitted and not _boundary_allows(self, resource, ctx):
+        permitted = False
     if self._is_assuming_role_operation(resource):
         permitted = permitted and self._check_role_trust_relationship(resource)
     if not permitted:
         self._raise_access_denied()
 
 
+def _boundary_allows(req, resource, ctx):
+    """17: a role session may do only what its role's boundary allows."""
+    key = req._access_key
+    role_name = getattr(key, "_owner_role_name", None)
+    if role_name is None:
+        return True
+    try:
+        role = key.backend.get_role(role_name)
+        arn = role.permissions_boundary_arn
+        if not arn:
+            return True
+        policy = key.backend.get_policy(arn)
+    except Exception:
+        return False  # a boundary that cannot be read allows nothing
+    allowed = False
+    for st in _as_list(ac.IAMPolicy(policy)._policy_json.get("Statement", [])):
+        if not isinstance(st, dict):
+            continue
+        effect = _statement_effect(st, req._action, resource, ctx)
+        if effect == "Deny":
+            return False
+        if effect == "Allow":
+            allowed = True
+    return allowed
+
+
 ac.IAMRequestBase.check_action_permitted = _check_action_permitted
+
+
+# 18: parameter-only stack updates reach every resource they change.
+def _mentions(obj, names):
+    text = json.dumps(obj)
+    return any(f'"{n}"' in text or "${" + n + "}" in text for n in names)
+
+
+_original_resource_diff = cfn_parsing.ResourceMap.build_resource_diff
+
+
+def _build_resource_diff(self, other_template, parameters=None):
+    result = _original_resource_diff(self, other_template, parameters)
+    if not parameters:
+        return result
+    changed = [p for p in parameters if self.input_parameters.get(p) != parameters[p]]
+    if not changed:
+        return result
+    old = self._resource_json_map
+    for name, resource in other_template["Resources"].items():
+        if name in old and name not in result["Modify"] and (_mentions(resource, changed) or "Condition" in resource):
+            result["Modify"].append(name)
+    return result
+
+
+_original_parse_and_update = cfn_parsing.parse_and_update_resource
+
+
+def _parse_and_update(logical_id, resource_json, resources_map, account_id, region_name):
+    condition = resource_json.get("Condition")
+    existing = resources_map._parsed_resources.get(logical_id)
+    if condition and not resources_map.lazy_condition_map[condition]:
+        if existing is not None:
+            resources_map._delete_resource(existing, resource_json)
+            resources_map._parsed_resources.pop(logical_id, None)
+        return None
+    if existing is None:
+        resources_map._parsed_resources.pop(logical_id, None)
+        return cfn_parsing.parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name)
+    return _original_parse_and_update(logical_id, resource_json, resources_map, account_id, region_name)
+
+
+cfn_parsing.ResourceMap.build_resource_diff = _build_resource_diff
+cfn_parsing.parse_and_update_resource = _parse_and_update
+
+
+# 13 and 14: delegated administrators for StackSets.
+STACKSETS_PRINCIPAL = "member.org.stacksets.cloudformation.amazonaws.com"
+if STACKSETS_PRINCIPAL not in org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES:
+    org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES.append(STACKSETS_PRINCIPAL)
+
+
+def _cloudformation_backend(self):
+    account = self.current_account
+    if self._get_param("CallAs") == "DELEGATED_ADMIN":
+        backends = org_models.organizations_backends
+        # A member account's organization lives in its management
+        # account's backend.
+        management, partition = backends.master_accounts.get(account, (None, None))
+        org = backends[management][partition] if management else None
+        admin = next((a for a in (org.admins if org else []) if a.account.id == account), None)
+        if admin is None or STACKSETS_PRINCIPAL not in admin.services:
+            raise _NotDelegated()
+        account = management
+    return cfn_models.cloudformation_backends[account][self.region]
+
+
+class _NotDelegated(Exception):
+    """CallAs DELEGATED_ADMIN from an account that is not one."""
+
+
+_original_cfn_dispatch = cfn_responses.CloudFormationResponse.call_action
+
+
+def _cfn_call_action(self):
+    try:
+        return _original_cfn_dispatch(self)
+    except _NotDelegated:
+        body = (
+            '<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type>'
+            "<Code>ValidationError</Code><Message>Account used is not a delegated administrator</Message></Error>"
+            "<RequestId>7a1b2c3d-0000-4000-8000-000000000000</RequestId></ErrorResponse>"
+        )
+        return 400, {"Content-Type": "text/xml"}, body
+
+
+cfn_responses.CloudFormationResponse.call_action = _cfn_call_action
+
+
+cfn_responses.CloudFormationResponse.cloudformation_backend = property(_cloudformation_backend)
+
+
+# 15: a bucket answers in its own region only.
+def _bucket_elsewhere(self, bucket_name):
+    if not bucket_name:
+        return None
+    try:
+        bucket = self.backend.get_bucket(bucket_name)
+    except Exception:
+        return None
+    if bucket.region_name == self.region:
+        return None
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code>'
+        "<Message>The bucket you are attempting to access must be addressed using the specified endpoint. "
+        "Please send all future requests to this endpoint.</Message>"
+        f"<Endpoint>s3.{bucket.region_name}.amazonaws.com</Endpoint><Bucket>{bucket_name}</Bucket></Error>"
+    )
+    headers = {"x-amz-bucket-region": bucket.region_name, "content-type": "application/xml"}
+    return 301, headers, "" if self.method == "HEAD" else body
+
+
+_original_bucket_response = s3_responses.S3Response._bucket_response
+
+
+def _bucket_response(self, request, full_url):
+    moved = _bucket_elsewhere(self, self.parse_bucket_name_from_url(request, full_url))
+    if moved is not None:
+        return moved
+    return _original_bucket_response(self, request, full_url)
+
+
+_original_key_response = s3_responses.S3Response._key_response
+
+
+def _key_response(self, request, full_url):
+    moved = _bucket_elsewhere(self, self.parse_bucket_name_from_url(request, full_url))
+    if moved is not None:
+        return moved
+    return _original_key_response(self, request, full_url)
+
+
+s3_responses.S3Response._bucket_response = _bucket_response
+s3_responses.S3Response._key_response = _key_response
+
+
+# 16: reading an SSE-KMS object needs kms:Decrypt through S3.
+class _KMSAccessDenied(s3_exceptions.S3ClientError):
+    def __init__(self, caller, key_arn):
+        super().__init__(
+            "AccessDenied",
+            f"User: {caller} is not authorized to perform: kms:Decrypt on resource: {key_arn} "
+            "because no identity-based policy allows the kms:Decrypt action",
+        )
+
+
+def _auth_on():
+    return ActionAuthenticatorMixin.request_count >= moto_settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+_original_get_object = s3_responses.S3Response.get_object
+
+
+def _get_object(self):
+    key, _ = self._get_key()
+    if getattr(key, "encryption", None) == "aws:kms" and key.kms_key_id and _auth_on():
+        bucket = self.backend.get_bucket(self.bucket_name)
+        key_arn = key.kms_key_id
+        if not key_arn.startswith("arn:"):
+            key_arn = f"arn:{get_partition(bucket.region_name)}:kms:{bucket.region_name}:{bucket.account_id}:key/{key_arn}"
+        req = ac.S3IAMRequest(
+            account_id=self.current_account, method=self.method, path=self.raw_path,
+            data=self.data, body=self.raw_body, headers=self.headers, action="GetObject",
+        )
+        req._action = "kms:Decrypt"
+        req._via_service = f"s3.{bucket.region_name}.amazonaws.com"
+        try:
+            _check_action_permitted(req, key_arn)
+        except s3_exceptions.S3ClientError:
+            raise _KMSAccessDenied(getattr(req._access_key, "arn", "the caller"), key_arn)
+    return _original_get_object(self)
+
+
+s3_responses.S3Response.get_object = _get_object
 
 TRUST_POLICY_QUOTA = 2048
 ROLE_INLINE_QUOTA = 10240

@@ -140,16 +140,35 @@ func discover(ctx context.Context, cfg aws.Config, o options) (plan, error) {
 			regions = ob.Regions
 		}
 		p := plan{title: "onboarding stack " + ob.StackName}
-		p.roles = append(p.roles, verify.Role{
-			RoleARN:    ob.RoleARN,
-			ExternalID: o.externalID,
-			Management: true,
-			CURBucket:  ob.CURBucket,
-			CURPrefix:  ob.CURPrefix,
-			Bedrock:    ob.Bedrock,
-			LogGroups:  ob.LogGroups,
-			Regions:    regions,
-		})
+		// The CUR holder: the account CurBucketAccountId names, or the
+		// management account, whose role is the stack's own.
+		holder := ob.Roles.CURAccount
+		if holder == "" {
+			holder = ob.ManagementAccountID()
+		}
+		role := func(arn string, management bool) verify.Role {
+			r := verify.Role{
+				RoleARN:    arn,
+				ExternalID: o.externalID,
+				Management: management,
+				Bedrock:    ob.Bedrock,
+				LogGroups:  ob.LogGroups,
+				Regions:    regions,
+				Expect:     &verify.Settings{Boundary: ob.Roles.Boundary, Tags: ob.Roles.Tags},
+			}
+			if account := accountOf(arn); management || account == holder {
+				r.CURBucket, r.CURPrefix, r.CURAccountID = ob.Roles.CURBucket, ob.Roles.CURPrefix, holder
+				r.CURRegion, r.CURKMSKey = ob.Roles.CURRegion, ob.Roles.CURKMSKey
+			}
+			return r
+		}
+		if ob.RoleARN != "" {
+			p.roles = append(p.roles, role(ob.RoleARN, true))
+		} else {
+			// A delegated administrator's stack: the management account's
+			// role is its own stack's, verified there.
+			p.title += " (delegated administrator: verify the management account's role with --stack in that account)"
+		}
 		if ob.StackSetID == "" {
 			return p, nil
 		}
@@ -157,16 +176,9 @@ func discover(ctx context.Context, cfg aws.Config, o options) (plan, error) {
 		if err != nil {
 			return plan{}, err
 		}
-		member := func(account string) verify.Role {
-			return verify.Role{
-				RoleARN:    ob.MemberRoleARN(account),
-				ExternalID: o.externalID,
-				Bedrock:    ob.Bedrock,
-				LogGroups:  ob.LogGroups,
-				Regions:    regions,
-			}
-		}
-		addInstances(&p, instances, ob.ManagementAccountID(), member)
+		addInstances(&p, instances, ob.ManagementAccountID(), func(account string) verify.Role {
+			return role(ob.MemberRoleARN(account), false)
+		})
 		return p, nil
 	}
 
@@ -181,13 +193,20 @@ func discover(ctx context.Context, cfg aws.Config, o options) (plan, error) {
 	partition := partitionOf(cfg.Region)
 	p := plan{title: "StackSet " + ss.Name}
 	addInstances(&p, instances, "", func(account string) verify.Role {
-		return verify.Role{
-			RoleARN:    discovery.MemberRoleARN(partition, account, o.roleName),
+		r := verify.Role{
+			RoleARN:    ss.Roles.RoleARN(partition, account, o.roleName),
 			ExternalID: o.externalID,
 			Bedrock:    ss.Bedrock,
 			LogGroups:  ss.LogGroups,
 			Regions:    o.regions,
+			Expect:     &verify.Settings{Boundary: ss.Roles.Boundary, Tags: ss.Roles.Tags},
 		}
+		// The StackSet names a CUR bucket only for the member account
+		// that owns it.
+		if ss.Roles.CURBucket != "" && account == ss.Roles.CURAccount {
+			r.CURBucket, r.CURPrefix, r.CURAccountID, r.CURKMSKey = ss.Roles.CURBucket, ss.Roles.CURPrefix, account, ss.Roles.CURKMSKey
+		}
+		return r
 	})
 	if len(p.roles)+len(p.unverified) == 0 {
 		return plan{}, fmt.Errorf("StackSet %s has no instances: nothing to verify (has the onboarding stack finished deploying it?)", o.stackSet)
@@ -213,6 +232,15 @@ func addInstances(p *plan, instances []discovery.Instance, skipAccount string, r
 		}
 		p.roles = append(p.roles, r)
 	}
+}
+
+// accountOf returns the account of an ARN.
+func accountOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
 }
 
 func partitionOf(region string) string {
