@@ -159,7 +159,7 @@ func (r *RoleSettings) read(key, v string) bool {
 	switch key {
 	case params.RolePath.Name:
 		r.Path = v
-	case params.PermissionsBoundaryARN.Name:
+	case params.PermissionsBoundaryName.Name:
 		r.Boundary = v
 	case params.ResourceTags.Name:
 		for _, kv := range params.SplitList(v) {

@@ -194,7 +194,7 @@ func ParseConfig(props map[string]any, settings Settings, opts ParseOptions) (Co
 		LogGroups:           r.checkList(params.LogGroupNames, r.list(params.LogGroupNames.Name)),
 		AdditionalVerifiers: r.checkList(params.AdditionalVerifierPrincipalARNs, r.list(params.AdditionalVerifierPrincipalARNs.Name)),
 		RolePath:            r.check(params.RolePath, orDefault(r.str(params.RolePath.Name), params.RolePath.Default)),
-		Boundary:            r.check(params.PermissionsBoundaryARN, r.str(params.PermissionsBoundaryARN.Name)),
+		Boundary:            r.check(params.PermissionsBoundaryName, r.str(params.PermissionsBoundaryName.Name)),
 		Tags:                r.tags(r.checkList(params.ResourceTags, r.list(params.ResourceTags.Name))),
 
 		RoleName:             settings.RoleName,

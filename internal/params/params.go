@@ -194,11 +194,11 @@ var (
 		Pattern:     `^/([A-Za-z0-9+=,.@_-]{1,32}/){0,2}$`,
 		Rule:        "/ or up to two segments such as /vendors/ (letters, digits and +=,.@_-, 32 characters each)",
 	}
-	PermissionsBoundaryARN = Param{
-		Name: "PermissionsBoundaryArn", Label: "Permissions boundary", Group: GroupRole,
-		Description: "A managed policy every role gets as its permissions boundary, as your organization may require. It can only take access away; the verifier reports a read it blocks. Leave empty for none.",
-		Pattern:     `^(arn:aws(-cn|-us-gov)?:iam::([0-9]{12}|aws):policy/[A-Za-z0-9+=,.@/_-]{1,128})?$`,
-		Rule:        "empty, or a managed policy ARN such as arn:aws:iam::123456789012:policy/Boundary",
+	PermissionsBoundaryName = Param{
+		Name: "PermissionsBoundaryName", Label: "Permissions boundary", Group: GroupRole,
+		Description: "The name (with its path, if any) of a customer managed policy that exists in every account, such as VendorBoundary or boundaries/VendorBoundary, which every role gets as its permissions boundary, as your organization may require. IAM takes a boundary from the role's own account, so the policy must be in each one. It can only take access away; the verifier reports a read it blocks. Leave empty for none.",
+		Pattern:     `^(([A-Za-z0-9+=,.@_-]{1,64}/){0,3}[A-Za-z0-9+=,.@_-]{1,128})?$`,
+		Rule:        "empty, or a policy name such as VendorBoundary, with up to three path segments such as boundaries/VendorBoundary",
 	}
 	ResourceTags = Param{
 		Name: "ResourceTags", Label: "Tags", Group: GroupRole, Kind: List, MaxItems: MaxTags,
@@ -244,7 +244,7 @@ func All() []Param {
 		ExternalID, PreviousExternalID, CallbackSecret,
 		CURBucketName, CURReportPrefix, CURBucketAccountID, CURBucketRegion, CURKMSKeyARN,
 		DeployToOrganization, OrganizationalUnitIDs, AccountFilterType, AccountFilterIDs, StackSetCallAs, RetainRolesOnAccountRemoval, InventoryRegions,
-		RolePath, PermissionsBoundaryARN, ResourceTags,
+		RolePath, PermissionsBoundaryName, ResourceTags,
 		EnableBedrockAccess, LogGroupNames,
 		AdditionalVerifierPrincipalARNs,
 	}

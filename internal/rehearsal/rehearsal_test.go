@@ -64,7 +64,7 @@ func TestRehearsalEndToEnd(t *testing.T) {
 	for k, want := range map[string]string{
 		params.DataAccountCount:       itoa(all),
 		params.DataVerifiedCount:      itoa(all),
-		params.DataRoleARN:            "arn:aws:iam::" + res.Org.ManagementAccountID + ":role/" + p.RoleName,
+		params.DataRoleARN:            "arn:aws:iam::" + res.Org.ManagementAccountID + ":role/vendors/" + p.RoleName,
 		params.DataVerificationStatus: "verified: all " + itoa(all) + " accounts",
 	} {
 		if got := c.Data[k]; got != want {
@@ -86,7 +86,7 @@ func TestRehearsalEndToEnd(t *testing.T) {
 		want[a.ID] = true
 	}
 	for _, a := range stored.Accounts {
-		if !want[a.AccountID] || a.Status != callback.StatusVerified || a.RoleARN != "arn:aws:iam::"+a.AccountID+":role/"+p.RoleName {
+		if !want[a.AccountID] || a.Status != callback.StatusVerified || a.RoleARN != "arn:aws:iam::"+a.AccountID+":role/vendors/"+p.RoleName {
 			t.Errorf("stored account %+v", a)
 		}
 		delete(want, a.AccountID)

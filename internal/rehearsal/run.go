@@ -289,6 +289,8 @@ func (r *rehearsal) setUp(ctx context.Context) error {
 		params.CURBucketName.Name:                   bucket,
 		params.CURReportPrefix.Name:                 "cur/",
 		params.LogGroupNames.Name:                   "/aws/bedrock/modelinvocations",
+		params.RolePath.Name:                        "/vendors/",
+		params.ResourceTags.Name:                    "cost-center=1234,owner=platform",
 		params.AdditionalVerifierPrincipalARNs.Name: reviewerARN,
 	}
 	return r.startReceiver(ctx)

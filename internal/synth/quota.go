@@ -82,7 +82,7 @@ func worstValues() map[string]string {
 		params.AccountFilterIDs.Name:            strings.Join(accounts, ","),
 		params.RetainRolesOnAccountRemoval.Name: "true",
 		params.RolePath.Name:                    "/" + segment + "/" + segment + "/",
-		params.PermissionsBoundaryARN.Name:      "arn:" + worstPartition + ":iam::" + worstAccountID + ":policy/" + strings.Repeat("b", 128),
+		params.PermissionsBoundaryName.Name:     strings.Repeat(strings.Repeat("b", 64)+"/", 3) + strings.Repeat("b", 128),
 		params.ResourceTags.Name:                strings.Join(tags, ","),
 		params.ExternalID.Name:                  ext,
 		params.PreviousExternalID.Name:          strings.Repeat("p", params.MaxExternalID),
@@ -326,6 +326,17 @@ func minified(doc any) int {
 		return 0
 	}
 	return len(b)
+}
+
+// StackSetTemplateBody returns the role template as the management
+// template's StackSet carries it.
+func StackSetTemplateBody(files []File) (string, error) {
+	for _, f := range files {
+		if f.Path == ManagementTemplatePath {
+			return stackSetBody(f.Data)
+		}
+	}
+	return "", fmt.Errorf("no %s among the files", ManagementTemplatePath)
 }
 
 // stackSetBody returns the TemplateBody of the management template's

@@ -47,7 +47,7 @@ func roleTemplateParams() []params.Param {
 		cur, prefix, account, params.CURKMSKeyARN,
 		params.EnableBedrockAccess, params.LogGroupNames,
 		params.AdditionalVerifierPrincipalARNs, verifier,
-		params.RolePath, params.PermissionsBoundaryARN, params.ResourceTags,
+		params.RolePath, params.PermissionsBoundaryName, params.ResourceTags,
 	}
 }
 
@@ -75,7 +75,7 @@ func roleTemplate(p *profile.Profile) *cloudformation.Template {
 	t.Conditions[condHasCURBucket] = cloudformation.And(holdsCUR)
 	t.Conditions[condHasCURPrefix] = notEmpty(cloudformation.Ref(params.CURReportPrefix.Name))
 	t.Conditions[condHasKMSKey] = cloudformation.And(append(holdsCUR, notEmpty(cloudformation.Ref(params.CURKMSKeyARN.Name))))
-	t.Conditions[condHasBoundary] = notEmpty(cloudformation.Ref(params.PermissionsBoundaryARN.Name))
+	t.Conditions[condHasBoundary] = notEmpty(cloudformation.Ref(params.PermissionsBoundaryName.Name))
 	for i := range params.MaxLogGroups {
 		t.Conditions[condHasLogGroup(i)] = notEmpty(logGroupName(i))
 	}
@@ -83,9 +83,11 @@ func roleTemplate(p *profile.Profile) *cloudformation.Template {
 
 	t.Resources[RoleLogicalID] = withProperties{
 		Resource: &iam.Role{
-			RoleName:                 str(p.RoleName),
-			Path:                     str(cloudformation.Ref(params.RolePath.Name)),
-			PermissionsBoundary:      str(cloudformation.If(condHasBoundary, cloudformation.Ref(params.PermissionsBoundaryARN.Name), noValue)),
+			RoleName: str(p.RoleName),
+			Path:     str(cloudformation.Ref(params.RolePath.Name)),
+			// IAM takes a boundary from the role's own account.
+			PermissionsBoundary: str(cloudformation.If(condHasBoundary,
+				cloudformation.Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${"+params.PermissionsBoundaryName.Name+"}"), noValue)),
 			Description:              str(fmt.Sprintf("Read-only access for %s, permission set %s. Created by rolecall; remove it by deleting the onboarding stack.", p.Name, permissions.Version)),
 			AssumeRolePolicyDocument: trustPolicy(p.PrincipalARN),
 			MaxSessionDuration:       num(3600),

@@ -379,7 +379,7 @@ func roleParameters() map[string]string {
 		params.AdditionalVerifierPrincipalARNs.Name: joined(params.AdditionalVerifierPrincipalARNs.Name),
 		paramVerifierRoleARN:                        cloudformation.GetAtt(FunctionRoleLogicalID, "Arn"),
 		params.RolePath.Name:                        ref(params.RolePath.Name),
-		params.PermissionsBoundaryARN.Name:          ref(params.PermissionsBoundaryARN.Name),
+		params.PermissionsBoundaryName.Name:         ref(params.PermissionsBoundaryName.Name),
 		params.ResourceTags.Name:                    joined(params.ResourceTags.Name),
 	}
 }

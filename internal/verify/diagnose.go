@@ -120,7 +120,7 @@ func (v *run) diagnose() {
 				v.add(DiagnosisCURBucketRefused, fmt.Sprintf(
 					"S3 refused to list s3://%s/%s although the role's policy allows it. Most likely the bucket belongs to another account: rolecall reads the CUR bucket only if account %s owns it. Otherwise a bucket policy denies the role. Check the bucket's owner and policy in the S3 console.",
 					v.role.CURBucket, v.role.CURPrefix, v.role.AccountID))
-			case p.Service == "ce" && !v.role.Management:
+			case p.Service == "ce" && !v.role.Management && v.facts.boundary == "":
 				v.add(DiagnosisCostExplorerMember,
 					"Cost Explorer refused this member account's role although its policy allows the call: the management account has not enabled Cost Explorer for member accounts (Billing console, Cost Management preferences). The vendor reads organization-wide costs through the management account; enable member access only if you want per-account access.")
 			default:
@@ -146,9 +146,13 @@ func (v *run) diagnose() {
 		v.add(DiagnosisPermissionGap, msg)
 	}
 	if len(blocked) > 0 {
+		by := "a service control policy, a permissions boundary or a resource policy blocks it"
+		if v.facts.boundary != "" {
+			by = "the role's permissions boundary " + v.facts.boundary + ", a service control policy or a resource policy blocks it"
+		}
 		v.add(DiagnosisBlockedOutside, fmt.Sprintf(
-			"AWS refused %s although the role's own policies allow it: a service control policy, a permissions boundary or a resource policy blocks it. Ask whoever manages those in your organization to allow the role.",
-			joinList(blocked)))
+			"AWS refused %s although the role's own policies allow it: %s. Ask whoever manages those in your organization to allow the role.",
+			joinList(blocked), by))
 	}
 	if len(errs) > 0 {
 		v.add(DiagnosisProbeErrors, fmt.Sprintf(

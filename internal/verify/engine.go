@@ -131,8 +131,10 @@ type facts struct {
 	curKMSKey         string
 	cur               curSources
 	bedrockLoggingOff []string
-	// roleDiffers says how the role differs from what the stack set.
+	// roleDiffers says how the role differs from what the stack set;
+	// boundary is the role's permissions boundary, if it has one.
 	roleDiffers []string
+	boundary    string
 }
 
 // run is the state of one verification.

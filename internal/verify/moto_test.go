@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/rolecall/rolecall/internal/emulator"
 	"github.com/rolecall/rolecall/internal/emulator/emulatortest"
@@ -319,5 +320,58 @@ func TestWriteInAnUngrantedServiceIsAFinding(t *testing.T) {
 		return f.Kind == "write_action" && f.Action == "dynamodb:DeleteTable" && f.Statement == "Tables" && f.PolicyType == "managed"
 	}) {
 		t.Errorf("findings %+v lack dynamodb:DeleteTable with its evidence", rep.Findings)
+	}
+}
+
+// The options a customer sets on the roles are verified: a role under a
+// path, with a permissions boundary and tags, as the stack set them, is
+// verified; a boundary that blocks a read the role's policies allow shows
+// as blocked outside the role; a tag removed after onboarding is a gap.
+func TestRecordedFakeRoleSettingsAreVerified(t *testing.T) {
+	t.Parallel()
+	srv, fakes := emulatortest.StartWithRecordedFakes(t)
+	tags := map[string]string{"cost-center": "1234", "owner": "platform"}
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{Members: 1, RolePath: "/vendors/", Boundary: "boundaries/VendorBoundary", Tags: tags})
+	engine := newEngine(fakes.Through(ob.Verifier))
+	for _, role := range ob.Roles() {
+		if !strings.Contains(role.RoleARN, ":role/vendors/") {
+			t.Fatalf("role %s is not under /vendors/", role.RoleARN)
+		}
+		rep := engine.Verify(t.Context(), role)
+		if rep.Status != verify.StatusVerified {
+			t.Fatalf("%s: status %s, want verified:\n%s", role.AccountID, rep.Status, dump(rep))
+		}
+		if p := probe(t, rep, "iam:GetRole"); !strings.Contains(p.Message, "as the stack set them") {
+			t.Errorf("GetRole probe: %q", p.Message)
+		}
+	}
+
+	member := ob.Members[0]
+	admin := verifytest.RoleAdmin(t, srv, member)
+	if _, err := iam.NewFromConfig(admin).UntagRole(t.Context(), &iam.UntagRoleInput{RoleName: aws.String(verifytest.RoleNameOf(member)), TagKeys: []string{"owner"}}); err != nil {
+		t.Fatal(err)
+	}
+	rep := engine.Verify(t.Context(), member)
+	if rep.Status != verify.StatusGaps || !rep.HasDiagnosis(verify.DiagnosisRoleSettings) {
+		t.Errorf("after a tag was removed: status %s, want gaps with %s:\n%s", rep.Status, verify.DiagnosisRoleSettings, dump(rep))
+	}
+}
+
+// A boundary that allows less than the role's policies blocks those reads:
+// the verifier reports them as blocked outside the role, not as a gap in
+// the role's own policies.
+func TestRecordedFakeABoundaryThatBlocksIsReported(t *testing.T) {
+	t.Parallel()
+	srv, fakes := emulatortest.StartWithRecordedFakes(t)
+	// Everything but Cost Explorer.
+	allows := []string{"sts:*", "iam:*", "organizations:*", "cur:*", "bcm-data-exports:*", "pricing:*", "s3:*", "bedrock:*", "cloudwatch:*", "logs:*", "cloudtrail:*"}
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{Members: 1, Boundary: "VendorBoundary", BoundaryAllows: allows})
+	engine := newEngine(fakes.Through(ob.Verifier))
+	rep := engine.Verify(t.Context(), ob.Members[0])
+	if p := probe(t, rep, "ce:GetCostAndUsage"); p.Outcome != verify.OutcomeDenied {
+		t.Errorf("ce:GetCostAndUsage %s, want denied by the boundary", p.Outcome)
+	}
+	if rep.Status != verify.StatusGaps || !rep.HasDiagnosis(verify.DiagnosisBlockedOutside) {
+		t.Errorf("status %s, want gaps with %s:\n%s", rep.Status, verify.DiagnosisBlockedOutside, dump(rep))
 	}
 }

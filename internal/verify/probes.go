@@ -319,6 +319,9 @@ func probeRole(ctx context.Context, v *run, p *Probe) error {
 	if out.Role == nil {
 		return errors.New("GetRole returned no role")
 	}
+	if b := out.Role.PermissionsBoundary; b != nil {
+		v.facts.boundary = aws.ToString(b.PermissionsBoundaryArn)
+	}
 	if got := aws.ToString(out.Role.Path); got != v.arn.Path {
 		v.facts.roleDiffers = append(v.facts.roleDiffers, fmt.Sprintf("its path is %s, not %s", got, v.arn.Path))
 	}
@@ -330,14 +333,18 @@ func probeRole(ctx context.Context, v *run, p *Probe) error {
 	if b := out.Role.PermissionsBoundary; b != nil {
 		boundary = aws.ToString(b.PermissionsBoundaryArn)
 	}
+	want := ""
+	if e.Boundary != "" {
+		want = "arn:" + v.arn.Partition + ":iam::" + v.arn.AccountID + ":policy/" + e.Boundary
+	}
 	switch {
-	case boundary == e.Boundary:
-	case e.Boundary == "":
+	case boundary == want:
+	case want == "":
 		v.facts.roleDiffers = append(v.facts.roleDiffers, "it has the permissions boundary "+boundary+", which the stack did not set")
 	case boundary == "":
-		v.facts.roleDiffers = append(v.facts.roleDiffers, "it has no permissions boundary, not "+e.Boundary)
+		v.facts.roleDiffers = append(v.facts.roleDiffers, "it has no permissions boundary, not "+want)
 	default:
-		v.facts.roleDiffers = append(v.facts.roleDiffers, "its permissions boundary is "+boundary+", not "+e.Boundary)
+		v.facts.roleDiffers = append(v.facts.roleDiffers, "its permissions boundary is "+boundary+", not "+want)
 	}
 	tags := map[string]string{}
 	for _, t := range out.Role.Tags {

@@ -53,7 +53,8 @@ type Role struct {
 // Settings are what the stack sets on each role beyond its policies. The
 // role's path is part of its ARN.
 type Settings struct {
-	// Boundary is the permissions boundary's ARN, empty for none.
+	// Boundary is the name (with path) of the permissions boundary, a
+	// managed policy in the role's own account; empty for none.
 	Boundary string `json:"permissions_boundary,omitempty"`
 	// Tags are the tags the stack puts on the role. The role may carry
 	// more (tags added by others are not the stack's to judge).
@@ -216,7 +217,7 @@ func (r Role) Validate() error {
 		}
 	}
 	if e := r.Expect; e != nil {
-		if err := params.PermissionsBoundaryARN.Validate(e.Boundary); err != nil {
+		if err := params.PermissionsBoundaryName.Validate(e.Boundary); err != nil {
 			return err
 		}
 		if len(e.Tags) > params.MaxTags {

@@ -8,8 +8,10 @@ package verifytest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -66,6 +68,13 @@ type Spec struct {
 	// CURObjectKey is the object put into the bucket; empty means
 	// CURPrefix + "acme/20260101-20260201/acme-00001.csv.gz". "-" puts none.
 	CURObjectKey string
+	// RolePath, Boundary and Tags are the RolePath, PermissionsBoundaryName
+	// and ResourceTags. A boundary is created in every account, allowing
+	// BoundaryAllows (every action when empty).
+	RolePath       string
+	Boundary       string
+	BoundaryAllows []string
+	Tags           map[string]string
 }
 
 // Onboarding is a deployed onboarding.
@@ -116,14 +125,11 @@ func Deploy(t testing.TB, srv *emulator.Server, spec Spec) *Onboarding {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body string
-	for _, f := range files {
-		if f.Path == synth.RoleTemplatePath {
-			body = string(f.Data)
-		}
-	}
-	if body == "" {
-		t.Fatalf("synth built no %s", synth.RoleTemplatePath)
+	// The role template as the StackSet carries it (compact JSON, within
+	// CloudFormation's 51,200-byte TemplateBody).
+	body, err := synth.StackSetTemplateBody(files)
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	admin := Config(srv.Config())
@@ -147,7 +153,43 @@ func Deploy(t testing.TB, srv *emulator.Server, spec Spec) *Onboarding {
 		t.Fatal(err)
 	}
 
+	path := spec.RolePath
+	if path == "" {
+		path = "/"
+	}
+	var tags []string
+	for _, k := range slices.Sorted(maps.Keys(spec.Tags)) {
+		tags = append(tags, k+"="+spec.Tags[k])
+	}
+	if spec.Boundary != "" {
+		allows := spec.BoundaryAllows
+		if len(allows) == 0 {
+			allows = []string{"*"}
+		}
+		accounts := []string{emulator.DefaultAccountID}
+		for _, a := range org.Accounts {
+			accounts = append(accounts, a.ID)
+		}
+		for _, id := range accounts {
+			cfg, err := srv.AccountConfig(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir, name := "/", spec.Boundary
+			if i := strings.LastIndexByte(name, '/'); i >= 0 {
+				dir, name = "/"+name[:i+1], name[i+1:]
+			}
+			if _, err := iam.NewFromConfig(Config(cfg)).CreatePolicy(ctx, &iam.CreatePolicyInput{
+				PolicyName: aws.String(name), Path: aws.String(dir), PolicyDocument: aws.String(emulator.AllowPolicy(allows...)),
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	common := map[string]string{
+		params.RolePath.Name:                        path,
+		params.PermissionsBoundaryName.Name:         spec.Boundary,
+		params.ResourceTags.Name:                    strings.Join(tags, ","),
 		params.ExternalID.Name:                      ExternalID,
 		"VerifierRoleArn":                           functionRole,
 		params.AdditionalVerifierPrincipalARNs.Name: verifierARN,
@@ -203,7 +245,8 @@ func Deploy(t testing.TB, srv *emulator.Server, spec Spec) *Onboarding {
 		StackSetID:  dep.StackSetID,
 		Management: verify.Role{
 			AccountID:  emulator.DefaultAccountID,
-			RoleARN:    "arn:aws:iam::" + emulator.DefaultAccountID + ":role/" + p.RoleName,
+			RoleARN:    "arn:aws:iam::" + emulator.DefaultAccountID + ":role" + path + p.RoleName,
+			Expect:     &verify.Settings{Boundary: spec.Boundary, Tags: spec.Tags},
 			ExternalID: ExternalID,
 			Management: true,
 			CURBucket:  bucket,
@@ -216,7 +259,8 @@ func Deploy(t testing.TB, srv *emulator.Server, spec Spec) *Onboarding {
 	for _, a := range org.AccountsUnder(workloads.ID) {
 		o.Members = append(o.Members, verify.Role{
 			AccountID:  a.ID,
-			RoleARN:    "arn:aws:iam::" + a.ID + ":role/" + p.RoleName,
+			RoleARN:    "arn:aws:iam::" + a.ID + ":role" + path + p.RoleName,
+			Expect:     &verify.Settings{Boundary: spec.Boundary, Tags: spec.Tags},
 			ExternalID: ExternalID,
 			Bedrock:    !spec.NoBedrock,
 			LogGroups:  spec.LogGroups,
