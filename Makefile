@@ -64,9 +64,9 @@ iamdata: $(IAMDATA_PKG)/package.json ## regenerate internal/iamdata/actions.tsv 
 ## ---- the rehearsal ------------------------------------------------------
 
 .PHONY: demo
-demo: tools ## rehearse an onboarding on the local emulator (ACCOUNTS=20, VENDOR=argmin, TAMPER=admin|wildcard|denyself|all)
+demo: tools ## rehearse an onboarding on the local emulator (ACCOUNTS=20, VENDOR=argmin, TAMPER=admin|wildcard|denyself|all, CALLAS=DELEGATED_ADMIN)
 	@mkdir -p $(BUILD)
-	$(GO) run ./cmd/demo -vendor $(VENDOR) -accounts $(ACCOUNTS) $(if $(TAMPER),-tamper $(TAMPER)) -log $(BUILD)/demo.log
+	$(GO) run ./cmd/demo -vendor $(VENDOR) -accounts $(ACCOUNTS) $(if $(TAMPER),-tamper $(TAMPER)) $(if $(CALLAS),-call-as $(CALLAS)) -log $(BUILD)/demo.log
 
 ## ---- build --------------------------------------------------------------
 

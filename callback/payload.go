@@ -334,6 +334,12 @@ func (p *Payload) checkConsistency() error {
 	if stack.region != p.Region {
 		return fmt.Errorf("%w: stack %s is not in region %s", ErrInvalidPayload, p.StackID, p.Region)
 	}
+	switch org := p.OrganizationManagementAccountID; {
+	case p.CallAs == "DELEGATED_ADMIN" && (org == "" || org == p.ManagementAccountID):
+		return fmt.Errorf("%w: a delegated administrator's stack (call_as DELEGATED_ADMIN) runs outside the management account, so organization_management_account_id must name it, not %q", ErrInvalidPayload, org)
+	case p.CallAs != "DELEGATED_ADMIN" && org != "" && org != p.ManagementAccountID:
+		return fmt.Errorf("%w: a SELF stack runs in the management account, but management_account_id %s is not organization_management_account_id %s", ErrInvalidPayload, p.ManagementAccountID, org)
+	}
 	return nil
 }
 

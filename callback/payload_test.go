@@ -234,6 +234,13 @@ func TestValidateChecksWhatTheSchemaCannot(t *testing.T) {
 		{"role in another account than its entry", func(p *Payload) { p.Accounts[1].RoleARN = roleARN(memberID(9)) }, "is not in account"},
 		{"stack outside the management account", func(p *Payload) { p.StackID = testStackID(memberID(0)) }, "not in the management account"},
 		{"stack in another region", func(p *Payload) { p.Region = "eu-west-1" }, "not in region"},
+		{"a delegated administrator naming no management account", func(p *Payload) { p.CallAs = "DELEGATED_ADMIN" }, "must name it"},
+		{"a delegated administrator naming itself", func(p *Payload) {
+			p.CallAs, p.OrganizationManagementAccountID = "DELEGATED_ADMIN", p.ManagementAccountID
+		}, "must name it"},
+		{"a SELF stack outside the organization's management account", func(p *Payload) {
+			p.CallAs, p.OrganizationManagementAccountID = "SELF", memberID(5)
+		}, "a SELF stack runs in the management account"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

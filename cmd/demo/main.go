@@ -22,7 +22,16 @@ func main() {
 	vendors := flag.String("vendors", "vendors", "directory of vendor profiles")
 	tamper := flag.String("tamper", "", "tamper with member roles after the onboarding: admin, wildcard, denyself, a comma-separated list, or all")
 	logFile := flag.String("log", ".build/demo.log", "file for the function's JSON log and the emulator's output")
+	callAs := flag.String("call-as", "SELF", "SELF: the management account runs the StackSet; DELEGATED_ADMIN: a delegated administrator does, and the management account gets its role from a second stack")
 	flag.Parse()
+	if *callAs != "SELF" && *callAs != "DELEGATED_ADMIN" {
+		fmt.Fprintf(os.Stderr, "demo: -call-as %q: use SELF or DELEGATED_ADMIN\n", *callAs)
+		os.Exit(2)
+	}
+	if *callAs == "DELEGATED_ADMIN" && *tamper != "" {
+		fmt.Fprintln(os.Stderr, "demo: -tamper rehearses the SELF onboarding; drop it with -call-as DELEGATED_ADMIN")
+		os.Exit(2)
+	}
 	if *vendor == "" {
 		fmt.Fprintln(os.Stderr, "demo: -vendor is required")
 		os.Exit(2)
@@ -45,7 +54,7 @@ func main() {
 	defer logw.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	_, err = rehearsal.Run(ctx, rehearsal.Options{Profile: p, Accounts: *accounts, Tamper: tamperings, Out: os.Stdout, Log: logw})
+	_, err = rehearsal.Run(ctx, rehearsal.Options{Profile: p, Accounts: *accounts, Tamper: tamperings, CallAs: *callAs, Out: os.Stdout, Log: logw})
 	if ctx.Err() != nil {
 		fmt.Fprintln(os.Stderr, "\ndemo: interrupted; everything it started is stopped")
 		os.Exit(130)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -131,6 +132,23 @@ func CreateBucket(ctx context.Context, cfg aws.Config, name string) error {
 		return fmt.Errorf("create bucket %s: %w", name, err)
 	}
 	return nil
+}
+
+// PrincipalOf returns the principal cfg's identity is, as a trust policy
+// names it: a user's ARN, or for a role session the role's ARN.
+func PrincipalOf(ctx context.Context, cfg aws.Config) (string, error) {
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", fmt.Errorf("who is this identity: %w", err)
+	}
+	arn := aws.ToString(out.Arn)
+	// arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION
+	if rest, ok := strings.CutPrefix(arn, "arn:aws:sts::"); ok {
+		account, role, _ := strings.Cut(rest, ":assumed-role/")
+		name, _, _ := strings.Cut(role, "/")
+		return "arn:aws:iam::" + account + ":role/" + name, nil
+	}
+	return arn, nil
 }
 
 // CreateBucketIn creates a bucket in cfg's account, in region.

@@ -122,6 +122,12 @@ func TestFixedMotoLetsADelegatedAdministratorRunStackSets(t *testing.T) {
 	if _, err := cloudformation.NewFromConfig(admin).DescribeStackSet(ctx, &cloudformation.DescribeStackSetInput{StackSetName: aws.String("delegated")}); err != nil {
 		t.Errorf("the management account does not see the StackSet: %v", err)
 	}
+	// The administrator lists the organization's delegated administrators,
+	// as AWS lets a delegated administrator do.
+	list, err := organizations.NewFromConfig(da).ListDelegatedAdministrators(ctx, &organizations.ListDelegatedAdministratorsInput{ServicePrincipal: aws.String(emulator.StackSetsServicePrincipal)})
+	if err != nil || len(list.DelegatedAdministrators) != 1 || aws.ToString(list.DelegatedAdministrators[0].Id) != daID {
+		t.Errorf("the administrator lists %+v, %v; want itself", list, err)
+	}
 	// An account that is not registered is refused.
 	stranger, err := srv.AccountConfig(ctx, other)
 	if err != nil {

@@ -42,7 +42,7 @@ func (s *Service) deleted(ctx context.Context, req customresource.Request) (cust
 	account := accountOfARN(req.StackID)
 	customresource.SetPhase(ctx, "reading each account's last verification")
 	accounts := s.lastKnown(ctx, cfg, account)
-	payload := s.payload(callback.EventOnboardingDeleted, req.StackID, req.RequestID, s.organizationOf(ctx, cfg.DeployToOrg), account, cfg, accounts)
+	payload := s.payload(callback.EventOnboardingDeleted, req.StackID, req.RequestID, s.organizationOf(ctx), account, cfg, accounts)
 	payload.Notes = append(payload.Notes, "The onboarding stack is being deleted: the roles are removed next. Pause ingestion for this organization. Each account's status is its last verification's.")
 	customresource.SetPhase(ctx, "telling the vendor the onboarding is deleted")
 	vendor := s.deliver(ctx, cfg, secret, req.RequestID, payload)

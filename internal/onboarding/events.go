@@ -154,7 +154,7 @@ func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMess
 		}
 	}
 	stackID := s.Settings.StackID
-	payload := s.payload(event, stackID, ev.ID, s.organizationOf(ctx, true), accountOfARN(stackID), cfg, []callback.Account{acct})
+	payload := s.payload(event, stackID, ev.ID, s.organizationOf(ctx), accountOfARN(stackID), cfg, []callback.Account{acct})
 	payload.OccurredAt = ev.Time
 	vendor := s.deliver(ctx, cfg, secret, ev.ID, payload)
 	status, delivered := vendor.Status, vendor.Delivered

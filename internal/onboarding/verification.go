@@ -89,7 +89,7 @@ func (s *Service) verification(ctx context.Context, req customresource.Request) 
 		return customresource.Result{}, err
 	}
 	account := accountOfARN(req.StackID)
-	org := s.organizationOf(ctx, cfg.DeployToOrg)
+	org := s.organizationOf(ctx)
 
 	out, err := s.verifyAll(ctx, cfg, account)
 	if err != nil {
@@ -367,11 +367,18 @@ func (s *Service) readSecret(ctx context.Context, arn string) (string, error) {
 	return sec.CallbackSecret, nil
 }
 
-func (s *Service) organizationOf(ctx context.Context, deployToOrg bool) orgFacts {
-	if !deployToOrg {
+// organizationOf returns the organization the stack's account is in, also
+// for a stack of one account (the management account's own stack beside a
+// delegated administrator's reports under the same organization), or
+// nothing outside an organization.
+func (s *Service) organizationOf(ctx context.Context) orgFacts {
+	if s.Org == nil {
 		return orgFacts{}
 	}
 	out, err := s.Org.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if code(err) == "AWSOrganizationsNotInUseException" {
+		return orgFacts{}
+	}
 	if err != nil || out.Organization == nil {
 		s.Logger.WarnContext(ctx, "the callback goes without the organization id", "error", err)
 		return orgFacts{}

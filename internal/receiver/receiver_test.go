@@ -37,7 +37,10 @@ const (
 var base = time.Date(2026, 11, 2, 10, 15, 0, 0, time.UTC)
 
 // Access keys the fake STS knows, by account.
-var keys = map[string]string{"AKIAMANAGEMENT000001": mgmt, "AKIAOTHERACCOUNT0001": otherAcc}
+var keys = map[string]string{
+	"AKIAMANAGEMENT000001": mgmt, "AKIAOTHERACCOUNT0001": otherAcc,
+	"AKIADELEGATEDADMIN01": member(7), "AKIAROGUEACCOUNT0001": member(8),
+}
 
 func keyOf(account string) string {
 	for k, a := range keys {
@@ -642,4 +645,91 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		conn.Close()
 		t.Error("still accepting connections after shutdown")
 	}
+}
+
+// With a delegated administrator, an organization reports through two
+// stacks: the administrator's (the StackSet, every member) and the
+// management account's own (its role). The receiver keeps both views and
+// merges them: the management account's entry comes from its own stack,
+// whatever the administrator's says; each stack's events are ordered among
+// themselves; a stack claiming another management account is refused.
+func TestReceiverMergesADelegatedAdministratorsStacks(t *testing.T) {
+	e := newEnv(t, nil)
+	da := member(7)
+	delegated := func(event callback.Event, request string, at time.Duration, accounts ...callback.Account) callback.Payload {
+		p := payload(event, da, request, at, accounts...)
+		p.OrganizationManagementAccountID, p.CallAs = mgmt, "DELEGATED_ADMIN"
+		p.ID = callback.EventID(event, p.StackID, request, p.RoleARNs())
+		return p
+	}
+	notCovered := acct(mgmt, callback.StatusUnreachable)
+	notCovered.Diagnoses = []callback.Diagnosis{{Code: "management_account_not_covered", Message: "deploy the management account's stack"}}
+	own := payload(callback.EventOnboardingCreated, mgmt, "own", 2*time.Minute, acct(mgmt, callback.StatusVerified))
+	own.OrganizationManagementAccountID, own.CallAs = mgmt, "SELF"
+	own.ID = callback.EventID(own.Event, own.StackID, "own", own.RoleARNs())
+
+	steps := []struct {
+		p        callback.Payload
+		wantMgmt callback.Status
+		wantIDs  []string
+	}{
+		{delegated(callback.EventOnboardingCreated, "da-1", 0, notCovered, acct(da, callback.StatusVerified), acct(member(1), callback.StatusVerified)),
+			callback.StatusUnreachable, []string{mgmt, member(1), da}},
+		{own, callback.StatusVerified, []string{mgmt, member(1), da}},
+		// The administrator's later update still cannot assume the
+		// management role: its own stack's entry stands.
+		{delegated(callback.EventOnboardingUpdated, "da-2", 3*time.Minute, notCovered, acct(da, callback.StatusVerified), acct(member(1), callback.StatusGaps)),
+			callback.StatusVerified, []string{mgmt, member(1), da}},
+	}
+	for i, s := range steps {
+		if _, err := e.deliver(s.p); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		o, err := e.store.Get(t.Context(), orgID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := findAccount(o, mgmt)
+		if got.Status != s.wantMgmt || !slices.Equal(accountIDs(o), s.wantIDs) || o.Status != StatusActive || o.ManagementAccountID != mgmt {
+			t.Errorf("after step %d: management account %s, accounts %v, status %s, bound to %s; want %s %v active %s", i, got.Status, accountIDs(o), o.Status, o.ManagementAccountID, s.wantMgmt, s.wantIDs, mgmt)
+		}
+		if len(o.Stacks) != min(i+1, 2) {
+			t.Errorf("after step %d: %d stacks kept", i, len(o.Stacks))
+		}
+	}
+	o, _ := e.store.Get(t.Context(), orgID)
+	if m1, _ := findAccount(o, member(1)); m1.Status != callback.StatusGaps {
+		t.Errorf("member 1 is %s, want the administrator's latest gaps", m1.Status)
+	}
+
+	// Another "administrator" naming another management account for the
+	// same organization is refused.
+	rogue := payload(callback.EventOnboardingCreated, member(8), "rogue", 4*time.Minute, acct(member(8), callback.StatusVerified))
+	rogue.OrganizationManagementAccountID, rogue.CallAs = member(9), "DELEGATED_ADMIN"
+	rogue.ID = callback.EventID(rogue.Event, rogue.StackID, "rogue", rogue.RoleARNs())
+	if res, err := e.deliver(rogue); err == nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("a stack bound to another management account: %+v, %v; want 403", res, err)
+	}
+
+	// Deleting the management account's stack leaves the organization
+	// active through the administrator's.
+	del := payload(callback.EventOnboardingDeleted, mgmt, "own-del", 5*time.Minute, acct(mgmt, callback.StatusVerified))
+	del.OrganizationManagementAccountID, del.CallAs = mgmt, "SELF"
+	del.ID = callback.EventID(del.Event, del.StackID, "own-del", del.RoleARNs())
+	if _, err := e.deliver(del); err != nil {
+		t.Fatal(err)
+	}
+	o, _ = e.store.Get(t.Context(), orgID)
+	if o.Status != StatusActive {
+		t.Errorf("after the management stack's deletion the organization is %s, want active", o.Status)
+	}
+}
+
+func findAccount(o *Onboarding, id string) (callback.Account, bool) {
+	for _, a := range o.Accounts {
+		if a.AccountID == id {
+			return a, true
+		}
+	}
+	return callback.Account{}, false
 }

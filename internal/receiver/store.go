@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -43,11 +44,19 @@ var (
 
 // Onboarding is what the receiver knows about one organization (or one
 // account, for a single-account stack): the merge of every event accepted.
+//
+// An organization may report through more than one stack: with a
+// delegated administrator, one stack runs in the administrator's account
+// (the StackSet, every member) and one in the management account (its own
+// role). Stacks keeps each stack's own view; the fields above it are the
+// merge (see mergeStacks).
 type Onboarding struct {
 	// Key names the file: the organization id, or the management account
 	// id when there is no organization.
-	Key                 string                 `json:"key"`
-	OrganizationID      string                 `json:"organization_id,omitempty"`
+	Key            string `json:"key"`
+	OrganizationID string `json:"organization_id,omitempty"`
+	// ManagementAccountID is the organization's management account; an
+	// organization is bound to it by its first event.
 	ManagementAccountID string                 `json:"management_account_id"`
 	Status              string                 `json:"status"`
 	StackID             string                 `json:"stack_id"`
@@ -68,6 +77,14 @@ type Onboarding struct {
 	// EventIDs are the ids accepted, oldest first, at most 512: a
 	// re-delivery of one of them is answered without processing it.
 	EventIDs []string `json:"event_ids"`
+	// Stacks are the reporting stacks' own views, by stack id. Each holds
+	// that stack's accounts, status, settings and last event; its Key,
+	// EventIDs and Stacks are unused.
+	Stacks map[string]*Onboarding `json:"stacks,omitempty"`
+	// StackAccountID is, in a stack's view, the account the stack runs in.
+	StackAccountID string `json:"stack_account_id,omitempty"`
+	// CallAs is, in a stack's view, how it runs the StackSet.
+	CallAs string `json:"call_as,omitempty"`
 }
 
 // EventRef names one event.
@@ -151,28 +168,47 @@ func (s *Store) Apply(ctx context.Context, m *callback.Message, receivedAt time.
 	}
 	p := &m.Payload
 	key := KeyOf(p)
+	management := cmp.Or(p.OrganizationManagementAccountID, p.ManagementAccountID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
 	o, err := s.read(key)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		o = &Onboarding{Key: key, OrganizationID: p.OrganizationID, ManagementAccountID: p.ManagementAccountID}
+		o = &Onboarding{Key: key, OrganizationID: p.OrganizationID, ManagementAccountID: management}
 	case err != nil:
 		return "", nil, err
-	case o.ManagementAccountID != p.ManagementAccountID:
-		return "", nil, fmt.Errorf("%w: %s is stored under %s, not %s", ErrManagementAccountChanged, key, o.ManagementAccountID, p.ManagementAccountID)
+	case o.ManagementAccountID != management:
+		return "", nil, fmt.Errorf("%w: %s is stored under %s, not %s", ErrManagementAccountChanged, key, o.ManagementAccountID, management)
 	case slices.Contains(o.EventIDs, m.ID):
 		return OutcomeDuplicate, o, nil
+	}
+	if o.Stacks == nil {
+		o.Stacks = map[string]*Onboarding{}
+		if o.StackID != "" {
+			// Stored before stacks were kept apart: all of it is one
+			// stack's.
+			v := *o
+			v.Stacks, v.EventIDs = nil, nil
+			o.Stacks[o.StackID] = &v
+		}
+	}
+	st := o.Stacks[p.StackID]
+	if st == nil {
+		st = &Onboarding{StackID: p.StackID}
+		o.Stacks[p.StackID] = st
 	}
 
 	outcome := OutcomeStored
 	// Compare whole seconds: EventBridge stamps events to the second, so an
 	// account event in the same second as an update is not older than it.
-	if o.LastEvent.ID != "" && p.OccurredAt.Truncate(time.Second).Before(o.LastEvent.OccurredAt.Truncate(time.Second)) {
+	// Each stack's events are ordered among themselves.
+	if st.LastEvent.ID != "" && p.OccurredAt.Truncate(time.Second).Before(st.LastEvent.OccurredAt.Truncate(time.Second)) {
 		outcome = OutcomeStale
 	} else {
-		merge(o, m)
+		merge(st, m)
+		st.StackAccountID, st.CallAs = p.ManagementAccountID, p.CallAs
+		mergeStacks(o)
 		o.UpdatedAt = receivedAt.UTC()
 	}
 	o.EventIDs = append(o.EventIDs, m.ID)
@@ -183,6 +219,66 @@ func (s *Store) Apply(ctx context.Context, m *callback.Message, receivedAt time.
 		return "", nil, err
 	}
 	return outcome, o, nil
+}
+
+// mergeStacks sets the organization's view from its stacks' views: an
+// account's entry comes from the stack that runs in that account, if one
+// reports it (a management account's own stack knows its role best),
+// else from the stack that reported last; the settings and the last event
+// come from the stack that reported last; the organization is active while
+// any stack is, failed if every stack failed, paused otherwise.
+func mergeStacks(o *Onboarding) {
+	stacks := slices.SortedFunc(maps.Values(o.Stacks), func(a, b *Onboarding) int {
+		return a.LastEvent.OccurredAt.Compare(b.LastEvent.OccurredAt)
+	})
+	if len(stacks) == 0 {
+		return
+	}
+	latest := stacks[len(stacks)-1]
+	accounts := map[string]callback.Account{}
+	owned := map[string]bool{}
+	for _, st := range stacks { // oldest first: later reports win
+		for _, a := range st.Accounts {
+			if owned[a.AccountID] && st.StackAccountID != a.AccountID {
+				continue
+			}
+			accounts[a.AccountID] = a
+			if st.StackAccountID == a.AccountID {
+				owned[a.AccountID] = true
+			}
+		}
+	}
+	o.Accounts = slices.SortedFunc(maps.Values(accounts), func(a, b callback.Account) int { return cmp.Compare(a.AccountID, b.AccountID) })
+	if o.Accounts == nil {
+		o.Accounts = []callback.Account{}
+	}
+	o.OrganizationID = cmp.Or(latest.OrganizationID, o.OrganizationID)
+	o.StackID, o.Region = latest.StackID, latest.Region
+	o.CUR, o.InventoryRegions, o.PermissionSet, o.Notes = latest.CUR, latest.InventoryRegions, latest.PermissionSet, latest.Notes
+	o.LastEvent, o.CallerARN = latest.LastEvent, latest.CallerARN
+	o.ExternalIDRotatedAt, o.PausedAt = nil, nil
+	active, failed := 0, 0
+	for _, st := range stacks {
+		switch st.Status {
+		case StatusActive:
+			active++
+		case StatusFailed:
+			failed++
+		case StatusPaused:
+			o.PausedAt = st.PausedAt
+		}
+		if st.ExternalIDRotatedAt != nil && (o.ExternalIDRotatedAt == nil || st.ExternalIDRotatedAt.After(*o.ExternalIDRotatedAt)) {
+			o.ExternalIDRotatedAt = st.ExternalIDRotatedAt
+		}
+	}
+	switch {
+	case active > 0:
+		o.Status, o.PausedAt = StatusActive, nil
+	case failed == len(stacks):
+		o.Status = StatusFailed
+	default:
+		o.Status = StatusPaused
+	}
 }
 
 // merge applies m to o.

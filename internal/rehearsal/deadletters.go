@@ -68,7 +68,7 @@ func (r *rehearsal) failEvent(ctx context.Context, account string) error {
 // EventBridge event as it is) is sent to the function again, and the
 // message is deleted once the function handled it.
 func (r *rehearsal) replayDeadLetters(ctx context.Context) (int, error) {
-	client := sqs.NewFromConfig(r.admin)
+	client := sqs.NewFromConfig(r.d.Admin)
 	replayed := 0
 	for {
 		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{

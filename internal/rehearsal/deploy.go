@@ -29,6 +29,9 @@ import (
 
 // Deployment is an onboarding stack as CloudFormation would have created it.
 type Deployment struct {
+	// Admin is an administrator of the stack's account, playing
+	// CloudFormation's service role there.
+	Admin     aws.Config
 	StackName string
 	StackID   string
 	Region    string
@@ -109,6 +112,7 @@ func templateFiles(files []synth.File) (mgmt, role []byte, err error) {
 // management template as CloudFormation would.
 func deployBase(ctx context.Context, admin aws.Config, accountID string, mgmtTemplate []byte, stackName string, values map[string]string) (*Deployment, error) {
 	d := &Deployment{
+		Admin:     admin,
 		resources: map[string]cfnlocal.Resource{},
 		StackName: stackName,
 		Region:    admin.Region,
@@ -182,9 +186,13 @@ func deployBase(ctx context.Context, admin aws.Config, accountID string, mgmtTem
 		return nil, err
 	}
 	roleName := d.physicalName(synth.FunctionRoleLogicalID)
+	player, err := emulator.PrincipalOf(ctx, admin)
+	if err != nil {
+		return nil, err
+	}
 	trust := map[string]any{"Version": "2012-10-17", "Statement": []any{
 		props["AssumeRolePolicyDocument"].(map[string]any)["Statement"].([]any)[0],
-		map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": map[string]any{"AWS": "arn:aws:iam::" + d.AccountID + ":user/" + emulator.AdminUserName}},
+		map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": map[string]any{"AWS": player}},
 	}}
 	client := iam.NewFromConfig(admin)
 	role, err := client.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(roleName), AssumeRolePolicyDocument: aws.String(mustJSON(trust))})
@@ -248,6 +256,19 @@ func (d *Deployment) updateFunctionRole(ctx context.Context, admin aws.Config) e
 		}
 	}
 	return nil
+}
+
+// createInstances deploys the StackSet to an OU's accounts, as automatic
+// deployment does when accounts join it.
+func (d *Deployment) createInstances(ctx context.Context, ou string) (string, error) {
+	out, err := cloudformation.NewFromConfig(d.Admin).CreateStackInstances(ctx, &cloudformation.CreateStackInstancesInput{
+		StackSetName: aws.String(d.StackSetName), DeploymentTargets: &cftypes.DeploymentTargets{OrganizationalUnitIds: []string{ou}},
+		Regions: []string{d.Region}, CallAs: d.CallAs,
+	})
+	if err != nil {
+		return "", fmt.Errorf("deploy the StackSet to %s: %w", ou, err)
+	}
+	return aws.ToString(out.OperationId), nil
 }
 
 // createDeadLetterQueue creates the queue of unprocessed instance events

@@ -1,6 +1,7 @@
 package rehearsal
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -275,4 +276,44 @@ func checkExecutionRole(t *testing.T, res *Result) {
 		t.Fatal("no calls recorded")
 	}
 	t.Logf("calls: %v", res.FunctionCalls)
+}
+
+// A delegated administrator's onboarding: the StackSet runs from the
+// administrator's account and never reaches the management account, whose
+// role comes from a second stack; the report shows the management account
+// as not covered until then, and covered once the administrator's stack
+// verifies again. The vendor's receiver merges both stacks.
+func TestRehearsalDelegatedAdministrator(t *testing.T) {
+	p := vendorProfile(t)
+	var out bytes.Buffer
+	res, err := Run(t.Context(), Options{Profile: p, Accounts: 6, CallAs: "DELEGATED_ADMIN", Out: &out, Log: io.Discard})
+	if err != nil {
+		t.Fatalf("rehearsal: %v\n%s", err, out.String())
+	}
+	mgmt, da := res.Org.ManagementAccountID, res.DelegatedAdmin
+	if da == "" || da == mgmt {
+		t.Fatalf("delegated administrator %q", da)
+	}
+	if !strings.Contains(res.StackID, ":"+da+":stack/") {
+		t.Errorf("the administrator's stack %s is not in its account %s", res.StackID, da)
+	}
+	a, ok := accountOf(res.CreateStored, mgmt)
+	if !ok || a.Status != callback.StatusUnreachable || !hasDiagnosis(a, "management_account_not_covered") {
+		t.Errorf("after the administrator's stack the management account is %+v, want unreachable management_account_not_covered", a)
+	}
+	if got, _ := accountOf(res.CreateStored, da); got.Status != callback.StatusVerified {
+		t.Errorf("the administrator's own account (a StackSet member) is %s, want verified", got.Status)
+	}
+	if res.Payer == nil || !strings.Contains(res.Payer.StackID, ":"+mgmt+":stack/") || res.Payer.StackSetName != "" {
+		t.Fatalf("the management account's stack: %+v", res.Payer)
+	}
+	if got, _ := accountOf(res.CoveredStored, mgmt); got.Status != callback.StatusVerified {
+		t.Errorf("after the administrator's update the management account is %s, want verified", got.Status)
+	}
+	if n := len(res.CoveredStored.Stacks); n != 2 || res.CoveredStored.ManagementAccountID != mgmt || len(res.CoveredStored.Accounts) != len(res.Org.Accounts)+1 {
+		t.Errorf("the receiver holds %d stacks, bound to %s, %d accounts; want 2, %s, %d", n, res.CoveredStored.ManagementAccountID, len(res.CoveredStored.Accounts), mgmt, len(res.Org.Accounts)+1)
+	}
+	if !strings.Contains(out.String(), "delegated administrator "+da) {
+		t.Errorf("Preflight does not name the delegated administrator:\n%s", out.String())
+	}
 }

@@ -52,6 +52,10 @@ type Options struct {
 	// VendorDownAtDelete stops the receiver before the stack is deleted, to
 	// show that deletion never waits on the vendor.
 	VendorDownAtDelete bool
+	// CallAs DELEGATED_ADMIN rehearses a delegated administrator's
+	// onboarding: the StackSet from the administrator's account, the
+	// management account's role from a second stack. Empty means SELF.
+	CallAs string
 }
 
 // Step is one timed step of the rehearsal.
@@ -89,6 +93,13 @@ type Result struct {
 	ReplayStored      *receiver.Onboarding
 	// CUR has one entry per CUR placement rehearsed.
 	CUR []CURPlacement
+	// DelegatedAdmin is the delegated administrator's account, with CallAs
+	// DELEGATED_ADMIN; Payer is the management account's own stack then,
+	// and Covered the administrator's update that covers it.
+	DelegatedAdmin string
+	Payer          *StackResult
+	Covered        Response
+	CoveredStored  *receiver.Onboarding
 	// Tampered has one entry per Options.Tamper variant.
 	Tampered []Tampered
 	// StrayDelete is a Delete sent while the stack was not being deleted.
@@ -111,8 +122,13 @@ type Result struct {
 	Total           time.Duration
 }
 
-// stackName is the onboarding stack's name, as samconfig.toml names it.
-const stackName = "rolecall-onboarding"
+// stackName is the onboarding stack's name, as samconfig.toml names it;
+// payerStackName the management account's own stack beside a delegated
+// administrator's.
+const (
+	stackName      = "rolecall-onboarding"
+	payerStackName = "rolecall-onboarding-management"
+)
 
 // Run rehearses an onboarding end to end and stops everything it started
 // before it returns, also when ctx is cancelled.
@@ -123,7 +139,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	if opts.Accounts < 4 {
 		return nil, fmt.Errorf("rehearsal: %d accounts; use at least 4, one per OU", opts.Accounts)
 	}
-	r := &rehearsal{opts: opts, res: &Result{}, out: opts.Out, began: time.Now()}
+	r := &rehearsal{opts: opts, res: &Result{}, out: opts.Out, began: time.Now(), stackRun: &stackRun{}}
 	if r.out == nil {
 		r.out = io.Discard
 	}
@@ -167,20 +183,32 @@ type rehearsal struct {
 	// vendorDown makes the receiver answer 503, as an endpoint that is
 	// down for a while.
 	vendorDown atomic.Bool
+
+	mgmt, role []byte
+	reviewer   aws.Config
+	reviewerID string
+
+	// The stack being rehearsed. With a delegated administrator there are
+	// two: the administrator's (this one) and the management account's
+	// own, created by swapping it in.
+	*stackRun
+	payer *stackRun
+}
+
+// stackRun is one onboarding stack and its function, as CloudFormation
+// and Lambda run them.
+type stackRun struct {
+	d      *Deployment
+	values map[string]string
+	fn     *onboarding.Function
+	// invokeFn invokes the function as Lambda would.
+	invokeFn func(context.Context, json.RawMessage) error
+	calls    *callRecorder
+	cf       *cloudFormation
+	stack    *emulator.PlayedStack
 	// functionSession is the function's execution role, as Lambda uses it
 	// for the function's destinations.
 	functionSession aws.Config
-
-	d          *Deployment
-	values     map[string]string
-	mgmt, role []byte
-	fn         *onboarding.Function
-	invokeFn   func(context.Context, json.RawMessage) error
-	calls      *callRecorder
-	cf         *cloudFormation
-	stack      *emulator.PlayedStack
-	reviewer   aws.Config
-	reviewerID string
 }
 
 func (r *rehearsal) printf(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
@@ -216,6 +244,14 @@ func (r *rehearsal) run(ctx context.Context) error {
 		{"CUR where customers keep it: another region, a log-archive account, SSE-KMS, a CUR 2.0 export", r.curPlacements},
 		{"Replay the kept instance event, as the README says", r.replay},
 	}
+	if r.delegated() {
+		steps = []stepFn{
+			{"Local AWS: an organization with a delegated administrator for StackSets, its CUR bucket, and the vendor's receiver", r.setUp},
+			{"Create the delegated administrator's stack (StackSetCallAs DELEGATED_ADMIN): the StackSet, every member; the management account is not covered yet", r.create},
+			{"Create the management account's own stack (StackSetCallAs SELF, DeployToOrganization false), trusting the administrator's function", r.createPayerStack},
+			{"Update the administrator's stack: it now verifies the management account's role too", r.coverManagement},
+		}
+	}
 	if len(r.opts.Tamper) > 0 {
 		var names []string
 		for _, t := range r.opts.Tamper {
@@ -225,7 +261,12 @@ func (r *rehearsal) run(ctx context.Context) error {
 	}
 	steps = append(steps,
 		stepFn{"A security reviewer runs the verify tool", r.reviewerVerifies},
-		stepFn{"Delete the stack: the vendor is told first, then the roles go", r.delete},
+		stepFn{"Delete the stack: the vendor is told first, then the roles go", func(ctx context.Context) error {
+			if err := r.delete(ctx); err != nil {
+				return err
+			}
+			return r.deletePayer(ctx)
+		}},
 	)
 	for i := range steps {
 		steps[i].name = fmt.Sprintf("%d. %s", i+1, steps[i].name)
@@ -293,6 +334,11 @@ func (r *rehearsal) setUp(ctx context.Context) error {
 		params.ResourceTags.Name:                    "cost-center=1234,owner=platform",
 		params.AdditionalVerifierPrincipalARNs.Name: reviewerARN,
 	}
+	if r.delegated() {
+		if err := r.registerDelegatedAdmin(ctx); err != nil {
+			return err
+		}
+	}
 	return r.startReceiver(ctx)
 }
 
@@ -356,71 +402,108 @@ func (r *rehearsal) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.d, err = deployBase(ctx, r.admin, r.org.ManagementAccountID, r.mgmt, stackName, r.values)
-	if err != nil {
-		return err
+	admin, account := r.admin, r.org.ManagementAccountID
+	if r.delegated() {
+		account = r.res.DelegatedAdmin
+		if admin, err = r.aws.AccountConfig(ctx, account); err != nil {
+			return err
+		}
 	}
-	r.res.StackID = r.d.StackID
+	sr, err := r.createStack(ctx, admin, account, stackName)
+	r.res.StackID, r.res.Preflight, r.res.Create, r.res.CreateStored = sr.StackID, sr.Preflight, sr.Create, sr.Stored
+	r.res.ManagementRoleARN, r.res.StackSetName = sr.ManagementRoleARN, sr.StackSetName
+	return err
+}
+
+// StackResult is what creating one onboarding stack did.
+type StackResult struct {
+	StackID           string
+	Preflight, Create Response
+	// Stored is what the vendor's receiver holds after the Create.
+	Stored            *receiver.Onboarding
+	ManagementRoleARN string
+	StackSetName      string
+}
+
+// createStack plays CloudFormation creating the onboarding stack name in
+// account (admin is an administrator there), as r.stackRun.
+func (r *rehearsal) createStack(ctx context.Context, admin aws.Config, account, name string) (StackResult, error) {
+	var res StackResult
+	var err error
+	r.d, err = deployBase(ctx, admin, account, r.mgmt, name, r.values)
+	if err != nil {
+		return res, err
+	}
+	res.StackID = r.d.StackID
 	// CloudFormation is played here, not by moto: the front answers the
 	// function's questions about its own stack with the played status.
-	r.stack = r.fakes.PlayStack(r.d.StackID, stackName, "CREATE_IN_PROGRESS")
+	r.stack = r.fakes.PlayStack(r.d.StackID, name, "CREATE_IN_PROGRESS")
 	r.stack.SetParameters(r.d.stack.Parameters())
 	r.printf("   %-28s %s\n", synth.SecretLogicalID, r.d.SecretARN)
 	r.printf("   %-28s %s (the policy in template.yaml, enforced by moto)\n", synth.FunctionRoleLogicalID, r.d.FunctionRoleARN)
-	r.res.FunctionActions = r.d.FunctionActions
 	if err := r.startFunction(ctx); err != nil {
-		return err
+		return res, err
 	}
 
-	pre, err := r.invoke(ctx, r.event(cfn.RequestCreate, synth.PreflightLogicalID, params.PreflightType, nil, ""), cfn.StatusSuccess, params.DataDeploymentTargets)
-	r.res.Preflight = pre
+	pre, err := r.invoke(ctx, r.event(cfn.RequestCreate, synth.PreflightLogicalID, params.PreflightType, nil, ""), cfn.StatusSuccess, params.DataDeploymentTargets, params.DataAccounts)
+	res.Preflight = pre
 	if err != nil {
-		return err
+		return res, err
 	}
-	if err := r.d.deployStackSetPolicy(ctx, r.admin, pre.Data); err != nil {
-		return err
+	if err := r.d.deployStackSetPolicy(ctx, r.d.Admin, pre.Data); err != nil {
+		return res, err
 	}
-	r.res.FunctionActions = r.d.FunctionActions
-	if err := r.d.deployQueuePolicy(ctx, r.admin); err != nil {
-		return err
+	if r.stackRun != r.payer {
+		r.res.FunctionActions = r.d.FunctionActions
 	}
-	if err := r.d.deployManagementRole(ctx, r.admin, r.role); err != nil {
-		return err
+	if err := r.d.deployQueuePolicy(ctx, r.d.Admin); err != nil {
+		return res, err
 	}
-	r.res.ManagementRoleARN = r.d.ManagementRoleARN
-	r.printf("   %-28s nested stack from %s: %s\n", synth.ManagementRoleLogicalID, synth.RoleTemplatePath, r.d.ManagementRoleARN)
-	start := time.Now()
-	if err := r.d.deployStackSet(ctx, r.admin, pre.Data); err != nil {
-		return err
+	if err := r.d.deployManagementRole(ctx, r.d.Admin, r.role); err != nil {
+		return res, err
 	}
-	r.res.StackSetName = r.d.StackSetName
-	instances, err := emulator.ListStackInstances(ctx, r.admin, r.d.StackSetName)
-	if err != nil {
-		return err
+	res.ManagementRoleARN = r.d.ManagementRoleARN
+	if r.d.ManagementRoleARN != "" {
+		r.printf("   %-28s nested stack from %s: %s\n", synth.ManagementRoleLogicalID, synth.RoleTemplatePath, r.d.ManagementRoleARN)
+	} else {
+		r.printf("   %-28s none: a delegated administrator's stack creates no role of its own\n", synth.ManagementRoleLogicalID)
 	}
-	r.printf("   %-28s service-managed, %d instances CURRENT (%s)\n", synth.StackSetLogicalID, len(instances), round(time.Since(start)))
+	if ok, err := r.d.stack.HasResource(synth.StackSetLogicalID); err != nil {
+		return res, err
+	} else if ok {
+		start := time.Now()
+		if err := r.d.deployStackSet(ctx, r.d.Admin, pre.Data); err != nil {
+			return res, err
+		}
+		res.StackSetName = r.d.StackSetName
+		instances, err := emulator.ListInstances(ctx, r.d.Admin, r.d.StackSetName, r.d.CallAs)
+		if err != nil {
+			return res, err
+		}
+		r.printf("   %-28s service-managed (CallAs %s), %d instances CURRENT (%s)\n", synth.StackSetLogicalID, r.d.CallAs, len(instances), round(time.Since(start)))
+	}
 
 	created, err := r.invoke(ctx, r.event(cfn.RequestCreate, synth.VerificationLogicalID, params.VerificationType, nil, ""), cfn.StatusSuccess,
 		params.DataAccountCount, params.DataVerifiedCount, params.DataVerificationStatus, params.DataCallbackStatus)
-	r.res.Create = created
+	res.Create = created
 	if err != nil {
-		return err
+		return res, err
 	}
 	r.stack.SetStatus("CREATE_COMPLETE")
 	r.stack.SetResource(synth.VerificationLogicalID, created.PhysicalResourceID, params.VerificationType)
-	r.res.CreateStored, err = r.stored(ctx)
+	res.Stored, err = r.stored(ctx)
 	if err != nil {
-		return err
+		return res, err
 	}
-	r.printStored(r.res.CreateStored)
-	return nil
+	r.printStored(res.Stored)
+	return res, nil
 }
 
 // startFunction builds the onboarding function as Lambda would run it:
 // under a session of its execution role, with the template's environment.
 // The vendor's callback URL is the one change: the receiver plays it.
 func (r *rehearsal) startFunction(ctx context.Context) error {
-	session, err := emulator.AssumeRole(ctx, r.admin, r.d.FunctionRoleARN, "", "onboarding-function")
+	session, err := emulator.AssumeRole(ctx, r.d.Admin, r.d.FunctionRoleARN, "", "onboarding-function")
 	if err != nil {
 		return fmt.Errorf("assume the function's execution role: %w", err)
 	}
@@ -495,15 +578,15 @@ func (r *rehearsal) rotate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := secretsmanager.NewFromConfig(r.admin).PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+	if _, err := secretsmanager.NewFromConfig(r.d.Admin).PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId: aws.String(r.d.SecretARN), SecretString: aws.String(fmt.Sprint(props["SecretString"])),
 	}); err != nil {
 		return err
 	}
-	if err := r.d.updateManagementRole(ctx, r.admin, r.role); err != nil {
+	if err := r.d.updateManagementRole(ctx, r.d.Admin, r.role); err != nil {
 		return err
 	}
-	if err := r.d.updateStackSet(ctx, r.admin); err != nil {
+	if err := r.d.updateStackSet(ctx, r.d.Admin); err != nil {
 		return err
 	}
 	r.printf("   ExternalId is new; PreviousExternalId holds the old one; the management role and %d member roles now trust both\n", len(r.org.Accounts))
@@ -538,11 +621,11 @@ func (r *rehearsal) join(ctx context.Context) error {
 	r.printf("   account %s created and moved into %s\n", id, path)
 	// Automatic deployment: the StackSet deploys to the new account.
 	ou, _ := r.org.OUByPath(path)
-	op, err := emulator.CreateStackInstances(ctx, r.admin, r.d.StackSetName, []string{ou.ID}, r.d.Region)
+	op, err := r.d.createInstances(ctx, ou.ID)
 	if err != nil {
 		return err
 	}
-	if err := emulator.WaitStackSetOperation(ctx, r.admin, r.d.StackSetName, op); err != nil {
+	if err := emulator.WaitOperation(ctx, r.d.Admin, r.d.StackSetName, op, r.d.CallAs); err != nil {
 		return err
 	}
 	r.printf("   the StackSet's automatic deployment created the role in %s\n", id)
@@ -568,13 +651,13 @@ func (r *rehearsal) join(ctx context.Context) error {
 	// An account leaves: the StackSet removes its instance, EventBridge
 	// tells the function, which forgets it and tells the vendor.
 	leaver := r.org.Accounts[0]
-	out, err := cloudformation.NewFromConfig(r.admin).DeleteStackInstances(ctx, &cloudformation.DeleteStackInstancesInput{
-		StackSetName: aws.String(r.d.StackSetName), Accounts: []string{leaver.ID}, Regions: []string{r.d.Region}, RetainStacks: aws.Bool(false),
+	out, err := cloudformation.NewFromConfig(r.d.Admin).DeleteStackInstances(ctx, &cloudformation.DeleteStackInstancesInput{
+		StackSetName: aws.String(r.d.StackSetName), Accounts: []string{leaver.ID}, Regions: []string{r.d.Region}, RetainStacks: aws.Bool(false), CallAs: r.d.CallAs,
 	})
 	if err != nil {
 		return fmt.Errorf("remove the role of the account that leaves: %w", err)
 	}
-	if err := emulator.WaitStackSetOperation(ctx, r.admin, r.d.StackSetName, aws.ToString(out.OperationId)); err != nil {
+	if err := emulator.WaitOperation(ctx, r.d.Admin, r.d.StackSetName, aws.ToString(out.OperationId), r.d.CallAs); err != nil {
 		return err
 	}
 	r.printf("   account %s (%s) left the organization; the StackSet removed its role\n", leaver.ID, leaver.Name)
@@ -599,11 +682,11 @@ func (r *rehearsal) join(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	op, err = emulator.CreateStackInstances(ctx, r.admin, r.d.StackSetName, []string{ou.ID}, r.d.Region)
+	op, err = r.d.createInstances(ctx, ou.ID)
 	if err != nil {
 		return err
 	}
-	if err := emulator.WaitStackSetOperation(ctx, r.admin, r.d.StackSetName, op); err != nil {
+	if err := emulator.WaitOperation(ctx, r.d.Admin, r.d.StackSetName, op, r.d.CallAs); err != nil {
 		return err
 	}
 	r.printf("   account %s joined %s and got its role\n", late, path)
@@ -697,10 +780,14 @@ func (r *rehearsal) delete(ctx context.Context) error {
 	}
 	// Then CloudFormation removes the roles: the StackSet's instances and
 	// the nested stack.
-	if err := r.d.removeRoles(ctx, r.admin); err != nil {
+	if err := r.d.removeRoles(ctx, r.d.Admin); err != nil {
 		return err
 	}
-	r.printf("   the StackSet's instances, the StackSet and the management role's stack are deleted\n")
+	if r.d.managementStack != "" {
+		r.printf("   the StackSet's instances, the StackSet and the management role's stack are deleted\n")
+	} else {
+		r.printf("   the StackSet's instances and the StackSet are deleted\n")
+	}
 	return nil
 }
 

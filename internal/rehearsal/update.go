@@ -41,7 +41,7 @@ func (r *rehearsal) update(ctx context.Context, changes map[string]string, want 
 	r.stack.SetStatus("UPDATE_IN_PROGRESS")
 	// CloudFormation updates the function's role before the custom
 	// resources that need it.
-	if err := r.d.updateFunctionRole(ctx, r.admin); err != nil {
+	if err := r.d.updateFunctionRole(ctx, r.d.Admin); err != nil {
 		return Response{}, err
 	}
 
@@ -64,12 +64,12 @@ func (r *rehearsal) update(ctx context.Context, changes map[string]string, want 
 			}
 			r.stack.SetParameters(r.d.stack.Parameters())
 			r.stack.SetStatus("UPDATE_ROLLBACK_COMPLETE")
-			if err := r.d.updateFunctionRole(ctx, r.admin); err != nil {
+			if err := r.d.updateFunctionRole(ctx, r.d.Admin); err != nil {
 				return pre, err
 			}
 			return pre, fmt.Errorf("%w: %s", errPreflightFailed, pre.Reason)
 		}
-		if err := r.d.deployStackSetPolicy(ctx, r.admin, pre.Data); err != nil {
+		if err := r.d.deployStackSetPolicy(ctx, r.d.Admin, pre.Data); err != nil {
 			return pre, err
 		}
 	}
@@ -78,18 +78,18 @@ func (r *rehearsal) update(ctx context.Context, changes map[string]string, want 
 	if err != nil {
 		return Response{}, err
 	}
-	if _, err := secretsmanager.NewFromConfig(r.admin).PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+	if _, err := secretsmanager.NewFromConfig(r.d.Admin).PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId: aws.String(r.d.SecretARN), SecretString: aws.String(fmt.Sprint(props["SecretString"])),
 	}); err != nil {
 		return Response{}, err
 	}
 	if r.d.managementStack != "" {
-		if err := r.d.updateManagementRole(ctx, r.admin, r.role); err != nil {
+		if err := r.d.updateManagementRole(ctx, r.d.Admin, r.role); err != nil {
 			return Response{}, err
 		}
 	}
 	if r.d.StackSetName != "" {
-		if err := r.d.updateStackSet(ctx, r.admin); err != nil {
+		if err := r.d.updateStackSet(ctx, r.d.Admin); err != nil {
 			return Response{}, err
 		}
 	}

@@ -81,7 +81,9 @@ And it plays the parts of AWS that rolecall's options rely on:
     which moto would not register) works on the StackSets of the
     management account, which owns them, as AWS does; any other account
     is refused (ValidationError, "Account used is not a delegated
-    administrator", as AWS answers).
+    administrator", as AWS answers). A member account that is a delegated
+    administrator lists the organization's delegated administrators, as
+    AWS lets it (moto answers from the member's own, empty, backend).
 15. S3 regions: a bucket is answered only in its own region; a request
     signed for another region gets 301 PermanentRedirect naming the
     bucket's region in x-amz-bucket-region (moto answers from anywhere).
@@ -535,6 +537,21 @@ cfn_parsing.parse_and_update_resource = _parse_and_update
 STACKSETS_PRINCIPAL = "member.org.stacksets.cloudformation.amazonaws.com"
 if STACKSETS_PRINCIPAL not in org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES:
     org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES.append(STACKSETS_PRINCIPAL)
+
+
+_original_list_delegated = org_models.OrganizationsBackend.list_delegated_administrators
+
+
+def _list_delegated(self, **kwargs):
+    owner = org_models.organizations_backends.master_accounts.get(self.account_id)
+    if owner and owner[0] != self.account_id:
+        master = org_models.organizations_backends[owner[0]][owner[1]]
+        if any(a.account.id == self.account_id for a in master.admins):
+            return _original_list_delegated(master, **kwargs)
+    return _original_list_delegated(self, **kwargs)
+
+
+org_models.OrganizationsBackend.list_delegated_administrators = _list_delegated
 
 
 def _cloudformation_backend(self):
