@@ -7,6 +7,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -24,6 +26,25 @@ func main() {
 		slog.Error("load the AWS configuration", "error", err)
 		os.Exit(1)
 	}
-	fn := onboarding.NewFunction(cfg, onboarding.Options{})
+	fn := onboarding.NewFunction(cfg, localOptions(cfg))
 	lambda.Start(fn.Invoke)
+}
+
+// localOptions are the zero Options on AWS. Only when AWS_ENDPOINT_URL
+// points the SDK at a loopback address (a local AWS emulator, as in the
+// rehearsal, where this binary runs under Lambda's runtime interface
+// emulator) does the function accept loopback http URLs for its responses
+// and callbacks, and sign its identity proof for that endpoint's STS.
+func localOptions(cfg aws.Config) onboarding.Options {
+	if cfg.BaseEndpoint == nil {
+		return onboarding.Options{}
+	}
+	u, err := url.Parse(*cfg.BaseEndpoint)
+	if err != nil {
+		return onboarding.Options{}
+	}
+	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+		return onboarding.Options{}
+	}
+	return onboarding.Options{AllowLoopbackHTTP: true, STSEndpoint: *cfg.BaseEndpoint, STSRegion: cfg.Region}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 func TestMain(m *testing.M) {
@@ -135,4 +137,29 @@ func BenchmarkStartToReady(b *testing.B) {
 		total += start(b, bin)
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/start")
+}
+
+// Only a loopback SDK endpoint (a local emulator) loosens anything: on
+// AWS, or with any other endpoint, the options are the production zero.
+func TestLocalOptionsOnlyForALoopbackEndpoint(t *testing.T) {
+	for _, tt := range []struct {
+		endpoint string
+		local    bool
+	}{
+		{"", false},
+		{"https://sts.amazonaws.com", false},
+		{"http://10.0.0.5:4566", false},
+		{"http://localhost.evil.example:4566", false},
+		{"http://127.0.0.1:4566", true},
+		{"http://[::1]:4566", true},
+	} {
+		cfg := aws.Config{Region: "us-east-1"}
+		if tt.endpoint != "" {
+			cfg.BaseEndpoint = aws.String(tt.endpoint)
+		}
+		o := localOptions(cfg)
+		if o.AllowLoopbackHTTP != tt.local || (o.STSEndpoint != "") != tt.local {
+			t.Errorf("%q: %+v, want local %v", tt.endpoint, o, tt.local)
+		}
+	}
 }

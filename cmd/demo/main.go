@@ -22,6 +22,7 @@ func main() {
 	vendors := flag.String("vendors", "vendors", "directory of vendor profiles")
 	tamper := flag.String("tamper", "", "tamper with member roles after the onboarding: admin, wildcard, denyself, a comma-separated list, or all")
 	logFile := flag.String("log", ".build/demo.log", "file for the function's JSON log and the emulator's output")
+	runtimeDir := flag.String("runtime", ".build/runtime", "directory for the Lambda runtime emulator and the function's bootstrap, built for this host")
 	callAs := flag.String("call-as", "SELF", "SELF: the management account runs the StackSet; DELEGATED_ADMIN: a delegated administrator does, and the management account gets its role from a second stack")
 	flag.Parse()
 	if *callAs != "SELF" && *callAs != "DELEGATED_ADMIN" {
@@ -54,7 +55,14 @@ func main() {
 	defer logw.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	_, err = rehearsal.Run(ctx, rehearsal.Options{Profile: p, Accounts: *accounts, Tamper: tamperings, CallAs: *callAs, Out: os.Stdout, Log: logw})
+	// The real function: the bootstrap built from this checkout, run under
+	// AWS's Lambda Runtime Interface Emulator.
+	rt, err := rehearsal.BuildRuntime(ctx, ".", *runtimeDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+	_, err = rehearsal.Run(ctx, rehearsal.Options{Profile: p, Accounts: *accounts, Tamper: tamperings, CallAs: *callAs, Runtime: &rt, Out: os.Stdout, Log: logw})
 	if ctx.Err() != nil {
 		fmt.Fprintln(os.Stderr, "\ndemo: interrupted; everything it started is stopped")
 		os.Exit(130)

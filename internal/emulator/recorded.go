@@ -91,6 +91,7 @@ type RecordedFakes struct {
 	answered map[string]int
 	played   map[string]*PlayedStack
 	cur      playedCUR
+	logs     []*CallLog
 }
 
 // StartRecordedFakes starts a front for s on a free loopback port. Close
@@ -177,6 +178,7 @@ func (f *RecordedFakes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "recorded fakes: read request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	f.record(r, body)
 	if ps, form := f.playedCall(r, body); ps != nil {
 		f.answerPlayed(w, r, body, ps, form)
 		return

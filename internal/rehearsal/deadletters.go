@@ -35,10 +35,10 @@ func (r *rehearsal) failEvent(ctx context.Context, account string) error {
 		last = r.invokeFn(ictx, raw)
 		cancel()
 		if last == nil {
-			return fmt.Errorf("the function handled the event on attempt %d although the vendor's endpoint was down", attempt)
+			return fmt.Errorf("the function handled the event on attempt %d although the vendor's endpoint refused it", attempt)
 		}
 	}
-	r.printf("   the vendor's endpoint is down: the function failed the instance event for %s %d times (Lambda's two retries included)\n", account, lambdaAsyncAttempts)
+	r.printf("   the vendor's endpoint answers 404 for a while: the function failed the instance event for %s %d times (Lambda's two retries included)\n", account, lambdaAsyncAttempts)
 	var payload any
 	if err := json.Unmarshal(raw, &payload); err != nil {
 		return err
@@ -54,7 +54,7 @@ func (r *rehearsal) failEvent(ctx context.Context, account string) error {
 		"responseContext": map[string]any{"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
 		"responsePayload": map[string]any{"errorMessage": last.Error(), "errorType": "errorString"},
 	}
-	if _, err := sqs.NewFromConfig(r.functionSession).SendMessage(ctx, &sqs.SendMessageInput{
+	if _, err := sqs.NewFromConfig(r.fakes.Through(r.functionSession)).SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl: aws.String(r.d.DeadLetterQueueURL), MessageBody: aws.String(mustJSON(record)),
 	}); err != nil {
 		return fmt.Errorf("send to the OnFailure destination as the function's role, as Lambda does: %w", err)

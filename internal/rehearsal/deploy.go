@@ -258,6 +258,14 @@ func (d *Deployment) updateFunctionRole(ctx context.Context, admin aws.Config) e
 	return nil
 }
 
+// useFunctionARN gives the function the ARN Lambda (or its emulator) will
+// say it has, for every property that names it from now on.
+func (d *Deployment) useFunctionARN(arn string) {
+	d.FunctionARN = arn
+	r := d.resources[synth.FunctionLogicalID]
+	d.set(synth.FunctionLogicalID, cfnlocal.Resource{Ref: r.Ref, Attrs: map[string]string{"Arn": arn}})
+}
+
 // createInstances deploys the StackSet to an OU's accounts, as automatic
 // deployment does when accounts join it.
 func (d *Deployment) createInstances(ctx context.Context, ou string) (string, error) {

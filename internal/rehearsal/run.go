@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,9 @@ type Options struct {
 	// to show the finding or unverifiable account, the FAILED update that
 	// tells the vendor, and the rollback that succeeds.
 	Tamper []Tampering
+	// Runtime runs the built bootstrap under the Lambda Runtime Interface
+	// Emulator (see BuildRuntime); nil runs the function in-process.
+	Runtime *Runtime
 	// Out receives the readable report.
 	Out io.Writer
 	// Log receives the function's JSON log and the emulator's output; nil
@@ -151,7 +155,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	defer func() {
 		r.res.Total = time.Since(r.began)
 		if r.calls != nil {
-			r.res.FunctionCalls = r.calls.snapshot()
+			r.res.FunctionCalls = r.calls.Snapshot()
 		}
 		if cerr := r.close(); cerr != nil {
 			err = errors.Join(err, cerr)
@@ -180,8 +184,8 @@ type rehearsal struct {
 	stopReceiver   context.CancelFunc
 	receiverDone   chan error
 	receiverURL    string
-	// vendorDown makes the receiver answer 503, as an endpoint that is
-	// down for a while.
+	// vendorDown makes the receiver answer 404, as an endpoint that is
+	// misdeployed for a while.
 	vendorDown atomic.Bool
 
 	mgmt, role []byte
@@ -193,6 +197,8 @@ type rehearsal struct {
 	// own, created by swapping it in.
 	*stackRun
 	payer *stackRun
+	// rie are the emulator processes started, stopped at the end.
+	rie []*rieFunction
 }
 
 // stackRun is one onboarding stack and its function, as CloudFormation
@@ -203,7 +209,7 @@ type stackRun struct {
 	fn     *onboarding.Function
 	// invokeFn invokes the function as Lambda would.
 	invokeFn func(context.Context, json.RawMessage) error
-	calls    *callRecorder
+	calls    *emulator.CallLog
 	cf       *cloudFormation
 	stack    *emulator.PlayedStack
 	// functionSession is the function's execution role, as Lambda uses it
@@ -359,9 +365,11 @@ func (r *rehearsal) startReceiver(ctx context.Context) error {
 	}
 	r.store = store
 	verifier, err := callback.NewVerifier(callback.VerifierConfig{
-		Secrets:     []string{r.values[params.CallbackSecret.Name]},
-		Audience:    r.opts.Profile.Callback.Audience,
-		STSEndpoint: r.aws.Endpoint(),
+		Secrets:  []string{r.values[params.CallbackSecret.Name]},
+		Audience: r.opts.Profile.Callback.Audience,
+		// The function signs its identity proof for the endpoint its SDK
+		// uses; the front forwards STS to moto.
+		STSEndpoint: r.fakes.Endpoint(),
 		STSRegion:   emulator.DefaultRegion,
 	})
 	if err != nil {
@@ -382,7 +390,10 @@ func (r *rehearsal) startReceiver(ctx context.Context) error {
 	r.receiverDone = make(chan error, 1)
 	down := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if r.vendorDown.Load() {
-			http.Error(w, "the vendor's endpoint is down", http.StatusServiceUnavailable)
+			// A misdeployed endpoint (404) is not retried by the sender,
+			// so the failure reaches Lambda at once; an outage (503)
+			// would be retried for minutes first.
+			http.Error(w, "no such route: the vendor's endpoint is being redeployed", http.StatusNotFound)
 			return
 		}
 		h.ServeHTTP(w, req)
@@ -511,21 +522,24 @@ func (r *rehearsal) startFunction(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.calls = &callRecorder{accessKeyID: creds.AccessKeyID, calls: map[string]int{}}
-	session.APIOptions = append(session.APIOptions, r.calls.add)
+	// What the function does with its own role is counted where the
+	// requests pass, whichever way it runs.
+	r.calls = r.fakes.RecordCalls(creds.AccessKeyID)
 	r.functionSession = session
-	cfg := r.fakes.Through(session)
 	env := map[string]string{}
 	for k, v := range r.d.FunctionEnv {
 		env[k] = v
 	}
 	env[params.EnvCallbackURL] = r.receiverURL
-	r.fn = onboarding.NewFunction(cfg, onboarding.Options{
+	if rt := r.opts.Runtime; rt != nil {
+		return r.startRIE(ctx, *rt, env, creds)
+	}
+	r.fn = onboarding.NewFunction(r.fakes.Through(session), onboarding.Options{
 		AllowLoopbackHTTP: true,
 		Logger:            r.log,
 		Getenv:            func(k string) string { return env[k] },
 		Verify:            verify.Options{AssumeRoleWait: 2 * time.Second, Logger: r.log},
-		STSEndpoint:       r.aws.Endpoint(),
+		STSEndpoint:       r.fakes.Endpoint(),
 		STSRegion:         emulator.DefaultRegion,
 		// Retries come sooner than against a real endpoint: the rehearsal
 		// shows what happens, it need not wait as long for it.
@@ -540,6 +554,52 @@ func (r *rehearsal) startFunction(ctx context.Context) error {
 	r.invokeFn = invoke
 	r.cf, err = newCloudFormation(ctx, r.responses.Config(), invoke)
 	return err
+}
+
+// startRIE runs the built bootstrap under AWS's runtime interface
+// emulator, configured only through its environment: the template's
+// variables (the vendor's callback URL replaced by the receiver's), what
+// Lambda sets (region, the execution role's credentials, the function's
+// name, memory, timeout and log group), and AWS_ENDPOINT_URL, which points
+// the SDK at the emulator. Events go through the emulator's invoke
+// endpoint.
+func (r *rehearsal) startRIE(ctx context.Context, rt Runtime, env map[string]string, creds aws.Credentials) error {
+	props, err := r.d.stack.Properties(synth.FunctionLogicalID)
+	if err != nil {
+		return err
+	}
+	name := r.d.physicalName(synth.FunctionLogicalID)
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	r.d.useFunctionARN(rieFunctionARN + name)
+	env["PATH"] = "/usr/bin:/bin"
+	env["AWS_REGION"], env["AWS_DEFAULT_REGION"] = r.d.Region, r.d.Region
+	env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"] = creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken
+	env["AWS_ENDPOINT_URL"] = r.fakes.Endpoint()
+	env["AWS_LAMBDA_FUNCTION_NAME"] = name
+	env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = fmt.Sprint(props["MemorySize"])
+	env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = fmt.Sprint(props["Timeout"])
+	if lc, ok := props["LoggingConfig"].(map[string]any); ok {
+		env["AWS_LAMBDA_LOG_FORMAT"] = fmt.Sprint(lc["LogFormat"])
+		env["AWS_LAMBDA_LOG_GROUP_NAME"] = fmt.Sprint(lc["LogGroup"])
+	}
+	logw := r.opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	f, err := startRIE(ctx, rt, env, logw)
+	if err != nil {
+		return err
+	}
+	r.rie = append(r.rie, f)
+	r.invokeFn = f.invoke
+	r.cf, err = newCloudFormation(ctx, r.responses.Config(), f.invoke)
+	if err != nil {
+		return err
+	}
+	r.printf("   %-28s %s under the Lambda Runtime Interface Emulator (%s)\n", synth.FunctionLogicalID, filepath.Base(rt.Bootstrap), r.d.FunctionARN)
+	return nil
 }
 
 // event builds a custom-resource event with the properties the template
@@ -867,6 +927,9 @@ func (r *rehearsal) stopReceiving() error {
 
 func (r *rehearsal) close() error {
 	var errs []error
+	for _, f := range r.rie {
+		errs = append(errs, f.stop())
+	}
 	errs = append(errs, r.stopReceiving())
 	if r.fakes != nil {
 		errs = append(errs, r.fakes.Close())
