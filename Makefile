@@ -146,9 +146,23 @@ check-iamdata: $(IAMDATA_PKG)/package.json ## fail if internal/iamdata/actions.t
 	@echo "check-iamdata: actions.tsv matches the pinned dataset"
 
 .PHONY: cfn-lint
-cfn-lint: tools ## cfn-lint every committed template
+cfn-lint: tools ## cfn-lint every committed template, and every other brand's templates
 	$(VENV)/bin/cfn-lint $(TEMPLATES)
 	@echo "cfn-lint: no errors or warnings in $(TEMPLATES)"
+	@for v in $(filter-out $(VENDOR),$(VENDORS)); do \
+		rm -rf $(BUILD)/lint/$$v && mkdir -p $(BUILD)/lint/$$v && cp README.md $(BUILD)/lint/$$v/ && \
+		$(GO) run ./cmd/synth -vendor $$v -out $(BUILD)/lint/$$v >/dev/null && \
+		(cd $(BUILD)/lint/$$v && $(CURDIR)/$(VENV)/bin/cfn-lint $(TEMPLATES)) && \
+		echo "cfn-lint: no errors or warnings in the $$v templates" || exit 1; \
+	done
+
+.PHONY: sam-build
+sam-build: tools ## sam build as a customer runs it: builds in lambda/ itself, packages only the bootstrap
+	rm -rf $(BUILD)/sam
+	$(VENV)/bin/sam build --build-dir $(BUILD)/sam --template-file template.yaml 2>&1 | tee $(BUILD)/sam-build.log
+	@grep -q "building in source, $(CURDIR)/lambda" $(BUILD)/sam-build.log || { echo "sam-build: the function was not built in source (samconfig.toml build_in_source): sam copied the tree first"; exit 1; }
+	@test "$$(ls -A $(BUILD)/sam/OnboardingFunction)" = bootstrap || { echo "sam-build: the artifact holds $$(ls -A $(BUILD)/sam/OnboardingFunction | tr '\n' ' '), want only bootstrap"; exit 1; }
+	@echo "sam-build: built in lambda/, the artifact is the bootstrap alone ($$(stat -c %s $(BUILD)/sam/OnboardingFunction/bootstrap) bytes)"
 
 .PHONY: sam-validate
 sam-validate: tools ## sam validate --lint (works offline)
@@ -172,7 +186,7 @@ unit: tools ## go test -race ./... (integration tests start their own moto)
 	$(GO) test -race -timeout 30m ./...
 
 .PHONY: test
-test: tools fmt-check vet check-generated check-iamdata gate cfn-lint sam-validate staticcheck golangci-lint unit ## everything CI runs
+test: tools fmt-check vet check-generated check-iamdata gate cfn-lint sam-validate sam-build staticcheck golangci-lint unit ## everything CI runs
 	@echo "test: all checks passed"
 
 .PHONY: verify
