@@ -96,7 +96,7 @@ build: ## build the Lambda's bootstrap for linux/arm64 into .build/bootstrap
 
 .PHONY: size
 size: build ## print the zipped function size and its start-to-ready time
-	$(GO) run ./cmd/publish size -bootstrap $(BUILD)/bootstrap
+	$(GO) run ./cmd/rolecall-publish size -bootstrap $(BUILD)/bootstrap
 	$(GO) test -run '^$$' -bench StartToReady -benchtime 20x ./lambda | grep -E 'ms/start|^ok'
 
 .PHONY: bench
@@ -112,15 +112,15 @@ build-OnboardingFunction:
 
 .PHONY: package
 package: build ## write the release for VENDOR (zipped function, per-region templates) into .build/release/VENDOR
-	$(GO) run ./cmd/publish package -vendor $(VENDOR) -bootstrap $(BUILD)/bootstrap -out $(BUILD)/release/$(VENDOR)
+	$(GO) run ./cmd/rolecall-publish package -vendor $(VENDOR) -bootstrap $(BUILD)/bootstrap -out $(BUILD)/release/$(VENDOR)
 
 .PHONY: publish
 publish: build ## upload the release for VENDOR to its regional buckets (needs the vendor's AWS credentials)
-	$(GO) run ./cmd/publish upload -vendor $(VENDOR) -bootstrap $(BUILD)/bootstrap $(if $(AWS_PROFILE),-profile $(AWS_PROFILE))
+	$(GO) run ./cmd/rolecall-publish upload -vendor $(VENDOR) -bootstrap $(BUILD)/bootstrap $(if $(AWS_PROFILE),-profile $(AWS_PROFILE))
 
 .PHONY: link
 link: ## print a customer's Launch Stack link: make link VENDOR=... REGION=... EXTERNAL_ID=...
-	$(GO) run ./cmd/publish link -vendor $(VENDOR) -region $(REGION) -external-id $(EXTERNAL_ID)
+	$(GO) run ./cmd/rolecall-publish link -vendor $(VENDOR) -region $(REGION) -external-id $(EXTERNAL_ID)
 
 ## ---- checks -------------------------------------------------------------
 
@@ -200,12 +200,12 @@ VENDORS := $(basename $(notdir $(wildcard vendors/*.yaml)))
 
 .PHONY: gate
 gate: build ## run the read-only gate on every committed template and on every vendor's release (make package)
-	$(GO) run ./cmd/gate -vendor $(VENDOR) $(TEMPLATES)
+	$(GO) run ./cmd/rolecall-gate -vendor $(VENDOR) $(TEMPLATES)
 	@for v in $(VENDORS); do \
 		rm -rf $(BUILD)/gate/$$v; \
-		$(GO) run ./cmd/publish package -vendor $$v -bootstrap $(BUILD)/bootstrap -out $(BUILD)/gate/$$v >/dev/null; \
+		$(GO) run ./cmd/rolecall-publish package -vendor $$v -bootstrap $(BUILD)/bootstrap -out $(BUILD)/gate/$$v >/dev/null; \
 		echo "gate: the $$v release"; \
-		$(GO) run ./cmd/gate -vendor $$v -release $(BUILD)/gate/$$v | grep -v ": warning: "; \
+		$(GO) run ./cmd/rolecall-gate -vendor $$v -release $(BUILD)/gate/$$v | grep -v ": warning: "; \
 	done
 
 .PHONY: unit

@@ -18,6 +18,6 @@
 //
 // Senders retry 5xx, 408 and 429 only, so every answer in 4xx is final.
 //
-// cmd/receiver runs it as a server (Run); the local demo runs it in
+// cmd/rolecall-receiver runs it as a server (Run); the local demo runs it in
 // process with New and reads results with Store.Get.
 package receiver

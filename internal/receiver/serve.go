@@ -53,7 +53,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFi
 	return nil
 }
 
-// Options are the reference receiver's settings (cmd/receiver's flags).
+// Options are the reference receiver's settings (cmd/rolecall-receiver's flags).
 type Options struct {
 	Listen      string   // address to listen on, e.g. 127.0.0.1:8080
 	Path        string   // path the callbacks are POSTed to; "" means any

@@ -992,7 +992,7 @@ func round(d time.Duration) time.Duration {
 func (r *rehearsal) reviewerVerifies(ctx context.Context) error {
 	args := []string{"--stack-set", r.d.StackSetName, "--role-name", r.opts.Profile.RoleName}
 	env := map[string]string{"ROLECALL_EXTERNAL_ID": r.values[params.ExternalID.Name]}
-	r.printf("   $ ROLECALL_EXTERNAL_ID=... verify %s\n", strings.Join(args, " "))
+	r.printf("   $ ROLECALL_EXTERNAL_ID=... rolecall-verify %s\n", strings.Join(args, " "))
 	out := newPrefixWriter(r.out, "   | ")
 	code := cli.Run(ctx, cli.Env{
 		Args:   args,

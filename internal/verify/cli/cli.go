@@ -46,21 +46,21 @@ func Run(ctx context.Context, env Env) int {
 		return verify.ExitVerified
 	}
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "verify: %v\n", err)
+		fmt.Fprintf(env.Stderr, "rolecall-verify: %v\n", err)
 		return ExitUsage
 	}
 	cfg, err := env.LoadConfig(ctx, o.profile, o.region)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "verify: load AWS configuration: %v\n", err)
+		fmt.Fprintf(env.Stderr, "rolecall-verify: load AWS configuration: %v\n", err)
 		return ExitUnavailable
 	}
 	if cfg.Region == "" {
-		fmt.Fprintln(env.Stderr, "verify: no AWS region: pass --region or set AWS_REGION (the region of your onboarding stack)")
+		fmt.Fprintln(env.Stderr, "rolecall-verify: no AWS region: pass --region or set AWS_REGION (the region of your onboarding stack)")
 		return ExitUsage
 	}
 	plan, err := discover(ctx, cfg, o)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "verify: %v\n", err)
+		fmt.Fprintf(env.Stderr, "rolecall-verify: %v\n", err)
 		return ExitUnavailable
 	}
 
@@ -93,7 +93,7 @@ func Run(ctx context.Context, env Env) int {
 	})
 	sum.Duration = s.Duration
 	if err := out.finish(sum, plan.title); err != nil {
-		fmt.Fprintf(env.Stderr, "verify: write output: %v\n", err)
+		fmt.Fprintf(env.Stderr, "rolecall-verify: write output: %v\n", err)
 	}
 	return sum.ExitCode()
 }
@@ -269,6 +269,6 @@ func (p *progress) done(s verify.Summary) {
 	if p.total <= 1 || s.Accounts%p.step != 0 && s.Accounts != p.total {
 		return
 	}
-	fmt.Fprintf(p.w, "verify: %d of %d accounts done (verified %d, gaps %d, finding %d, unverifiable %d, unreachable %d)\n",
+	fmt.Fprintf(p.w, "rolecall-verify: %d of %d accounts done (verified %d, gaps %d, finding %d, unverifiable %d, unreachable %d)\n",
 		s.Accounts, p.total, s.Verified, s.Gaps, s.Findings, s.Unverifiable, s.Unreachable)
 }

@@ -62,7 +62,7 @@ func TestRecordedFakeCLIVerifiesEveryRoleOfAnOnboardingStack(t *testing.T) {
 	if !strings.Contains(r.stdout, "3 accounts: verified 3, gaps 0, finding 0, unverifiable 0, unreachable 0. Exit status 0.") {
 		t.Errorf("no summary line:\n%s", r.stdout)
 	}
-	if !strings.Contains(r.stderr, "verify: 3 of 3 accounts done (verified 3, gaps 0, finding 0, unverifiable 0, unreachable 0)") {
+	if !strings.Contains(r.stderr, "rolecall-verify: 3 of 3 accounts done (verified 3, gaps 0, finding 0, unverifiable 0, unreachable 0)") {
 		t.Errorf("no progress on stderr:\n%s", r.stderr)
 	}
 	if strings.Contains(r.stdout+r.stderr, verifytest.ExternalID) {

@@ -60,7 +60,7 @@ var errHelp = errors.New("help requested")
 // wrong and what to do; none shows the external ID.
 func parseArgs(args []string, getenv func(string) string) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs := flag.NewFlagSet("rolecall-verify", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	var regions, logGroups, callAs string

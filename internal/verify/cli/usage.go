@@ -23,9 +23,9 @@ refused simulation, makes the account unverifiable: absence of proof is never
 taken as proof. It never makes a call that could change anything.
 
 Usage:
-  verify --role-arn ARN [--regions us-east-1,eu-west-1] [--cur-bucket B [--cur-prefix P]] [--no-bedrock] [--log-groups G1,G2]
-  verify --stack NAME [--regions ...]
-  verify --stack-set NAME --role-name NAME [--call-as SELF|DELEGATED_ADMIN] [--regions ...]
+  rolecall-verify --role-arn ARN [--regions us-east-1,eu-west-1] [--cur-bucket B [--cur-prefix P]] [--no-bedrock] [--log-groups G1,G2]
+  rolecall-verify --stack NAME [--regions ...]
+  rolecall-verify --stack-set NAME --role-name NAME [--call-as SELF|DELEGATED_ADMIN] [--regions ...]
 
 The external ID comes from the environment variable ` + EnvExternalID + `
 (recommended: it stays out of your shell history) or from --external-id.

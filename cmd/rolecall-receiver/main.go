@@ -48,7 +48,7 @@ func main() {
 		opts.Secrets = strings.Fields(os.Getenv(secretEnv))
 	}
 	if len(opts.Secrets) == 0 || opts.Audience == "" {
-		fmt.Fprintf(os.Stderr, "receiver: set $%s (or --secret) and --audience\n", secretEnv)
+		fmt.Fprintf(os.Stderr, "rolecall-receiver: set $%s (or --secret) and --audience\n", secretEnv)
 		os.Exit(2)
 	}
 

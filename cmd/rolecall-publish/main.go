@@ -85,7 +85,7 @@ func main() {
 			if err := publish.WriteDir(r, *out); err != nil {
 				fail(1, "%v", err)
 			}
-			fmt.Printf("publish: release %s for %s written to %s (function.zip %d bytes, %d objects)\n", r.Version, p.Name, *out, len(zipped), len(r.Objects))
+			fmt.Printf("rolecall-publish: release %s for %s written to %s (function.zip %d bytes, %d objects)\n", r.Version, p.Name, *out, len(zipped), len(r.Objects))
 			return
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -103,7 +103,7 @@ func main() {
 			if err != nil {
 				fail(1, "%v", err)
 			}
-			fmt.Printf("publish: %s: %d objects of release %s uploaded; template %s\n", reg, n, r.Version, r.Templates[reg])
+			fmt.Printf("rolecall-publish: %s: %d objects of release %s uploaded; template %s\n", reg, n, r.Version, r.Templates[reg])
 		}
 	default:
 		fmt.Fprint(os.Stderr, usage)
@@ -125,6 +125,6 @@ func zipBootstrap(path string) (bin, zipped []byte) {
 }
 
 func fail(code int, format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "publish: "+format+"\n", args...)
+	fmt.Fprintf(os.Stderr, "rolecall-publish: "+format+"\n", args...)
 	os.Exit(code)
 }

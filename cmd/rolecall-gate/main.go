@@ -4,9 +4,9 @@
 // data contents everywhere, or reach outside the CUR bucket, and if
 // anything in them cannot be evaluated.
 //
-//	go run ./cmd/gate -vendor NAME template.yaml templates/*.yaml
-//	go run ./cmd/gate -resolve https://BUCKET.s3.REGION.amazonaws.com/=DIR release.yaml
-//	go run ./cmd/gate -vendor NAME -release .build/release/NAME   # a release from make package
+//	go run ./cmd/rolecall-gate -vendor NAME template.yaml templates/*.yaml
+//	go run ./cmd/rolecall-gate -resolve https://BUCKET.s3.REGION.amazonaws.com/=DIR release.yaml
+//	go run ./cmd/rolecall-gate -vendor NAME -release .build/release/NAME   # a release from make package
 //
 // S3 access must stay on the CUR bucket and report prefix; in templates
 // those are the CurBucketName and CurReportPrefix parameters, for a policy
@@ -42,7 +42,7 @@ func main() {
 	flag.Var(&resolves, "resolve", "URL_PREFIX=DIR: read nested templates under URL_PREFIX from DIR; repeatable")
 	flag.Var(&releases, "release", "a release directory written by make package: gate every template in it, nested ones read from it; repeatable")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: gate [flags] FILE...\n\nChecks that every IAM policy in the CloudFormation templates or policy documents is read-only.\nWhatever it cannot evaluate (a policy built at deploy time, a template it cannot read) is an error.\nExit status: 0 read-only, 1 a policy could write, reaches too far or could not be evaluated, 2 usage.\n\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: rolecall-gate [flags] FILE...\n\nChecks that every IAM policy in the CloudFormation templates or policy documents is read-only.\nWhatever it cannot evaluate (a policy built at deploy time, a template it cannot read) is an error.\nExit status: 0 read-only, 1 a policy could write, reaches too far or could not be evaluated, 2 usage.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -56,7 +56,7 @@ func main() {
 	if *vendor != "" {
 		p, err := profile.Find(*vendors, *vendor)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "gate:", err)
+			fmt.Fprintln(os.Stderr, "rolecall-gate:", err)
 			os.Exit(2)
 		}
 		opts.Scan.VendorPrincipals = append(opts.Scan.VendorPrincipals, p.PrincipalARN)
@@ -64,7 +64,7 @@ func main() {
 	for _, r := range resolves {
 		url, dir, ok := strings.Cut(r, "=")
 		if !ok || !strings.Contains(url, "://") || dir == "" {
-			fmt.Fprintf(os.Stderr, "gate: -resolve %q: write URL_PREFIX=DIR, such as https://bucket.s3.amazonaws.com/=.build/release/files\n", r)
+			fmt.Fprintf(os.Stderr, "rolecall-gate: -resolve %q: write URL_PREFIX=DIR, such as https://bucket.s3.amazonaws.com/=.build/release/files\n", r)
 			os.Exit(2)
 		}
 		opts.Resolve[url] = dir
@@ -72,7 +72,7 @@ func main() {
 	for _, dir := range releases {
 		resolve, templates, err := publish.ReadDir(dir)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "gate:", err)
+			fmt.Fprintln(os.Stderr, "rolecall-gate:", err)
 			os.Exit(2)
 		}
 		for url, local := range resolve {
