@@ -1,9 +1,9 @@
-// Command publish releases the kit for a vendor and hands out Launch Stack
-// links:
+// Command rolecall-publish releases the kit for a vendor and hands out
+// Launch Stack links:
 //
-//	publish package -vendor NAME -bootstrap .build/bootstrap -out DIR   # offline: the release as files
-//	publish upload  -vendor NAME -bootstrap .build/bootstrap            # to the vendor's buckets (vendor's AWS credentials)
-//	publish link    -vendor NAME -region R -external-id ID [-stack-name N]
+//	rolecall-publish package -vendor NAME -bootstrap .build/bootstrap -out DIR   # offline: the release as files
+//	rolecall-publish upload  -vendor NAME -bootstrap .build/bootstrap            # to the vendor's buckets (vendor's AWS credentials)
+//	rolecall-publish link    -vendor NAME -region R -external-id ID [-release V|latest] [-stack-name N]
 package main
 
 import (
@@ -22,10 +22,10 @@ import (
 )
 
 const usage = `usage:
-  publish package -vendor NAME -bootstrap FILE -out DIR
-  publish upload  -vendor NAME -bootstrap FILE [-profile P]
-  publish link    -vendor NAME -region REGION -external-id ID [-stack-name NAME]
-  publish size    -bootstrap FILE
+  rolecall-publish package -vendor NAME -bootstrap FILE -out DIR [-verify=false]
+  rolecall-publish upload  -vendor NAME -bootstrap FILE [-profile P]
+  rolecall-publish link    -vendor NAME -region REGION -external-id ID [-release VERSION|latest] [-stack-name NAME]
+  rolecall-publish size    -bootstrap FILE
 `
 
 func main() {
@@ -43,6 +43,8 @@ func main() {
 	region := fs.String("region", "", "link: the region the customer launches in")
 	externalID := fs.String("external-id", "", "link: the customer's external ID")
 	stackName := fs.String("stack-name", "", "link: the stack name the form suggests (default <vendor>-onboarding)")
+	release := fs.String("release", "", "link: the release the link opens: its version (default: the release this checkout builds) or latest")
+	withVerify := fs.Bool("verify", true, "package: build the verify binaries for every platform (the read-only gate needs only the templates)")
 	_ = fs.Parse(os.Args[2:])
 	if cmd == "size" {
 		bin, zipped := zipBootstrap(*bootstrap)
@@ -58,6 +60,8 @@ func main() {
 		fail(2, "%v", err)
 	}
 
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	switch cmd {
 	case "link":
 		name := *stackName
@@ -67,14 +71,38 @@ func main() {
 		if *externalID == "" {
 			fail(2, "link: -external-id is required: the external ID you issued this customer")
 		}
-		link, err := publish.LaunchURL(p, publish.Link{Region: *region, StackName: name, Values: map[string]string{params.ExternalID.Name: *externalID}})
+		v := *release
+		if v == "" {
+			_, zipped := zipBootstrap(*bootstrap)
+			if v, err = publish.Version(p, zipped); err != nil {
+				fail(1, "%v", err)
+			}
+		}
+		link, err := publish.LaunchURL(p, publish.Link{Region: *region, Release: v, StackName: name, Values: map[string]string{params.ExternalID.Name: *externalID}})
 		if err != nil {
 			fail(2, "%v", err)
 		}
 		fmt.Println(link)
+		if v != publish.Latest {
+			line, err := publish.CloudShellLine(p, *region, v)
+			if err != nil {
+				fail(1, "%v", err)
+			}
+			fmt.Fprintf(os.Stderr, "\nThe customer's security team verifies with the release's prebuilt binary (AWS CloudShell, or any Linux shell):\n%s\n", line)
+		}
 	case "package", "upload":
 		_, zipped := zipBootstrap(*bootstrap)
-		r, err := publish.Build(p, zipped)
+		v, err := publish.Version(p, zipped)
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		var bins map[string][]byte
+		if *withVerify || cmd == "upload" {
+			if bins, err = publish.BuildVerify(ctx, ".", v, "", publish.VerifyTargets); err != nil {
+				fail(1, "%v", err)
+			}
+		}
+		r, err := publish.Build(p, zipped, bins)
 		if err != nil {
 			fail(1, "%v", err)
 		}
@@ -82,14 +110,18 @@ func main() {
 			if *out == "" {
 				fail(2, "package: -out is required")
 			}
+			if err := os.RemoveAll(*out); err != nil {
+				fail(1, "%v", err)
+			}
 			if err := publish.WriteDir(r, *out); err != nil {
 				fail(1, "%v", err)
 			}
-			fmt.Printf("rolecall-publish: release %s for %s written to %s (function.zip %d bytes, %d objects)\n", r.Version, p.Name, *out, len(zipped), len(r.Objects))
+			fmt.Printf("rolecall-publish: release %s for %s written to %s: %d objects in %d regions, in upload order:\n", r.Version, p.Name, *out, len(r.Objects), len(p.Publish.Regions))
+			for _, o := range r.Objects {
+				fmt.Printf("  %s  %9d  %s/%s/%s\n", o.SHA256(), len(o.Body), o.Region, o.Bucket, o.Key)
+			}
 			return
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		defer stop()
 		for _, reg := range p.Publish.Regions {
 			opts := []func(*config.LoadOptions) error{config.WithRegion(reg)}
 			if *awsProfile != "" {
@@ -99,11 +131,11 @@ func main() {
 			if err != nil {
 				fail(1, "%v", err)
 			}
-			n, err := publish.Upload(ctx, s3.NewFromConfig(cfg), r, reg)
+			rep, err := publish.Upload(ctx, s3.NewFromConfig(cfg), r, reg)
 			if err != nil {
-				fail(1, "%v", err)
+				fail(1, "%s: %v (the latest alias still names the previous release; run upload again to complete this one)", reg, err)
 			}
-			fmt.Printf("rolecall-publish: %s: %d objects of release %s uploaded; template %s\n", reg, n, r.Version, r.Templates[reg])
+			fmt.Printf("rolecall-publish: %s: release %s: %d objects uploaded and read back, %d already there; template %s\n", reg, r.Version, rep.Uploaded, rep.Present, r.Templates[reg])
 		}
 	default:
 		fmt.Fprint(os.Stderr, usage)

@@ -1,11 +1,13 @@
-// Command verify proves that the vendor's read-only role works and cannot
-// change anything. Run verify --help for the flags, statuses and exit codes.
+// Command rolecall-verify proves that the vendor's read-only role works and
+// cannot change anything. Run rolecall-verify --help for the flags, statuses
+// and exit codes.
 package main
 
 import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,9 +24,25 @@ func main() {
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
 		LoadConfig: loadConfig,
+		Version:    buildVersion(),
 	})
 	stop()
 	os.Exit(code)
+}
+
+// version is the release this binary belongs to, set by the release build
+// (-ldflags -X main.version=...).
+var version string
+
+// buildVersion is version, or the module version go install recorded.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }
 
 // loadConfig loads the default credential chain, with the profile and

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/url"
 	"os"
@@ -19,11 +21,27 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"gopkg.in/yaml.v3"
 
 	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/profile"
 	"github.com/rolecall/rolecall/internal/synth"
+)
+
+// Kind orders a release's objects: what is referenced goes up before what
+// references it, so an upload that stops halfway never leaves a template
+// pointing at a missing file.
+type Kind int
+
+const (
+	// Artifact is referenced and references nothing: the function's code,
+	// nested templates, the verify binaries, SHA256SUMS.
+	Artifact Kind = iota
+	// ReleaseTemplate is the release's immutable management template.
+	ReleaseTemplate
+	// Alias is the region's latest template, written last of all.
+	Alias
 )
 
 // Object is one file of a release and where it goes.
@@ -34,14 +52,23 @@ type Object struct {
 	Body   []byte
 	// ContentType is the object's media type.
 	ContentType string
+	Kind        Kind
 }
 
-// Release is everything a vendor uploads for one version.
+// SHA256 is the object's checksum, hex.
+func (o Object) SHA256() string {
+	h := sha256.Sum256(o.Body)
+	return hex.EncodeToString(h[:])
+}
+
+// Release is everything a vendor uploads for one version. Objects are in
+// upload order.
 type Release struct {
 	Vendor  *profile.Profile
 	Version string
 	Objects []Object
-	// Templates maps each region to the URL of its management template.
+	// Templates maps each region to the URL of its release's immutable
+	// management template.
 	Templates map[string]string
 }
 
@@ -72,12 +99,13 @@ func Zip(bootstrap []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Build prepares a release: the version is a digest of the function and the
-// templates, so a link always opens exactly what was tested.
-func Build(p *profile.Profile, functionZip []byte) (*Release, error) {
+// Version is the release's version: a digest of the function and the
+// templates, so a link always opens exactly what was tested, and a release
+// is never overwritten by another under the same name.
+func Version(p *profile.Profile, functionZip []byte) (string, error) {
 	local, err := synth.Build(p)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	h := sha256.New()
 	h.Write(functionZip)
@@ -85,30 +113,65 @@ func Build(p *profile.Profile, functionZip []byte) (*Release, error) {
 		h.Write([]byte(f.Path))
 		h.Write(f.Data)
 	}
-	version := hex.EncodeToString(h.Sum(nil))[:12]
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// SumsKey is each release's checksum file, relative to its prefix.
+const SumsKey = "SHA256SUMS"
+
+// Build prepares a release: per region, the function's code, the nested
+// template and the verify binaries (keyed by file name, such as
+// rolecall-verify-linux-amd64), then SHA256SUMS over all of them and the
+// management template, then that template, then the latest alias.
+func Build(p *profile.Profile, functionZip []byte, verify map[string][]byte) (*Release, error) {
+	version, err := Version(p, functionZip)
+	if err != nil {
+		return nil, err
+	}
 	r := &Release{Vendor: p, Version: version, Templates: map[string]string{}}
 	for _, region := range p.Publish.Regions {
-		a := synth.Artifacts{Region: region, Bucket: Bucket(p, region), Prefix: "rolecall/" + version}
+		a := synth.Artifacts{Region: region, Bucket: Bucket(p, region), Prefix: ReleasePrefix(version)}
 		files, err := synth.BuildPublished(p, a)
 		if err != nil {
 			return nil, err
 		}
-		r.Objects = append(r.Objects, Object{Region: region, Bucket: a.Bucket, Key: a.FunctionKey(), Body: functionZip, ContentType: "application/zip"})
-		for _, f := range files {
-			r.Objects = append(r.Objects, Object{Region: region, Bucket: a.Bucket, Key: a.Prefix + "/" + f.Path, Body: f.Data, ContentType: "application/x-yaml"})
-			if f.Path == synth.ManagementTemplatePath {
-				// The links customers get point here, so they open the
-				// newest release; it names its versioned parts.
-				r.Objects = append(r.Objects, Object{Region: region, Bucket: a.Bucket, Key: LatestKey, Body: f.Data, ContentType: "application/x-yaml"})
-			}
+		obj := func(key string, body []byte, typ string, kind Kind) Object {
+			return Object{Region: region, Bucket: a.Bucket, Key: key, Body: body, ContentType: typ, Kind: kind}
 		}
+		artifacts := []Object{obj(a.FunctionKey(), functionZip, "application/zip", Artifact)}
+		var template Object
+		for _, f := range files {
+			o := obj(a.Prefix+"/"+f.Path, f.Data, "application/x-yaml", Artifact)
+			if f.Path == synth.ManagementTemplatePath {
+				o.Kind = ReleaseTemplate
+				template = o
+				continue
+			}
+			artifacts = append(artifacts, o)
+		}
+		for _, name := range slices.Sorted(maps.Keys(verify)) {
+			artifacts = append(artifacts, obj(a.Prefix+"/"+VerifyDir+"/"+name, verify[name], "application/octet-stream", Artifact))
+		}
+		var sums strings.Builder
+		for _, o := range slices.SortedFunc(slices.Values(append(slices.Clone(artifacts), template)), func(x, y Object) int { return strings.Compare(x.Key, y.Key) }) {
+			fmt.Fprintf(&sums, "%s  %s\n", o.SHA256(), strings.TrimPrefix(o.Key, a.Prefix+"/"))
+		}
+		artifacts = append(artifacts, obj(a.Prefix+"/"+SumsKey, []byte(sums.String()), "text/plain", Artifact))
+		r.Objects = append(r.Objects, artifacts...)
+		r.Objects = append(r.Objects, template, obj(LatestKey, template.Body, "application/x-yaml", Alias))
 		r.Templates[region] = a.URL(a.ManagementTemplateKey())
 	}
 	return r, nil
 }
 
+// ReleasePrefix is where a release's objects live in each bucket.
+func ReleasePrefix(version string) string { return "rolecall/" + version }
+
+// VerifyDir holds the prebuilt verify binaries of a release.
+const VerifyDir = "verify"
+
 // LatestKey is where each regional bucket holds the newest management
-// template, the one Launch Stack links open.
+// template, the alias a link opens on request.
 const LatestKey = "rolecall/latest/" + synth.ManagementTemplatePath
 
 // Bucket names the vendor's bucket in a region.
@@ -119,36 +182,113 @@ func Bucket(p *profile.Profile, region string) string {
 // s3API is the part of *s3.Client that Upload uses.
 type s3API interface {
 	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
-// Upload puts every object of the release for one region. The buckets must
-// exist and be readable by the customers' CloudFormation (public read on the
-// rolecall/ prefix, or a bucket policy); Upload does not change policies.
-func Upload(ctx context.Context, client s3API, r *Release, region string) (int, error) {
-	n := 0
+// UploadReport says what Upload did in one region.
+type UploadReport struct {
+	// Uploaded were put and read back; Present were there already, with
+	// the same bytes (an upload resumed after a failure).
+	Uploaded, Present int
+}
+
+// ErrImmutable is wrapped when a release's object exists with other
+// bytes: a release is never changed once uploaded.
+var ErrImmutable = errors.New("a release object exists with other content")
+
+// Upload puts every object of the release for one region, in order:
+// artifacts, then the release's template, then the latest alias. Each is
+// sent with its SHA-256 (S3 refuses a corrupted body) and read back
+// (size and checksum) before the next; an object already there with the
+// same bytes is left alone, one with other bytes stops the upload. So an
+// upload that fails anywhere leaves the alias on the previous release,
+// which still works, and running it again completes it. The buckets must
+// exist and be readable by the customers' CloudFormation (public read on
+// the rolecall/ prefix, or a bucket policy); Upload does not change
+// policies.
+func Upload(ctx context.Context, client s3API, r *Release, region string) (UploadReport, error) {
+	var rep UploadReport
 	for _, o := range r.Objects {
 		if o.Region != region {
 			continue
 		}
-		if _, err := client.PutObject(ctx, &s3.PutObjectInput{
-			Bucket:      aws.String(o.Bucket),
-			Key:         aws.String(o.Key),
-			Body:        bytes.NewReader(o.Body),
-			ContentType: aws.String(o.ContentType),
-		}); err != nil {
-			return n, fmt.Errorf("upload s3://%s/%s: %w", o.Bucket, o.Key, err)
+		where := "s3://" + o.Bucket + "/" + o.Key
+		if o.Kind != Alias {
+			body, found, err := read(ctx, client, o)
+			if err != nil {
+				return rep, fmt.Errorf("check %s: %w", where, err)
+			}
+			if found {
+				if !bytes.Equal(body, o.Body) {
+					return rep, fmt.Errorf("%s: %w (%d bytes there, %d in this release): releases are immutable; a release version names one content", where, ErrImmutable, len(body), len(o.Body))
+				}
+				rep.Present++
+				continue
+			}
 		}
-		n++
+		sum := sha256.Sum256(o.Body)
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:         aws.String(o.Bucket),
+			Key:            aws.String(o.Key),
+			Body:           bytes.NewReader(o.Body),
+			ContentType:    aws.String(o.ContentType),
+			ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		}); err != nil {
+			return rep, fmt.Errorf("upload %s: %w", where, err)
+		}
+		body, found, err := read(ctx, client, o)
+		switch {
+		case err != nil:
+			return rep, fmt.Errorf("read back %s: %w", where, err)
+		case !found:
+			return rep, fmt.Errorf("read back %s: not found after the upload", where)
+		case len(body) != len(o.Body) || sha256.Sum256(body) != sum:
+			return rep, fmt.Errorf("read back %s: %d bytes, sha256 %x; uploaded %d bytes, sha256 %x", where, len(body), sha256.Sum256(body), len(o.Body), sum)
+		}
+		rep.Uploaded++
 	}
-	return n, nil
+	return rep, nil
+}
+
+// read returns an object's bytes, or found false if there is none.
+func read(ctx context.Context, client s3API, o Object) ([]byte, bool, error) {
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(o.Bucket), Key: aws.String(o.Key)})
+	if err != nil {
+		var nsk *s3types.NoSuchKey
+		if errors.As(err, &nsk) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	defer out.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(out.Body, 1<<30))
+	return body, true, err
 }
 
 var stackNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
 
+// Latest names the latest alias in a Link, instead of a release.
+const Latest = "latest"
+
+// TemplateKey is the key of the management template a link to release
+// opens: the release's own, or the latest alias.
+func TemplateKey(release string) (string, error) {
+	switch {
+	case release == Latest:
+		return LatestKey, nil
+	case versionPattern.MatchString(release):
+		return ReleasePrefix(release) + "/" + synth.ManagementTemplatePath, nil
+	}
+	return "", fmt.Errorf("release %q: give a release version (12 hex digits, as make package prints it) or %q", release, Latest)
+}
+
 // Link is one customer's Launch Stack link: the region, the stack name the
 // form suggests and the parameter values it fills in.
 type Link struct {
-	Region    string
+	Region string
+	// Release is the release whose immutable template the link opens (its
+	// version), or Latest for the region's latest alias.
+	Release   string
 	StackName string
 	// Values fill in the form's parameters; each must be a parameter of
 	// the template that the console can fill in (not NoEcho).
@@ -156,7 +296,7 @@ type Link struct {
 }
 
 // LaunchURL returns the Launch Stack link: the console's quick-create form
-// for the region's newest template, in AWS's documented format
+// for the release's template in the region, in AWS's documented format
 // (#/stacks/create/review?templateURL=...&stackName=...&param_NAME=...).
 // The console ignores a param_ for a NoEcho parameter and for one the
 // template does not declare, so the customer would meet an empty field:
@@ -174,9 +314,13 @@ func LaunchURL(p *profile.Profile, l Link) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	key, err := TemplateKey(l.Release)
+	if err != nil {
+		return "", err
+	}
 	q := url.Values{}
 	a := synth.Artifacts{Region: l.Region, Bucket: Bucket(p, l.Region)}
-	q.Set("templateURL", a.URL(LatestKey))
+	q.Set("templateURL", a.URL(key))
 	q.Set("stackName", l.StackName)
 	for _, name := range slices.Sorted(maps.Keys(l.Values)) {
 		decl, ok := decls[name]
@@ -194,6 +338,21 @@ func LaunchURL(p *profile.Profile, l Link) (string, error) {
 		q.Set("param_"+name, l.Values[name])
 	}
 	return fmt.Sprintf("https://%s.console.aws.amazon.com/cloudformation/home?region=%s#/stacks/create/review?%s", l.Region, l.Region, q.Encode()), nil
+}
+
+// CloudShellLine is the line a customer pastes into AWS CloudShell (or any
+// Linux shell with curl and sha256sum) to download the release's verify
+// binary for the machine, check it against the release's SHA256SUMS, and
+// print its version.
+func CloudShellLine(p *profile.Profile, region, release string) (string, error) {
+	if !versionPattern.MatchString(release) {
+		return "", fmt.Errorf("release %q: give a release version (12 hex digits)", release)
+	}
+	base := synth.Artifacts{Region: region, Bucket: Bucket(p, region)}.URL(ReleasePrefix(release))
+	return `A=$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/') && B=` + base + ` && ` +
+		`curl -fsSLO "$B/` + SumsKey + `" && curl -fsSL --create-dirs -o "` + VerifyDir + `/rolecall-verify-linux-$A" "$B/` + VerifyDir + `/rolecall-verify-linux-$A" && ` +
+		`grep " ` + VerifyDir + `/rolecall-verify-linux-$A\$" ` + SumsKey + ` | sha256sum -c - && chmod +x "` + VerifyDir + `/rolecall-verify-linux-$A" && ` +
+		`"./` + VerifyDir + `/rolecall-verify-linux-$A" --version`, nil
 }
 
 // linkedParameter is what a link needs to know of a template parameter.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
 	"github.com/rolecall/rolecall/internal/discovery"
+	"github.com/rolecall/rolecall/internal/permissions"
 	"github.com/rolecall/rolecall/internal/verify"
 )
 
@@ -36,6 +38,8 @@ type Env struct {
 	Getenv         func(string) string
 	Stdout, Stderr io.Writer
 	LoadConfig     LoadConfig
+	// Version is the build's version, printed by --version.
+	Version string
 }
 
 // Run runs the verify command and returns its exit status.
@@ -43,6 +47,10 @@ func Run(ctx context.Context, env Env) int {
 	o, err := parseArgs(env.Args, env.Getenv)
 	if errors.Is(err, errHelp) {
 		fmt.Fprint(env.Stdout, usage())
+		return verify.ExitVerified
+	}
+	if errors.Is(err, errVersion) {
+		fmt.Fprintf(env.Stdout, "rolecall-verify %s (checks permission set %s, %s)\n", cmp.Or(env.Version, "devel"), permissions.Version, permissions.Digest())
 		return verify.ExitVerified
 	}
 	if err != nil {

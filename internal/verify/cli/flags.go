@@ -51,10 +51,15 @@ type options struct {
 	timeout     time.Duration
 	assumeWait  time.Duration
 	help        bool
+	version     bool
 }
 
-// errHelp is returned by parseArgs for -h and --help.
-var errHelp = errors.New("help requested")
+// errHelp is returned by parseArgs for -h and --help; errVersion for
+// --version.
+var (
+	errHelp    = errors.New("help requested")
+	errVersion = errors.New("version requested")
+)
 
 // parseArgs reads and checks the command line. Every error says what is
 // wrong and what to do; none shows the external ID.
@@ -83,18 +88,22 @@ func parseArgs(args []string, getenv func(string) string) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", verify.DefaultAccountTimeout, "")
 	fs.DurationVar(&o.assumeWait, "assume-wait", verify.DefaultAssumeRoleWait, "")
 	fs.BoolVar(&o.help, "help", false, "")
+	fs.BoolVar(&o.version, "version", false, "")
 	fs.BoolVar(&o.help, "h", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, errHelp
 		}
-		return o, fmt.Errorf("%w; run verify --help for the flags", err)
+		return o, fmt.Errorf("%w; run rolecall-verify --help for the flags", err)
+	}
+	if o.version {
+		return o, errVersion
 	}
 	if o.help {
 		return o, errHelp
 	}
 	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q: every input is a flag; run verify --help", clip(fs.Arg(0), 40))
+		return o, fmt.Errorf("unexpected argument %q: every input is a flag; run rolecall-verify --help", clip(fs.Arg(0), 40))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
