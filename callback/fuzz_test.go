@@ -73,7 +73,7 @@ func FuzzIdentityProof(f *testing.F) {
 		if _, err := decodeProof(again); err != nil {
 			t.Fatalf("a decoded proof does not decode again: %v", err)
 		}
-		err = v.checkProof(p, testTime)
+		_, err = v.checkProof(p, testTime)
 		if err == nil {
 			if p.Headers["host"] != "sts.amazonaws.com" || p.Path != "/" || p.Headers[BindingAudience] != testAudience {
 				t.Fatalf("accepted a proof for %s%s, audience %q", p.Headers["host"], p.Path, p.Headers[BindingAudience])

@@ -18,12 +18,12 @@ var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 // askSTS rebuilds the proof's request against the verifier's own endpoint
 // (never one the proof names: checkProof has made sure they agree) and
 // returns who STS says signed it.
-func (v *Verifier) askSTS(ctx context.Context, p *proof) (Identity, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.endpoint.String(), strings.NewReader(stsBody))
+func (v *Verifier) askSTS(ctx context.Context, ep verifierEndpoint, p *proof) (Identity, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.url.String(), strings.NewReader(stsBody))
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %v", ErrSTSUnavailable, err)
 	}
-	req.Host = v.host
+	req.Host = ep.host
 	for name, value := range p.Headers {
 		switch name {
 		case "host", "content-length":

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -37,10 +36,13 @@ type VerifierConfig struct {
 	// vendor profile's callback audience, by default the callback URL's
 	// host).
 	Audience string
-	// STSEndpoint and STSRegion are where proofs are sent, whatever a proof
-	// says; a proof signed for another host, path or region is refused.
-	// Empty means DefaultSTSEndpoint and DefaultSTSRegion. Point them at a
-	// local emulator only in tests and demos.
+	// Partitions are the AWS partitions whose customers the vendor
+	// onboards (aws, aws-us-gov, aws-cn); a proof is sent to the STS
+	// endpoint of its partition (see PartitionSTS), and one signed for any
+	// other endpoint is refused. Empty means aws only.
+	Partitions []string
+	// STSEndpoint and STSRegion, if set, replace Partitions with this one
+	// endpoint: point them at a local emulator only in tests and demos.
 	STSEndpoint string
 	STSRegion   string
 	// Tolerance bounds the age (and the lead) of webhook-timestamp and of
@@ -68,9 +70,7 @@ type VerifierConfig struct {
 type Verifier struct {
 	secrets   []Secret
 	audience  string
-	endpoint  *url.URL
-	host      string
-	region    string
+	endpoints []verifierEndpoint
 	tolerance time.Duration
 	replay    ReplayCache
 	client    HTTPClient
@@ -115,13 +115,36 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if err := checkAudience(cfg.Audience); err != nil {
 		return nil, fmt.Errorf("callback verifier: %w", err)
 	}
-	endpoint, err := parseSTSEndpoint(cmp.Or(cfg.STSEndpoint, DefaultSTSEndpoint))
-	if err != nil {
-		return nil, fmt.Errorf("callback verifier: %w", err)
+	var endpoints []verifierEndpoint
+	add := func(raw, region, partition string) error {
+		u, err := parseSTSEndpoint(raw)
+		if err != nil {
+			return err
+		}
+		if !scopePartPattern.MatchString(region) {
+			return fmt.Errorf("STS region %q", region)
+		}
+		endpoints = append(endpoints, verifierEndpoint{url: u, host: signedHost(u), region: region, partition: partition})
+		return nil
 	}
-	region := cmp.Or(cfg.STSRegion, DefaultSTSRegion)
-	if !scopePartPattern.MatchString(region) {
-		return nil, fmt.Errorf("callback verifier: STS region %q", region)
+	if cfg.STSEndpoint != "" {
+		if err := add(cfg.STSEndpoint, cmp.Or(cfg.STSRegion, DefaultSTSRegion), ""); err != nil {
+			return nil, fmt.Errorf("callback verifier: %w", err)
+		}
+	} else {
+		names := cfg.Partitions
+		if len(names) == 0 {
+			names = []string{"aws"}
+		}
+		for _, name := range names {
+			p, err := PartitionSTS(name)
+			if err != nil {
+				return nil, fmt.Errorf("callback verifier: %w", err)
+			}
+			if err := add(p.Endpoint, p.Region, p.Name); err != nil {
+				return nil, fmt.Errorf("callback verifier: %w", err)
+			}
+		}
 	}
 	if cfg.Tolerance < 0 {
 		return nil, fmt.Errorf("callback verifier: negative tolerance %s", cfg.Tolerance)
@@ -130,9 +153,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	v := &Verifier{
 		secrets:   secrets,
 		audience:  cfg.Audience,
-		endpoint:  endpoint,
-		host:      signedHost(endpoint),
-		region:    region,
+		endpoints: endpoints,
 		tolerance: cmp.Or(cfg.Tolerance, DefaultTolerance),
 		replay:    cfg.ReplayCache,
 		client:    cfg.HTTPClient,
@@ -190,11 +211,15 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) (*Mes
 	if p.ID != w.id {
 		return nil, fmt.Errorf("%w: id %q is not the %s %q", ErrInvalidPayload, p.ID, HeaderID, w.id)
 	}
-	if err := v.checkProof(pr, now); err != nil {
+	ep, err := v.checkProof(pr, now)
+	if err != nil {
 		return nil, err
 	}
-	caller, err := v.askSTS(ctx, pr)
+	caller, err := v.askSTS(ctx, ep, pr)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkPartition(ep, p, caller); err != nil {
 		return nil, err
 	}
 	asserted, err := checkAccounts(p, caller)
@@ -361,19 +386,25 @@ var noncePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{22,128}$`)
 // that it is GetCallerIdentity for this verifier's endpoint, that every
 // binding header is signed and says the right thing, and that it is fresh.
 // The body digest was checked before the signature.
-func (v *Verifier) checkProof(p *proof, now time.Time) error {
-	if p.Method != http.MethodPost || p.Path != v.endpoint.RequestURI() {
-		return fmt.Errorf("%w: %s %s, want POST %s", ErrProofEndpoint, p.Method, p.Path, v.endpoint.RequestURI())
-	}
-	if got := p.Headers["host"]; got != v.host {
-		return fmt.Errorf("%w: signed for host %q, want %q", ErrProofEndpoint, got, v.host)
-	}
+func (v *Verifier) checkProof(p *proof, now time.Time) (verifierEndpoint, error) {
 	a, err := parseAuthorization(p.Headers["authorization"])
 	if err != nil {
-		return err
+		return verifierEndpoint{}, err
 	}
-	if a.service != stsService || a.region != v.region {
-		return fmt.Errorf("%w: signed for %s in %s, want %s in %s", ErrProofEndpoint, a.service, a.region, stsService, v.region)
+	var ep verifierEndpoint
+	found := false
+	for _, e := range v.endpoints {
+		if p.Method == http.MethodPost && p.Path == e.url.RequestURI() && p.Headers["host"] == e.host && a.service == stsService && a.region == e.region {
+			ep, found = e, true
+			break
+		}
+	}
+	if !found {
+		var want []string
+		for _, e := range v.endpoints {
+			want = append(want, fmt.Sprintf("POST %s%s (%s in %s)", e.host, e.url.RequestURI(), stsService, e.region))
+		}
+		return ep, fmt.Errorf("%w: %s %s%s signed for %s in %s; this verifier accepts only %s", ErrProofEndpoint, p.Method, p.Headers["host"], p.Path, a.service, a.region, strings.Join(want, ", "))
 	}
 	signed := make(map[string]bool, len(a.signedHeaders))
 	for _, name := range a.signedHeaders {
@@ -381,51 +412,71 @@ func (v *Verifier) checkProof(p *proof, now time.Time) error {
 	}
 	for _, name := range []string{BindingBodySHA256, BindingAudience, BindingNonce} {
 		if _, ok := p.Headers[name]; !ok {
-			return fmt.Errorf("%w: %s is missing", ErrProofBinding, name)
+			return ep, fmt.Errorf("%w: %s is missing", ErrProofBinding, name)
 		}
 		if !signed[name] {
-			return fmt.Errorf("%w: %s is not among SignedHeaders", ErrProofBinding, name)
+			return ep, fmt.Errorf("%w: %s is not among SignedHeaders", ErrProofBinding, name)
 		}
 	}
 	for _, name := range []string{"host", "x-amz-date"} {
 		if !signed[name] {
-			return fmt.Errorf("%w: %s is not signed", ErrMalformedProof, name)
+			return ep, fmt.Errorf("%w: %s is not signed", ErrMalformedProof, name)
 		}
 	}
 	for name := range p.Headers {
 		if name != "authorization" && !signed[name] {
-			return fmt.Errorf("%w: header %s is not signed", ErrMalformedProof, name)
+			return ep, fmt.Errorf("%w: header %s is not signed", ErrMalformedProof, name)
 		}
 		if forbiddenProofHeaders[name] {
-			return fmt.Errorf("%w: header %s is not allowed", ErrMalformedProof, name)
+			return ep, fmt.Errorf("%w: header %s is not allowed", ErrMalformedProof, name)
 		}
 	}
 	for _, name := range a.signedHeaders {
 		if _, ok := p.Headers[name]; !ok {
-			return fmt.Errorf("%w: signed header %s has no value", ErrMalformedProof, name)
+			return ep, fmt.Errorf("%w: signed header %s has no value", ErrMalformedProof, name)
 		}
 	}
 	if ct, ok := p.Headers["content-type"]; ok && ct != stsContentType {
-		return fmt.Errorf("%w: content-type %q is not a GetCallerIdentity form", ErrProofEndpoint, ct)
+		return ep, fmt.Errorf("%w: content-type %q is not a GetCallerIdentity form", ErrProofEndpoint, ct)
 	}
 	if cl, ok := p.Headers["content-length"]; ok && cl != strconv.Itoa(len(stsBody)) {
-		return fmt.Errorf("%w: content-length %s is not GetCallerIdentity's", ErrProofEndpoint, cl)
+		return ep, fmt.Errorf("%w: content-length %s is not GetCallerIdentity's", ErrProofEndpoint, cl)
 	}
 	if p.Headers[BindingAudience] != v.audience {
-		return fmt.Errorf("%w: %q, want %q", ErrProofAudience, p.Headers[BindingAudience], v.audience)
+		return ep, fmt.Errorf("%w: %q, want %q", ErrProofAudience, p.Headers[BindingAudience], v.audience)
 	}
 	if !noncePattern.MatchString(p.Headers[BindingNonce]) {
-		return fmt.Errorf("%w: %s must be 22 to 128 base64url characters", ErrMalformedProof, BindingNonce)
+		return ep, fmt.Errorf("%w: %s must be 22 to 128 base64url characters", ErrMalformedProof, BindingNonce)
 	}
 	signedAt, err := parseAmzDate(p.Headers["x-amz-date"])
 	if err != nil {
-		return err
+		return ep, err
 	}
 	if signedAt.Format("20060102") != a.date {
-		return fmt.Errorf("%w: x-amz-date is not on the credential scope's day", ErrMalformedProof)
+		return ep, fmt.Errorf("%w: x-amz-date is not on the credential scope's day", ErrMalformedProof)
 	}
 	if d := now.Sub(signedAt); d > v.tolerance || d < -v.tolerance {
-		return fmt.Errorf("%w: signed %s from the verifier's clock (tolerance %s)", ErrProofExpired, d.Round(time.Second), v.tolerance)
+		return ep, fmt.Errorf("%w: signed %s from the verifier's clock (tolerance %s)", ErrProofExpired, d.Round(time.Second), v.tolerance)
+	}
+	return ep, nil
+}
+
+// checkPartition binds the proof's partition to the payload's: the
+// caller and the stack are in the partition whose STS answered.
+func checkPartition(ep verifierEndpoint, p *Payload, caller Identity) error {
+	if ep.partition == "" {
+		return nil // an explicit endpoint: tests and demos
+	}
+	callerARN, err := parseARN(caller.ARN)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrAccountMismatch, err)
+	}
+	stack, err := parseARN(p.StackID)
+	if err != nil {
+		return fmt.Errorf("%w: stack_id: %v", ErrInvalidPayload, err)
+	}
+	if callerARN.partition != ep.partition || stack.partition != ep.partition {
+		return fmt.Errorf("%w: the proof was answered by the %s partition's STS, but the caller is %s and the stack %s", ErrProofEndpoint, ep.partition, caller.ARN, p.StackID)
 	}
 	return nil
 }

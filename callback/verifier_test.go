@@ -422,3 +422,63 @@ func mustMarshal(t *testing.T, p Payload) []byte {
 	}
 	return b
 }
+
+// A proof is sent to the STS endpoint of its partition, and only for the
+// partitions the vendor enabled: a GovCloud customer's proof is refused by
+// a commercial-only verifier, accepted by one that enables aws-us-gov
+// (sent to GovCloud's STS), and refused if STS there names a caller of
+// another partition.
+func TestProofsArePerPartition(t *testing.T) {
+	gov, err := PartitionSTS("aws-us-gov")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testPayload(EventOnboardingCreated, 2)
+	p.Region = "us-gov-west-1"
+	p.StackID = strings.NewReplacer("arn:aws:", "arn:aws-us-gov:", "us-east-1", "us-gov-west-1").Replace(p.StackID)
+	for i := range p.Accounts {
+		p.Accounts[i].RoleARN = strings.Replace(p.Accounts[i].RoleARN, "arn:aws:", "arn:aws-us-gov:", 1)
+	}
+	p.ID = EventID(p.Event, p.StackID, "req-gov", p.RoleARNs())
+	s, err := NewSigner(SignerConfig{
+		Secrets: []string{testSecret}, Credentials: staticCreds("AKIATESTTESTTEST0001"), Audience: testAudience,
+		STSEndpoint: gov.Endpoint, STSRegion: gov.Region, Now: fixedClock(testTime),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, h := signed(t, s, p)
+	answer := func(partition string, got *[]*http.Request) HTTPClient {
+		return stsFunc(func(r *http.Request) (*http.Response, error) {
+			*got = append(*got, r)
+			b := `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:` + partition + `:sts::` + testMgmt + `:assumed-role/rolecall-onboarding/fn</Arn><UserId>AROAEXAMPLE:fn</UserId><Account>` + testMgmt + `</Account></GetCallerIdentityResult></GetCallerIdentityResponse>`
+			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(b)), Header: http.Header{}}, nil
+		})
+	}
+	verifier := func(partitions []string, sts HTTPClient) *Verifier {
+		v, err := NewVerifier(VerifierConfig{Secrets: []string{testSecret}, Audience: testAudience, Partitions: partitions, HTTPClient: sts, Now: fixedClock(testTime)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	var calls []*http.Request
+	if _, err := verifier(nil, answer("aws-us-gov", &calls)).Verify(t.Context(), h, body); !errors.Is(err, ErrProofEndpoint) || len(calls) != 0 {
+		t.Errorf("a commercial-only verifier: %v after %d STS calls, want ErrProofEndpoint without asking", err, len(calls))
+	}
+	m, err := verifier([]string{"aws", "aws-us-gov"}, answer("aws-us-gov", &calls)).Verify(t.Context(), h, body)
+	if err != nil {
+		t.Fatalf("a verifier that enables aws-us-gov: %v", err)
+	}
+	if got := calls[0].URL.String(); got != gov.Endpoint+"/" || calls[0].Host != "sts.us-gov-west-1.amazonaws.com" || m.Caller.Account != testMgmt {
+		t.Errorf("asked %s (Host %s); caller %+v", got, calls[0].Host, m.Caller)
+	}
+	calls = nil
+	if _, err := verifier([]string{"aws", "aws-us-gov"}, answer("aws", &calls)).Verify(t.Context(), h, body); !errors.Is(err, ErrProofEndpoint) {
+		t.Errorf("GovCloud's STS naming a commercial caller: %v, want ErrProofEndpoint", err)
+	}
+	if _, err := NewVerifier(VerifierConfig{Secrets: []string{testSecret}, Audience: testAudience, Partitions: []string{"aws-iso"}}); err == nil {
+		t.Error("an unknown partition was accepted")
+	}
+}

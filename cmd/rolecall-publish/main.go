@@ -116,13 +116,13 @@ func main() {
 			if err := publish.WriteDir(r, *out); err != nil {
 				fail(1, "%v", err)
 			}
-			fmt.Printf("rolecall-publish: release %s for %s written to %s: %d objects in %d regions, in upload order:\n", r.Version, p.Name, *out, len(r.Objects), len(p.Publish.Regions))
+			fmt.Printf("rolecall-publish: release %s for %s written to %s: %d objects in %d regions, in upload order:\n", r.Version, p.Name, *out, len(r.Objects), len(p.Regions()))
 			for _, o := range r.Objects {
 				fmt.Printf("  %s  %9d  %s/%s/%s\n", o.SHA256(), len(o.Body), o.Region, o.Bucket, o.Key)
 			}
 			return
 		}
-		for _, reg := range p.Publish.Regions {
+		for _, reg := range p.Regions() {
 			opts := []func(*config.LoadOptions) error{config.WithRegion(reg)}
 			if *awsProfile != "" {
 				opts = append(opts, config.WithSharedConfigProfile(*awsProfile))

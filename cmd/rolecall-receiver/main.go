@@ -1,9 +1,9 @@
-// Command receiver is the vendor-side reference receiver for rolecall
+// Command rolecall-receiver is the vendor-side reference receiver for rolecall
 // callbacks: it verifies each callback (Standard Webhooks signature and
 // AWS identity proof), stores accepted onboardings as one JSON file per
 // organization under --data-dir, and prints one line per event.
 //
-//	ROLECALL_CALLBACK_SECRET=whsec_... receiver --audience hooks.vendor.example --data-dir ./onboardings
+//	ROLECALL_CALLBACK_SECRET=whsec_... rolecall-receiver --audience hooks.vendor.example --data-dir ./onboardings
 //
 // The secret is read from $ROLECALL_CALLBACK_SECRET (several, separated by
 // spaces, during a rotation) unless --secret is given; prefer the
@@ -37,8 +37,17 @@ func main() {
 		return nil
 	})
 	flag.StringVar(&opts.Audience, "audience", "", "the audience bound into identity proofs: your vendor profile's callback audience (required)")
-	flag.StringVar(&opts.STSEndpoint, "sts-endpoint", callback.DefaultSTSEndpoint, "STS endpoint identity proofs are verified against (a local emulator's in demos)")
-	flag.StringVar(&opts.STSRegion, "sts-region", callback.DefaultSTSRegion, "signing region of the STS endpoint")
+	flag.Func("partitions", "comma-separated AWS partitions whose customers you onboard: aws, aws-us-gov, aws-cn (default aws); each proof is checked with its partition's STS", func(s string) error {
+		for _, p := range strings.Split(s, ",") {
+			if _, err := callback.PartitionSTS(p); err != nil {
+				return err
+			}
+			opts.Partitions = append(opts.Partitions, p)
+		}
+		return nil
+	})
+	flag.StringVar(&opts.STSEndpoint, "sts-endpoint", "", "one STS endpoint identity proofs are verified against instead (a local emulator's in demos)")
+	flag.StringVar(&opts.STSRegion, "sts-region", callback.DefaultSTSRegion, "signing region of --sts-endpoint")
 	flag.StringVar(&opts.DataDir, "data-dir", "onboardings", "directory of the stored onboardings, one JSON file per organization")
 	flag.Int64Var(&opts.MaxBodyMiB, "max-body-mib", 16, "largest callback body accepted, in MiB")
 	flag.StringVar(&opts.TLSCert, "tls-cert", "", "serve TLS with this certificate file (with --tls-key)")
@@ -56,7 +65,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := receiver.Run(ctx, opts, os.Stdout, log); err != nil {
-		fmt.Fprintln(os.Stderr, "receiver:", err)
+		fmt.Fprintln(os.Stderr, "rolecall-receiver:", err)
 		os.Exit(1)
 	}
 }

@@ -96,13 +96,21 @@ func NewFunction(cfg aws.Config, opts Options) *Function {
 	if svc.SettingsErr == nil {
 		svc.State = state.New(dynamodb.NewFromConfig(cfg), svc.Settings.StateTable)
 	}
+	// The identity proof is signed for the STS endpoint of the function's
+	// own partition, which the vendor's verifier must enable.
+	stsEndpoint, stsRegion := opts.STSEndpoint, opts.STSRegion
+	if stsEndpoint == "" {
+		if part, err := callback.PartitionSTS(callback.PartitionOfRegion(cfg.Region)); err == nil {
+			stsEndpoint, stsRegion = part.Endpoint, part.Region
+		}
+	}
 	svc.NewSender = func(secret, audience string) (deliverer, error) {
 		signer, err := callback.NewSigner(callback.SignerConfig{
 			Secrets:     []string{secret},
 			Credentials: cfg.Credentials,
 			Audience:    audience,
-			STSEndpoint: opts.STSEndpoint,
-			STSRegion:   opts.STSRegion,
+			STSEndpoint: stsEndpoint,
+			STSRegion:   stsRegion,
 			Now:         now,
 		})
 		if err != nil {

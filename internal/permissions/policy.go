@@ -116,8 +116,10 @@ type Policy struct {
 }
 
 // Granted returns the modules and statements that apply to the target: the
-// Bedrock module only when enabled, management-only statements only in the
-// management account, log-group statements only when log groups are named.
+// Bedrock module only when enabled, CUR statements only for the account
+// that owns the bucket, log-group statements only when log groups are
+// named, and nothing of a service AWS does not offer in the target's
+// partition.
 func Granted(t Target) []Module {
 	var out []Module
 	for _, m := range Modules() {
@@ -126,6 +128,9 @@ func Granted(t Target) []Module {
 		}
 		var kept []Statement
 		for _, s := range m.Statements {
+			if !availableIn(s, t.Partition) {
+				continue
+			}
 			if s.CURHolderOnly && !t.CURHolder {
 				continue
 			}

@@ -49,13 +49,40 @@ func shortDigest() string {
 
 // Summary is the whole human-readable summary for one configuration, one
 // line per granted module.
-func Summary(bedrock bool) string {
+func Summary(bedrock bool) string { return SummaryIn("aws", bedrock) }
+
+// SummaryIn is Summary for a partition: a module of services AWS does not
+// offer there is left out, and a last line says which services are.
+func SummaryIn(partition string, bedrock bool) string {
 	lines := []string{SummaryHeader()}
 	for _, l := range SummaryLines() {
-		if l.Module == ModuleBedrock && !bedrock {
+		if l.Module == ModuleBedrock && !bedrock || !moduleAvailableIn(l.Module, partition) {
 			continue
 		}
 		lines = append(lines, "- "+l.Text)
 	}
+	if gone := Unavailable(partition); len(gone) > 0 {
+		var names []string
+		for _, g := range gone {
+			names = append(names, g[0])
+		}
+		lines = append(lines, fmt.Sprintf("- Left out in %s, where AWS does not offer them: %s.", partition, strings.Join(names, ", ")))
+	}
 	return strings.Join(lines, "\n")
+}
+
+// moduleAvailableIn reports whether any statement of the module is of a
+// service the partition offers.
+func moduleAvailableIn(id, partition string) bool {
+	for _, m := range Modules() {
+		if m.ID != id {
+			continue
+		}
+		for _, s := range m.Statements {
+			if availableIn(s, partition) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -31,6 +31,59 @@ type Profile struct {
 	SupportContact string `yaml:"supportContact"`
 	// Publish says where the vendor hosts templates and Lambda code.
 	Publish Publish `yaml:"publish"`
+	// Partitions enables customers in AWS's other partitions, aws-us-gov
+	// (GovCloud) and aws-cn (China), each with the vendor's principal and
+	// the regions it publishes to there. PrincipalARN and Publish.Regions
+	// are the commercial partition's (aws).
+	Partitions map[string]Partition `yaml:"partitions"`
+}
+
+// Partition is the vendor's presence in one AWS partition beyond the
+// commercial one: accounts there are separate, so the principal is too.
+type Partition struct {
+	PrincipalARN string   `yaml:"principalArn"`
+	Regions      []string `yaml:"regions"`
+}
+
+// PartitionOfRegion names the AWS partition a region belongs to.
+func PartitionOfRegion(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
+}
+
+// EnabledPartitions lists the partitions the vendor onboards customers
+// in: aws first, then the others by name.
+func (p Profile) EnabledPartitions() []string {
+	out := []string{"aws"}
+	for _, name := range []string{"aws-cn", "aws-us-gov"} {
+		if _, ok := p.Partitions[name]; ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Principal is the vendor's principal in a partition, or "" if the vendor
+// does not onboard there.
+func (p Profile) Principal(partition string) string {
+	if partition == "aws" {
+		return p.PrincipalARN
+	}
+	return p.Partitions[partition].PrincipalARN
+}
+
+// Regions are every region the vendor publishes to, in all partitions.
+func (p Profile) Regions() []string {
+	out := append([]string(nil), p.Publish.Regions...)
+	for _, name := range p.EnabledPartitions()[1:] {
+		out = append(out, p.Partitions[name].Regions...)
+	}
+	return out
 }
 
 // Callback is the vendor's receiving endpoint.
@@ -83,8 +136,8 @@ func (p *Profile) Validate() error {
 	if !namePattern.MatchString(p.Name) {
 		bad("name", "%q must be 1-40 letters, digits, spaces or .&- (it appears in role descriptions and outputs)", p.Name)
 	}
-	if !principalPattern.MatchString(p.PrincipalARN) {
-		bad("principalArn", "%q must be an IAM role or user ARN such as arn:aws:iam::123456789012:role/Ingest", p.PrincipalARN)
+	if !principalPattern.MatchString(p.PrincipalARN) || !strings.HasPrefix(p.PrincipalARN, "arn:aws:") {
+		bad("principalArn", "%q must be an IAM role or user ARN of the commercial partition such as arn:aws:iam::123456789012:role/Ingest (GovCloud and China principals go under partitions)", p.PrincipalARN)
 	}
 	if !roleNamePattern.MatchString(p.RoleName) {
 		bad("roleName", "%q must be 1-64 characters of letters, digits and +=,.@_-", p.RoleName)
@@ -108,8 +161,26 @@ func (p *Profile) Validate() error {
 		bad("publish.regions", "list at least one region, such as us-east-1")
 	}
 	for _, r := range p.Publish.Regions {
-		if !regionPattern.MatchString(r) {
-			bad("publish.regions", "%q is not an AWS region name such as us-east-1", r)
+		if !regionPattern.MatchString(r) || PartitionOfRegion(r) != "aws" {
+			bad("publish.regions", "%q is not a commercial AWS region name such as us-east-1 (GovCloud and China regions go under partitions)", r)
+		}
+	}
+	for name, part := range p.Partitions {
+		field := "partitions." + name
+		if name != "aws-us-gov" && name != "aws-cn" {
+			bad(field, "%q is not a partition to enable: use aws-us-gov or aws-cn (aws is the profile's top level)", name)
+			continue
+		}
+		if !principalPattern.MatchString(part.PrincipalARN) || !strings.HasPrefix(part.PrincipalARN, "arn:"+name+":") {
+			bad(field+".principalArn", "%q must be an IAM role or user ARN of %s, such as arn:%s:iam::123456789012:role/Ingest", part.PrincipalARN, name, name)
+		}
+		if len(part.Regions) == 0 {
+			bad(field+".regions", "list at least one region of %s", name)
+		}
+		for _, r := range part.Regions {
+			if !regionPattern.MatchString(r) || PartitionOfRegion(r) != name {
+				bad(field+".regions", "%q is not a region of %s", r, name)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -3,6 +3,7 @@ package profile
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -98,5 +99,43 @@ func TestFindListsAvailableProfiles(t *testing.T) {
 		if !strings.Contains(err.Error(), id) {
 			t.Errorf("error %q does not list the available profile %s", err, id)
 		}
+	}
+}
+
+// A profile may enable GovCloud and China, each with its own principal and
+// regions of that partition; anything else names the field.
+func TestPartitions(t *testing.T) {
+	withParts := valid() + `partitions:
+  aws-us-gov:
+    principalArn: arn:aws-us-gov:iam::123456789012:role/AcmeIngest
+    regions: [us-gov-west-1]
+  aws-cn:
+    principalArn: arn:aws-cn:iam::123456789012:role/AcmeIngest
+    regions: [cn-north-1, cn-northwest-1]
+`
+	p, err := Parse([]byte(withParts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.EnabledPartitions(); !slices.Equal(got, []string{"aws", "aws-cn", "aws-us-gov"}) {
+		t.Errorf("partitions %v", got)
+	}
+	if p.Principal("aws-us-gov") != "arn:aws-us-gov:iam::123456789012:role/AcmeIngest" || p.Principal("aws-iso") != "" {
+		t.Errorf("principals %q %q", p.Principal("aws-us-gov"), p.Principal("aws-iso"))
+	}
+	if r := p.Regions(); !slices.Contains(r, "us-gov-west-1") || !slices.Contains(r, "cn-northwest-1") || !slices.Contains(r, "us-east-1") {
+		t.Errorf("regions %v", r)
+	}
+	for _, tt := range []struct{ name, from, to, want string }{
+		{"a commercial principal in GovCloud", "arn:aws-us-gov:iam::123456789012:role/AcmeIngest", "arn:aws:iam::123456789012:role/AcmeIngest", "partitions.aws-us-gov.principalArn"},
+		{"a commercial region in China", "[cn-north-1, cn-northwest-1]", "[cn-north-1, eu-west-1]", "partitions.aws-cn.regions"},
+		{"an unknown partition", "aws-cn:", "aws-iso:", "partitions.aws-iso"},
+		{"a GovCloud region at the top", "[us-east-1]", "[us-gov-west-1]", "publish.regions"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Parse([]byte(strings.Replace(withParts, tt.from, tt.to, 1))); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v; want one naming %q", err, tt.want)
+			}
+		})
 	}
 }

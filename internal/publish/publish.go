@@ -129,7 +129,7 @@ func Build(p *profile.Profile, functionZip []byte, verify map[string][]byte) (*R
 		return nil, err
 	}
 	r := &Release{Vendor: p, Version: version, Templates: map[string]string{}}
-	for _, region := range p.Publish.Regions {
+	for _, region := range p.Regions() {
 		a := synth.Artifacts{Region: region, Bucket: Bucket(p, region), Prefix: ReleasePrefix(version)}
 		files, err := synth.BuildPublished(p, a)
 		if err != nil {
@@ -304,8 +304,8 @@ type Link struct {
 // secret is NoEcho and never put in a link (links end up in browser
 // history and chat logs); the customer pastes it into the form.
 func LaunchURL(p *profile.Profile, l Link) (string, error) {
-	if !slices.Contains(p.Publish.Regions, l.Region) {
-		return "", fmt.Errorf("region %q is not one %s publishes to (%s): choose one of those, or add it to publish.regions in the profile", l.Region, p.Name, strings.Join(p.Publish.Regions, ", "))
+	if !slices.Contains(p.Regions(), l.Region) {
+		return "", fmt.Errorf("region %q is not one %s publishes to (%s): choose one of those, or add it to publish.regions (or a partition's regions) in the profile", l.Region, p.Name, strings.Join(p.Regions(), ", "))
 	}
 	if !stackNamePattern.MatchString(l.StackName) {
 		return "", fmt.Errorf("stack name %q: use 1-128 letters, digits and hyphens, starting with a letter", l.StackName)
@@ -337,7 +337,19 @@ func LaunchURL(p *profile.Profile, l Link) (string, error) {
 		}
 		q.Set("param_"+name, l.Values[name])
 	}
-	return fmt.Sprintf("https://%s.console.aws.amazon.com/cloudformation/home?region=%s#/stacks/create/review?%s", l.Region, l.Region, q.Encode()), nil
+	return fmt.Sprintf("https://%s/cloudformation/home?region=%s#/stacks/create/review?%s", ConsoleHost(l.Region), l.Region, q.Encode()), nil
+}
+
+// ConsoleHost is the AWS console's host for a region: each partition has
+// its own console.
+func ConsoleHost(region string) string {
+	switch profile.PartitionOfRegion(region) {
+	case "aws-us-gov":
+		return "console.amazonaws-us-gov.com"
+	case "aws-cn":
+		return "console.amazonaws.cn"
+	}
+	return region + ".console.aws.amazon.com"
 }
 
 // CloudShellLine is the line a customer pastes into AWS CloudShell (or any

@@ -427,3 +427,30 @@ func TestCloudShellLineChecksTheBinaryBeforeRunningIt(t *testing.T) {
 		t.Error("a CloudShell line for the mutable alias")
 	}
 }
+
+// Each partition has its own console: a link for GovCloud or China opens
+// it, for the partition's own template.
+func TestLinksUseEachPartitionsConsole(t *testing.T) {
+	p := *vendor(t)
+	p.Partitions = map[string]profile.Partition{
+		"aws-us-gov": {PrincipalARN: "arn:aws-us-gov:iam::123456789012:role/Ingest", Regions: []string{"us-gov-west-1"}},
+		"aws-cn":     {PrincipalARN: "arn:aws-cn:iam::123456789012:role/Ingest", Regions: []string{"cn-north-1"}},
+	}
+	for region, want := range map[string]string{
+		p.Publish.Regions[0]: "https://" + p.Publish.Regions[0] + ".console.aws.amazon.com/cloudformation/home?region=" + p.Publish.Regions[0] + "#",
+		"us-gov-west-1":      "https://console.amazonaws-us-gov.com/cloudformation/home?region=us-gov-west-1#",
+		"cn-north-1":         "https://console.amazonaws.cn/cloudformation/home?region=cn-north-1#",
+	} {
+		link, err := LaunchURL(&p, Link{Region: region, Release: "0123456789ab", StackName: "onboarding"})
+		if err != nil || !strings.HasPrefix(link, want) {
+			t.Errorf("%s: %s, %v; want %s...", region, link, err, want)
+		}
+	}
+	r, err := Build(&p, []byte("zip"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(r.Templates["cn-north-1"], ".s3.cn-north-1.amazonaws.com.cn/rolecall/"+r.Version+"/template.yaml") {
+		t.Errorf("China template at %s", r.Templates["cn-north-1"])
+	}
+}

@@ -55,12 +55,17 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFi
 
 // Options are the reference receiver's settings (cmd/rolecall-receiver's flags).
 type Options struct {
-	Listen      string   // address to listen on, e.g. 127.0.0.1:8080
-	Path        string   // path the callbacks are POSTed to; "" means any
-	Secrets     []string // whsec_ secrets; several during a rotation
-	Audience    string
-	STSEndpoint string // "" means callback.DefaultSTSEndpoint
-	STSRegion   string // "" means callback.DefaultSTSRegion
+	Listen   string   // address to listen on, e.g. 127.0.0.1:8080
+	Path     string   // path the callbacks are POSTed to; "" means any
+	Secrets  []string // whsec_ secrets; several during a rotation
+	Audience string
+	// Partitions are the AWS partitions whose customers are accepted (aws,
+	// aws-us-gov, aws-cn), each proof checked with its partition's STS;
+	// empty means aws. STSEndpoint, if set, replaces them with one
+	// endpoint (a local emulator's, in demos).
+	Partitions  []string
+	STSEndpoint string
+	STSRegion   string
 	DataDir     string
 	MaxBodyMiB  int64  // 0 means DefaultMaxBodyBytes
 	TLSCert     string // both or neither
@@ -76,6 +81,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *slog.Logger) err
 	verifier, err := callback.NewVerifier(callback.VerifierConfig{
 		Secrets:     opts.Secrets,
 		Audience:    opts.Audience,
+		Partitions:  opts.Partitions,
 		STSEndpoint: opts.STSEndpoint,
 		STSRegion:   opts.STSRegion,
 	})
@@ -101,6 +107,6 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *slog.Logger) err
 		return fmt.Errorf("receiver: %w", err)
 	}
 	log.Info("receiver listening", "addr", ln.Addr().String(), "path", opts.Path, "dataDir", store.Dir(),
-		"audience", opts.Audience, "stsEndpoint", opts.STSEndpoint, "tls", opts.TLSCert != "")
+		"audience", opts.Audience, "partitions", opts.Partitions, "stsEndpoint", opts.STSEndpoint, "tls", opts.TLSCert != "")
 	return Serve(ctx, ln, handler, opts.TLSCert, opts.TLSKey)
 }

@@ -175,7 +175,7 @@ func statementCondition(s permissions.Statement) string {
 // under its module's or statements' condition. Separate resources rather
 // than the role's Policies list: a whole policy can then be left out with a
 // resource Condition instead of AWS::NoValue inside a list.
-func policyResources(roleName string) map[string]cloudformation.Resource {
+func policyResources(roleName, partition string) map[string]cloudformation.Resource {
 	r := catalogToTemplate(roleName)
 	out := map[string]cloudformation.Resource{}
 	for _, m := range permissions.Modules() {
@@ -183,6 +183,9 @@ func policyResources(roleName string) map[string]cloudformation.Resource {
 		statements := map[string][]any{}
 		conditions := map[string]string{}
 		for _, s := range m.Statements {
+			if !permissions.AvailableIn(s, partition) {
+				continue
+			}
 			name := m.PolicyNameOf(s)
 			if _, ok := statements[name]; !ok {
 				order = append(order, name)

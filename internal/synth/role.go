@@ -53,7 +53,7 @@ func roleTemplateParams() []params.Param {
 
 // roleTemplate builds templates/member-role.yaml. It is plain CloudFormation
 // (a service-managed StackSet refuses transforms).
-func roleTemplate(p *profile.Profile) *cloudformation.Template {
+func roleTemplate(p *profile.Profile, partition string) *cloudformation.Template {
 	t := cloudformation.NewTemplate()
 	t.Description = fmt.Sprintf("rolecall: read-only cross-account role for %s (permission set %s). Deployed to member accounts by a service-managed StackSet and to the management account by the onboarding stack.", p.Name, permissions.Version)
 	for _, prm := range roleTemplateParams() {
@@ -89,12 +89,12 @@ func roleTemplate(p *profile.Profile) *cloudformation.Template {
 			PermissionsBoundary: str(cloudformation.If(condHasBoundary,
 				cloudformation.Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${"+params.PermissionsBoundaryName.Name+"}"), noValue)),
 			Description:              str(fmt.Sprintf("Read-only access for %s, permission set %s. Created by rolecall; remove it by deleting the onboarding stack.", p.Name, permissions.Version)),
-			AssumeRolePolicyDocument: trustPolicy(p.PrincipalARN),
+			AssumeRolePolicyDocument: trustPolicy(p.Principal(partition)),
 			MaxSessionDuration:       num(3600),
 		},
 		extra: map[string]any{"Tags": tagList(roleTags(p))},
 	}
-	for id, res := range policyResources(p.RoleName) {
+	for id, res := range policyResources(p.RoleName, partition) {
 		t.Resources[id] = res
 	}
 	t.Outputs[OutputRoleARN] = cloudformation.Output{

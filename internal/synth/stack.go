@@ -106,7 +106,7 @@ func joined(name string) string { return cloudformation.Join(",", cloudformation
 // Artifacts they are the vendor's published S3 objects, for Launch Stack.
 // It is plain CloudFormation: no transform, so a Launch Stack link needs
 // no CAPABILITY_AUTO_EXPAND.
-func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts) *cloudformation.Template {
+func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts, partition string) *cloudformation.Template {
 	t := cloudformation.NewTemplate()
 	t.Description = fmt.Sprintf("rolecall: connect this AWS organization to %s with a read-only role in every account, verified before the stack completes (permission set %s).", p.Name, permissions.Version)
 	t.Metadata["AWS::CloudFormation::Interface"] = consoleInterface()
@@ -274,7 +274,7 @@ func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts) *clou
 		Description: str("The onboarding function's role. With StackSetCallAs=DELEGATED_ADMIN, list it in AdditionalVerifierPrincipalArns of the management account's stack so this stack verifies that role too."),
 	}
 	t.Outputs[OutputGrantedPermissions] = cloudformation.Output{
-		Value:       cloudformation.If(condBedrock, oneLine(permissions.Summary(true)), oneLine(permissions.Summary(false))),
+		Value:       cloudformation.If(condBedrock, oneLine(permissions.SummaryIn(partition, true)), oneLine(permissions.SummaryIn(partition, false))),
 		Description: str("What the role may do, in plain words. Keep it for audit."),
 	}
 	t.Outputs[OutputVerificationStatus] = cloudformation.Output{

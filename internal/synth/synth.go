@@ -84,7 +84,11 @@ func (a Artifacts) ManagementTemplateKey() string { return a.Prefix + "/" + Mana
 
 // URL returns the https URL of a key in the bucket.
 func (a Artifacts) URL(key string) string {
-	return fmt.Sprintf("https://%s.s3.%s.amazonaws.com/%s", a.Bucket, a.Region, key)
+	domain := "amazonaws.com"
+	if profile.PartitionOfRegion(a.Region) == "aws-cn" {
+		domain = "amazonaws.com.cn"
+	}
+	return fmt.Sprintf("https://%s.s3.%s.%s/%s", a.Bucket, a.Region, domain, key)
 }
 
 // Build renders every template for one vendor profile, for sam build and
@@ -128,13 +132,20 @@ func BuildPublished(p *profile.Profile, a Artifacts) ([]File, error) {
 }
 
 func build(p *profile.Profile, a *Artifacts) ([]File, error) {
-	role, err := render(roleTemplate(p), roleParamOrder())
+	partition := "aws"
+	if a != nil {
+		partition = profile.PartitionOfRegion(a.Region)
+	}
+	if p.Principal(partition) == "" {
+		return nil, fmt.Errorf("profile %s does not enable partition %s (region %s): add it under partitions", p.ID, partition, a.Region)
+	}
+	role, err := render(roleTemplate(p, partition), roleParamOrder())
 	if err != nil {
 		return nil, fmt.Errorf("role template: %w", err)
 	}
 	// The StackSet carries the role template inline, where CloudFormation
 	// allows 51,200 bytes: as compact JSON, a third of the YAML.
-	roleJSON, err := roleTemplate(p).JSON()
+	roleJSON, err := roleTemplate(p, partition).JSON()
 	if err != nil {
 		return nil, fmt.Errorf("role template: %w", err)
 	}
@@ -142,7 +153,7 @@ func build(p *profile.Profile, a *Artifacts) ([]File, error) {
 	if err := json.Compact(&compact, roleJSON); err != nil {
 		return nil, fmt.Errorf("role template: %w", err)
 	}
-	mgmt, err := render(managementTemplate(p, compact.String(), a), allParamOrder())
+	mgmt, err := render(managementTemplate(p, compact.String(), a, partition), allParamOrder())
 	if err != nil {
 		return nil, fmt.Errorf("management template: %w", err)
 	}

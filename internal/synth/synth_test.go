@@ -442,3 +442,52 @@ func TestWorstCaseFitsEveryQuota(t *testing.T) {
 		t.Fatalf("Build with a 330-character principal: %v, want the trust-policy quota refused", err)
 	}
 }
+
+// A release for GovCloud or China trusts the vendor's principal of that
+// partition, leaves out what AWS does not offer there (Cost Explorer, CUR
+// definitions, Data Exports and the price list in GovCloud; Bedrock and
+// Data Exports in China), and names its artifacts at that partition's S3
+// domain.
+func TestPartitionTemplates(t *testing.T) {
+	p := *profiles(t)[0]
+	p.Partitions = map[string]profile.Partition{
+		"aws-us-gov": {PrincipalARN: "arn:aws-us-gov:iam::123456789012:role/Ingest", Regions: []string{"us-gov-west-1"}},
+		"aws-cn":     {PrincipalARN: "arn:aws-cn:iam::123456789012:role/Ingest", Regions: []string{"cn-north-1"}},
+	}
+	for _, tt := range []struct {
+		region, principal, domain string
+		absent, present           []string
+	}{
+		{"us-gov-west-1", "arn:aws-us-gov:iam::123456789012:role/Ingest", "amazonaws.com", []string{"ce:GetCostAndUsage", "cur:DescribeReportDefinitions", "bcm-data-exports:", "pricing:"}, []string{"bedrock:", "s3:GetObject", "cloudtrail:LookupEvents"}},
+		{"cn-north-1", "arn:aws-cn:iam::123456789012:role/Ingest", "amazonaws.com.cn", []string{"bedrock:", "bcm-data-exports:"}, []string{"ce:GetCostAndUsage", "cur:DescribeReportDefinitions", "pricing:"}},
+	} {
+		t.Run(tt.region, func(t *testing.T) {
+			a := Artifacts{Region: tt.region, Bucket: "vendor-onboarding-" + tt.region, Prefix: "rolecall/abc123abc123"}
+			files, err := BuildPublished(&p, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			role := string(files[1].Data)
+			if !strings.Contains(role, tt.principal) || strings.Contains(role, p.PrincipalARN) {
+				t.Errorf("the role template does not trust %s alone", tt.principal)
+			}
+			for _, s := range tt.absent {
+				if strings.Contains(role, s) {
+					t.Errorf("%s is granted in %s", s, tt.region)
+				}
+			}
+			for _, s := range tt.present {
+				if !strings.Contains(role, s) {
+					t.Errorf("%s is missing in %s", s, tt.region)
+				}
+			}
+			if want := ".s3." + tt.region + "." + tt.domain + "/rolecall/abc123abc123/"; !strings.Contains(string(files[0].Data), want) {
+				t.Errorf("the management template does not name its artifacts at %s", want)
+			}
+		})
+	}
+	p.Partitions = nil
+	if _, err := BuildPublished(&p, Artifacts{Region: "us-gov-west-1", Bucket: "b-us-gov-west-1", Prefix: "rolecall/x"}); err == nil {
+		t.Error("a release for a partition the profile does not enable")
+	}
+}
