@@ -164,7 +164,7 @@ cfn-lint: tools ## cfn-lint every committed template, and every other brand's te
 	$(VENV)/bin/cfn-lint $(TEMPLATES)
 	@echo "cfn-lint: no errors or warnings in $(TEMPLATES)"
 	@for v in $(filter-out $(VENDOR),$(VENDORS)); do \
-		rm -rf $(BUILD)/lint/$$v && mkdir -p $(BUILD)/lint/$$v && cp README.md $(BUILD)/lint/$$v/ && \
+		rm -rf $(BUILD)/lint/$$v && mkdir -p $(BUILD)/lint/$$v && cp -r README.md docs $(BUILD)/lint/$$v/ && \
 		$(GO) run ./cmd/synth -vendor $$v -out $(BUILD)/lint/$$v >/dev/null && \
 		(cd $(BUILD)/lint/$$v && $(CURDIR)/$(VENV)/bin/cfn-lint $(TEMPLATES)) && \
 		echo "cfn-lint: no errors or warnings in the $$v templates" || exit 1; \

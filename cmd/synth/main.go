@@ -63,7 +63,7 @@ func main() {
 		if len(stale) > 0 {
 			os.Exit(1)
 		}
-		fmt.Printf("synth: %d generated files match vendor profile %s\n", len(files), p.ID)
+		fmt.Printf("synth: %d generated files match vendor profile %s\n", len(synth.Paths(files)), p.ID)
 		return
 	}
 	wrote, err := synth.Write(*out, files)
@@ -74,5 +74,5 @@ func main() {
 	for _, path := range wrote {
 		fmt.Printf("synth: wrote %s for %s\n", path, p.Name)
 	}
-	fmt.Printf("synth: %d generated files for %s, %d changed\n", len(files), p.Name, len(wrote))
+	fmt.Printf("synth: %d generated files for %s, %d changed\n", len(synth.Paths(files)), p.Name, len(wrote))
 }

@@ -120,7 +120,7 @@ var (
 	}
 	CURBucketName = Param{
 		Name: "CurBucketName", Label: "CUR bucket name", Group: GroupCUR, Required: true,
-		Description: "The S3 bucket your Cost & Usage Reports are delivered to, in this (management) account. The role may list it and read report files under the prefix, nothing else in S3.",
+		Description: "The S3 bucket your Cost & Usage Reports are delivered to, in this account unless CurBucketAccountId names another. The role may list it and read report files under the prefix, nothing else in S3.",
 		Pattern:     `^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`,
 		Rule:        "an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit",
 	}

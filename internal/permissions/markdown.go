@@ -84,7 +84,7 @@ func Grants() string {
 			w("  - readable%s: %s, through %s\n", where, s.Exposes, codeInline(s.Actions))
 		}
 	}
-	w("\nNever granted: any action whose access level is Write, Tagging or Permissions management in the pinned IAM action dataset (%s, every AWS service), any wildcard, `NotAction` or `NotResource`, any Read-level action that acts (runs a model or query, starts or stops work, exports, sends or receives), any read of data contents on a wildcard resource, and any S3 access outside your CUR bucket and prefix. Permission set **%s**; every action is listed in [`docs/permissions.md`](docs/permissions.md).\n", iamdataSource(), Version)
+	w("\nNever granted: any action whose access level is Write, Tagging or Permissions management in the pinned IAM action dataset (%s, every AWS service), any wildcard, `NotAction` or `NotResource`, any Read-level action that acts (runs a model or query, starts or stops work, exports, sends or receives), any read of data contents on a wildcard resource, and any S3 access outside your CUR bucket and prefix. Permission set **%s**; every action is listed in [`permissions.md`](permissions.md).\n", iamdataSource(), Version)
 	return b.String()
 }
 

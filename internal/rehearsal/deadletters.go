@@ -63,7 +63,7 @@ func (r *rehearsal) failEvent(ctx context.Context, account string) error {
 	return nil
 }
 
-// replayDeadLetters does what the README's replay instructions do: each
+// replayDeadLetters does what the customer guide's replay instructions do: each
 // message's event (a Lambda invocation record's requestPayload, or an
 // EventBridge event as it is) is sent to the function again, and the
 // message is deleted once the function handled it.

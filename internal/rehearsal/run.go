@@ -248,7 +248,7 @@ func (r *rehearsal) run(ctx context.Context) error {
 		{"Rotate the external ID (an Update that keeps the old value as PreviousExternalId)", r.rotate},
 		{"Accounts join an OU and one leaves: the StackSet follows, EventBridge tells the function; an event while the vendor is down is kept", r.join},
 		{"CUR where customers keep it: another region, a log-archive account, SSE-KMS, a CUR 2.0 export", r.curPlacements},
-		{"Replay the kept instance event, as the README says", r.replay},
+		{"Replay the kept instance event, as the customer guide says", r.replay},
 	}
 	if r.delegated() {
 		steps = []stepFn{

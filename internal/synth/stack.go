@@ -291,7 +291,7 @@ func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts, parti
 	}
 	t.Outputs[OutputUnprocessedEvents] = cloudformation.Output{
 		Value:       cloudformation.If(condEventPath, ref(DeadLetterLogicalID), "none: no StackSet instance events reach this stack"),
-		Description: str("The queue that keeps StackSet instance events the function could not process; the README says how to replay them."),
+		Description: str("The queue that keeps StackSet instance events the function could not process; the customer guide (Replaying unprocessed events) says how to replay them."),
 	}
 	return t
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/awslabs/goformation/v7/cloudformation"
@@ -34,6 +35,18 @@ type File struct {
 	// Data replaces what stands between the block's markers (see
 	// BlockMarkers), the rest of the file is left as it is.
 	Block string
+}
+
+// Paths returns the distinct paths of files, in order: a page with several
+// generated blocks is one path.
+func Paths(files []File) []string {
+	var out []string
+	for _, f := range files {
+		if !slices.Contains(out, f.Path) {
+			out = append(out, f.Path)
+		}
+	}
+	return out
 }
 
 // BlockMarkers returns the lines that open and close a generated block.
@@ -153,17 +166,17 @@ func build(p *profile.Profile, a *Artifacts) ([]File, error) {
 	if err := json.Compact(&compact, roleJSON); err != nil {
 		return nil, fmt.Errorf("role template: %w", err)
 	}
-	mgmt, err := render(managementTemplate(p, compact.String(), a, partition), allParamOrder())
+	mgmtTemplate := managementTemplate(p, compact.String(), a, partition)
+	mgmt, err := render(mgmtTemplate, allParamOrder())
 	if err != nil {
 		return nil, fmt.Errorf("management template: %w", err)
 	}
 	trusted := fmt.Sprintf("%s (`%s`)", p.Name, p.PrincipalARN)
-	return []File{
+	return append([]File{
 		{Path: ManagementTemplatePath, Data: withHeader(mgmt, p)},
 		{Path: RoleTemplatePath, Data: withHeader(role, p)},
 		{Path: PermissionsDocPath, Data: []byte(permissions.Markdown(p.RoleName, trusted))},
-		{Path: "README.md", Block: "grants", Data: []byte(permissions.Grants())},
-	}, nil
+	}, docBlocks(mgmtTemplate)...), nil
 }
 
 func withHeader(body []byte, p *profile.Profile) []byte {
@@ -291,7 +304,9 @@ func Write(dir string, files []File) ([]string, error) {
 		if err := os.WriteFile(path, want, 0o644); err != nil {
 			return wrote, err
 		}
-		wrote = append(wrote, f.Path)
+		if !slices.Contains(wrote, f.Path) {
+			wrote = append(wrote, f.Path)
+		}
 	}
 	return wrote, nil
 }
@@ -314,7 +329,7 @@ func Check(dir string, files []File) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !bytes.Equal(got, want) {
+		if !bytes.Equal(got, want) && !slices.Contains(stale, f.Path) {
 			stale = append(stale, f.Path)
 		}
 	}

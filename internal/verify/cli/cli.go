@@ -27,6 +27,24 @@ const (
 	ExitUnavailable = 69
 )
 
+// ExitInfo explains one exit status, for the help text and the docs.
+type ExitInfo struct {
+	Code    int
+	Explain string
+}
+
+// ExitCodes lists every exit status of the verify command.
+func ExitCodes() []ExitInfo {
+	return []ExitInfo{
+		{verify.ExitVerified, "Every account verified."},
+		{verify.ExitGaps, "Some account has gaps or is unreachable, or there was nothing to verify."},
+		{verify.ExitFinding, "Some role can change something (a finding): remove the policy that allows it."},
+		{verify.ExitUnverifiable, "No role can be shown to write, but some role is unverifiable: its write safety could not be established (a self-check read was refused, a policy could not be evaluated, the simulator was refused). Fix what the write_safety_unproven diagnosis names."},
+		{ExitUsage, "The command line is wrong; the message says what to fix."},
+		{ExitUnavailable, "The AWS configuration could not be loaded, or the stack or StackSet could not be read."},
+	}
+}
+
 // LoadConfig loads the AWS configuration: the default credential chain,
 // the named profile and region if not empty, and the standard
 // AWS_ENDPOINT_URL variables. Only main calls config.LoadDefaultConfig.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -232,7 +233,18 @@ func TestHelpExplainsEveryStatusOutcomeAndDiagnosis(t *testing.T) {
 	for _, st := range verify.AllStatuses() {
 		want = append(want, "\n  "+string(st)+"\n")
 	}
-	want = append(want, "\n  3   ", "unverifiable", "64", "69", cli.EnvExternalID, "AWS_ENDPOINT_URL", "--profile")
+	codes := map[int]bool{}
+	for _, e := range cli.ExitCodes() {
+		codes[e.Code] = true
+		want = append(want, "\n  "+fmt.Sprint(e.Code)+"\n")
+	}
+	// Every status the command can return is explained.
+	for _, c := range []int{verify.ExitVerified, verify.ExitGaps, verify.ExitFinding, verify.ExitUnverifiable, cli.ExitUsage, cli.ExitUnavailable} {
+		if !codes[c] {
+			t.Errorf("ExitCodes lacks %d", c)
+		}
+	}
+	want = append(want, "unverifiable", cli.EnvExternalID, "AWS_ENDPOINT_URL", "--profile")
 	for _, w := range want {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("--help lacks %q", strings.TrimSpace(w))

@@ -87,19 +87,10 @@ Account status:
 		}
 		writeItem(&b, name, d.Explain)
 	}
-	b.WriteString(`
-Exit status:
-  0   every account verified
-  1   some account has gaps or is unreachable, or there was nothing to verify
-  2   some role can change something (a finding): remove the policy that allows it
-  3   no role can be shown to write, but some role is unverifiable: its write
-      safety could not be established (a self-check read was refused, a policy
-      could not be evaluated, the simulator was refused); fix what the
-      write_safety_unproven diagnosis names
-  64  the command line is wrong (the message says what to fix)
-  69  the AWS configuration could not be loaded, or the stack or StackSet
-      could not be read
-`)
+	b.WriteString("\nExit status:\n")
+	for _, e := range ExitCodes() {
+		writeItem(&b, fmt.Sprint(e.Code), e.Explain)
+	}
 	return b.String()
 }
 
