@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -17,10 +18,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/rolecall/rolecall/internal/onboarding"
+	"github.com/rolecall/rolecall/internal/verify"
 )
 
 func main() {
 	slog.SetDefault(lambdacontext.NewLogger())
+	// Lambda says how much memory the function has; the collector is
+	// sized to it (verify.TuneRuntime).
+	if mb, err := strconv.Atoi(os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")); err == nil {
+		verify.TuneRuntime(mb)
+	}
 	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRetryMode(aws.RetryModeAdaptive))
 	if err != nil {
 		slog.Error("load the AWS configuration", "error", err)

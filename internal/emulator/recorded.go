@@ -92,6 +92,8 @@ type RecordedFakes struct {
 	played   map[string]*PlayedStack
 	cur      playedCUR
 	logs     []*CallLog
+	// conns are the front's connections that serve a request now.
+	conns map[net.Conn]bool
 }
 
 // StartRecordedFakes starts a front for s on a free loopback port. Close
@@ -126,7 +128,7 @@ func (s *Server) StartRecordedFakes(ctx context.Context) (*RecordedFakes, error)
 			http.Error(w, "recorded fakes: forward to moto: "+err.Error(), http.StatusBadGateway)
 		},
 	}
-	f.hs = &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
+	f.hs = &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second, ConnState: f.track}
 	go func() {
 		defer close(f.done)
 		_ = f.hs.Serve(ln) // ends with ErrServerClosed on Close
@@ -156,14 +158,42 @@ func (f *RecordedFakes) Answered(api string) int {
 	return f.answered[api]
 }
 
-// Close stops the front and waits for it.
+// track counts the connections serving a request.
+func (f *RecordedFakes) track(c net.Conn, state http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conns == nil {
+		f.conns = map[net.Conn]bool{}
+	}
+	if state == http.StateActive {
+		f.conns[c] = true
+	} else {
+		delete(f.conns, c)
+	}
+}
+
+// inFlight counts the requests being served.
+func (f *RecordedFakes) inFlight() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.conns)
+}
+
+// Close stops the front and waits for the requests in flight. A client's
+// HTTP transport may have dialled a connection it never sent a request
+// on (it dials while waiting for a busy one, and keeps whichever comes
+// first); Shutdown counts such a connection as busy for its first five
+// seconds, so a front with no request in flight is closed at once.
 func (f *RecordedFakes) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := f.hs.Shutdown(ctx)
+	if err != nil && f.inFlight() == 0 {
+		err = f.hs.Close()
+	}
 	<-f.done
 	if err != nil {
-		return fmt.Errorf("stop recorded fakes: %w", err)
+		return fmt.Errorf("stop recorded fakes: %d requests still in flight: %w", f.inFlight(), err)
 	}
 	return nil
 }

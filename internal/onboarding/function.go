@@ -18,6 +18,7 @@ import (
 
 	"github.com/rolecall/rolecall/callback"
 	"github.com/rolecall/rolecall/internal/customresource"
+	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/state"
 	"github.com/rolecall/rolecall/internal/verify"
 )
@@ -74,6 +75,9 @@ func NewFunction(cfg aws.Config, opts Options) *Function {
 	}
 	local := cfg.BaseEndpoint != nil
 	vopts := opts.Verify
+	if vopts.Concurrency == 0 {
+		vopts.Concurrency = params.FunctionConcurrency
+	}
 	vopts.S3PathStyle = vopts.S3PathStyle || local
 	if vopts.Logger == nil {
 		vopts.Logger = logger

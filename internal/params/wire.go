@@ -98,3 +98,17 @@ type Secret struct {
 // StackInstanceEventType is the EventBridge detail-type of a StackSet
 // instance status change.
 const StackInstanceEventType = "CloudFormation StackSet StackInstance Status Change"
+
+// The onboarding function as the template ships it, chosen from the
+// verification benchmark (make bench, BenchmarkShipped). Lambda gives a
+// function CPU in proportion to its memory, one full vCPU at 1,769 MB. The
+// verification is CPU-bound below that (about 7 ms of CPU per account):
+// at 1,769 MB 5,000 accounts take about half a minute at 100 ms per call,
+// a twentieth of the function's timeout, for about the GB-seconds of a
+// smaller function that runs longer. The worker ceiling keeps about as
+// many calls in flight as a function has connections
+// (verify.MaxCallsInFlight); the engine halves it when AWS throttles.
+const (
+	FunctionMemoryMB    = 1769
+	FunctionConcurrency = 192
+)

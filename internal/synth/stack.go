@@ -452,7 +452,7 @@ func function(p *profile.Profile, a *Artifacts, stackTags any) cloudformation.Re
 		Handler:       str("bootstrap"),
 		Runtime:       str("provided.al2023"),
 		Architectures: []string{"arm64"},
-		MemorySize:    num(512),
+		MemorySize:    num(params.FunctionMemoryMB),
 		Timeout:       num(FunctionTimeoutSeconds),
 		Role:          cloudformation.GetAtt(FunctionRoleLogicalID, "Arn"),
 		Environment:   &lambda.Function_Environment{Variables: env},

@@ -8,11 +8,14 @@ import (
 	"iter"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -30,6 +33,15 @@ const (
 	// sessionSeconds is the shortest session AWS issues: the verification
 	// needs far less.
 	sessionSeconds = 900
+	// AssumeRoleRate paces AssumeRole, which counts against the calling
+	// account's STS request rate. AWS does not publish that quota in its
+	// quota tables (its guidance is to back off on Throttling); 600
+	// requests a second per account and Region is the commonly reported
+	// figure, uncertain. The engine keeps a sixth of it for the account's
+	// other work, and backs off on Throttling too (see aimd).
+	AssumeRoleRate = 500
+	// STSQuota is that figure, for the benchmark's physical limit.
+	STSQuota = 600
 	// lookupEventsInterval paces CloudTrail LookupEvents, which allows two
 	// calls a second per account and region.
 	lookupEventsInterval = 500 * time.Millisecond
@@ -37,9 +49,14 @@ const (
 
 // Options configure an Engine. The zero value is ready to use.
 type Options struct {
-	// Concurrency bounds how many roles VerifyAll verifies at once.
-	// Zero means DefaultConcurrency.
+	// Concurrency bounds how many roles VerifyAll verifies at once: the
+	// ceiling of its adaptive concurrency, which halves when AWS throttles
+	// and grows back by one account per window while it does not. Zero
+	// means DefaultConcurrency.
 	Concurrency int
+	// MinConcurrency is the floor the adaptive concurrency never goes
+	// below. Zero means an eighth of Concurrency, at least 1.
+	MinConcurrency int
 	// AccountTimeout bounds the verification of one role, AssumeRole
 	// retries included. Zero means DefaultAccountTimeout.
 	AccountTimeout time.Duration
@@ -68,10 +85,20 @@ type Engine struct {
 	build        builders
 	sts          stsAPI
 	lookupEvents *keyedLimiter
+	// assumeRoles paces AssumeRole at AssumeRoleRate.
+	assumeRoles *keyedLimiter
 	// sleep waits between AssumeRole attempts; tests replace it.
 	sleep func(context.Context, time.Duration) error
 
-	writes sync.Map // granted services -> sorted write actions
+	writes sync.Map // granted services -> the write actions simulated
+	// inflight holds a token per call in flight (MaxCallsInFlight).
+	inflight chan struct{}
+	// idle hands a call to a worker waiting for one (see work).
+	idle chan func()
+	// throttles counts the throttling answers AWS gave any client.
+	throttles *atomic.Int64
+	// data replaces the embedded IAM action dataset in tests.
+	data *iamdata.Dataset
 }
 
 // New returns an Engine that assumes roles with cfg's credentials. Every
@@ -84,6 +111,7 @@ func New(cfg aws.Config, opts Options) *Engine {
 
 func newEngine(cfg aws.Config, opts Options, b builders) *Engine {
 	opts.Concurrency = max(cmp.Or(opts.Concurrency, DefaultConcurrency), 1)
+	opts.MinConcurrency = min(max(cmp.Or(opts.MinConcurrency, opts.Concurrency/8), 1), opts.Concurrency)
 	opts.AccountTimeout = cmp.Or(opts.AccountTimeout, DefaultAccountTimeout)
 	opts.AssumeRoleWait = cmp.Or(opts.AssumeRoleWait, DefaultAssumeRoleWait)
 	opts.SessionName = cmp.Or(opts.SessionName, DefaultSessionName)
@@ -94,22 +122,41 @@ func newEngine(cfg aws.Config, opts Options, b builders) *Engine {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	base := cfg.Copy()
-	base.Retryer = func() aws.Retryer { return retry.NewAdaptiveMode() }
+	// Every session's clients share the config's HTTP client; the SDK's
+	// default keeps 10 idle connections per host, so hundreds of accounts
+	// in flight against iam.amazonaws.com would open (and TLS-handshake) a
+	// new connection for most calls. Keep as many as can be in flight.
+	if base.HTTPClient == nil {
+		base.HTTPClient = awshttp.NewBuildableClient()
+	}
+	if bc, ok := base.HTTPClient.(*awshttp.BuildableClient); ok {
+		conns := MaxCallsInFlight + opts.Concurrency // the calls, and the AssumeRoles
+		base.HTTPClient = bc.WithTransportOptions(func(tr *http.Transport) {
+			tr.MaxIdleConns = max(tr.MaxIdleConns, conns)
+			tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, conns)
+		})
+	}
+	throttles := new(atomic.Int64)
+	base.Retryer = func() aws.Retryer { return throttleCounter{RetryerV2: retry.NewAdaptiveMode(), n: throttles} }
 	base.APIOptions = append(base.APIOptions, PlainRequestBody)
 	if len(opts.Regions) == 0 && base.Region != "" {
 		opts.Regions = []string{base.Region}
 	}
 	e := &Engine{
-		base:  base,
-		opts:  opts,
-		build: b,
-		sleep: sleepContext,
+		base:      base,
+		opts:      opts,
+		build:     b,
+		sleep:     sleepContext,
+		throttles: throttles,
+		inflight:  make(chan struct{}, MaxCallsInFlight),
+		idle:      make(chan func()),
 	}
 	stsCfg := base.Copy()
 	if stsCfg.Region == "" {
 		stsCfg.Region = homeRegion("aws")
 	}
 	e.sts = b.sts(stsCfg)
+	e.assumeRoles = newKeyedLimiter(time.Second/AssumeRoleRate, e.now, func(ctx context.Context, d time.Duration) error { return e.sleep(ctx, d) })
 	e.lookupEvents = newKeyedLimiter(lookupEventsInterval, e.now, func(ctx context.Context, d time.Duration) error { return e.sleep(ctx, d) })
 	return e
 }
@@ -118,7 +165,12 @@ func (e *Engine) now() time.Time { return e.opts.Now() }
 
 // dataset returns the IAM action dataset, parsed on first use so that
 // building an Engine costs nothing at a cold start.
-func (e *Engine) dataset() *iamdata.Dataset { return iamdata.Embedded() }
+func (e *Engine) dataset() *iamdata.Dataset {
+	if e.data != nil {
+		return e.data
+	}
+	return iamdata.Embedded()
+}
 
 // facts are what probes saw that diagnoses need.
 type facts struct {
@@ -151,6 +203,11 @@ type run struct {
 	// every one of them was read.
 	docs     []permissions.Document
 	docsRead bool
+	// sem bounds the calls in flight for this account (perAccountCalls);
+	// forks share it.
+	sem chan struct{}
+	// mu guards facts that concurrent probes add to.
+	mu sync.Mutex
 }
 
 // Verify verifies one role. It never returns an error: whatever goes wrong
@@ -200,22 +257,146 @@ func (v *run) verify(ctx context.Context) {
 	v.home = homeRegion(v.arn.Partition)
 	v.granted = permissions.GrantedServices(v.role.Target())
 
-	for _, p := range probesFor(v.role, v.granted, v.home, v.role.Regions) {
-		spec, _ := specOf(p)
-		err := spec.call(ctx, v, &p)
-		if errors.Is(err, errNotMade) {
-			continue
-		}
-		c := classify(err)
-		p.Outcome, p.Code = c.outcome, c.code
-		if err != nil {
-			p.Message = c.message
-		}
-		v.rep.Probes = append(v.rep.Probes, p)
+	// Everything after AssumeRole runs at once, bounded per account: the
+	// write-safety reads (the longest chain: list, get, get version) start
+	// first, then every probe; only the CUR object read waits for the
+	// listing that names the object.
+	v.sem = make(chan struct{}, perAccountCalls)
+	ws := v.fork()
+	var wg sync.WaitGroup
+	wg.Go(func() { ws.checkWriteSafety(ctx) })
+	probes := probesFor(v.role, v.granted, v.home, v.role.Regions)
+	results := make([]Probe, len(probes))
+	made := make([]bool, len(probes))
+	for _, chain := range probeChains(probes) {
+		wg.Go(func() {
+			for _, i := range chain {
+				p := probes[i]
+				spec, _ := specOf(p)
+				err := v.do(ctx, func() error { return spec.call(ctx, v, &p) })
+				if errors.Is(err, errNotMade) {
+					continue
+				}
+				c := classify(err)
+				p.Outcome, p.Code = c.outcome, c.code
+				if err != nil {
+					p.Message = c.message
+				}
+				results[i], made[i] = p, true
+			}
+		})
 	}
-	v.checkWriteSafety(ctx)
+	wg.Wait()
+	for i, p := range results {
+		if made[i] {
+			v.rep.Probes = append(v.rep.Probes, p)
+		}
+	}
+	v.merge(ws)
+	v.docsRead = ws.docsRead
 	v.diagnose()
 	v.rep.Status = status(v.rep, true)
+}
+
+// perAccountCalls bounds the calls one account's verification has in
+// flight: enough for every probe of one inventory region, the two policy
+// lists and the simulation at once (13), so an account takes a few round
+// trips, and few enough to stay well inside one account's IAM request
+// rate, which these calls share with the account's own work.
+const perAccountCalls = 16
+
+// MaxCallsInFlight bounds the calls the engine has in flight across all
+// accounts: each holds an HTTPS connection, and a Lambda function has
+// 1,024 file descriptors. Connections are reused from account to
+// account, so a run pays for this many TLS handshakes, not one per call.
+const MaxCallsInFlight = 768
+
+// do makes one call under the account's bound and the engine's.
+func (v *run) do(ctx context.Context, call func() error) error {
+	select {
+	case v.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-v.sem }()
+	select {
+	case v.e.inflight <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-v.e.inflight }()
+	done := make(chan error, 1)
+	v.e.work(func() { done <- call() })
+	return <-done
+}
+
+// workerIdle is how long a call worker waits for its next call before it
+// exits.
+const workerIdle = 2 * time.Second
+
+// work runs f on an idle call worker, or on a new one. Workers live from
+// call to call, so the deep stack an SDK call grows is grown once per
+// worker, not once per call (a new goroutine starts with a few kilobytes
+// and copies its stack as it grows: a tenth of the engine's CPU before
+// workers). There are never more than MaxCallsInFlight busy workers.
+func (e *Engine) work(f func()) {
+	select {
+	case e.idle <- f:
+	default:
+		go e.worker(f)
+	}
+}
+
+func (e *Engine) worker(f func()) {
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		f()
+		t.Reset(workerIdle)
+		select {
+		case f = <-e.idle:
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// probeChains groups the probes into chains that run one after the
+// other: the S3 probes (the object read needs the listing's key), and
+// every other probe alone.
+func probeChains(probes []Probe) [][]int {
+	var chains [][]int
+	s3 := -1
+	for i, p := range probes {
+		if p.Service == "s3" {
+			if s3 < 0 {
+				s3 = len(chains)
+				chains = append(chains, nil)
+			}
+			chains[s3] = append(chains[s3], i)
+			continue
+		}
+		chains = append(chains, []int{i})
+	}
+	return chains
+}
+
+// fork returns a run for one concurrent part of v's verification: it
+// shares v's role, session and bound, and collects its probes, findings,
+// unproven checks and documents on its own, for merge to add in a fixed
+// order.
+func (v *run) fork() *run {
+	f := &run{e: v.e, role: v.role, arn: v.arn, home: v.home, granted: v.granted, s: v.s, sem: v.sem}
+	f.rep.AccountID, f.rep.RoleARN = v.rep.AccountID, v.rep.RoleARN
+	return f
+}
+
+// merge adds what a fork collected to v.
+func (v *run) merge(f *run) {
+	v.rep.Probes = append(v.rep.Probes, f.rep.Probes...)
+	v.rep.Findings = append(v.rep.Findings, f.rep.Findings...)
+	v.rep.Unproven = append(v.rep.Unproven, f.rep.Unproven...)
+	v.docs = append(v.docs, f.docs...)
 }
 
 // assume assumes the role with the external ID, retrying while AWS denies
@@ -226,6 +407,11 @@ func (v *run) assume(ctx context.Context) (aws.Credentials, bool) {
 	deadline := e.now().Add(e.opts.AssumeRoleWait)
 	delay := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		if err := e.assumeRoles.wait(ctx, "sts"); err != nil {
+			p.Outcome, p.Message = OutcomeError, err.Error()
+			v.rep.Probes = append(v.rep.Probes, p)
+			return aws.Credentials{}, false
+		}
 		out, err := e.sts.AssumeRole(ctx, &sts.AssumeRoleInput{
 			RoleArn:         aws.String(v.role.RoleARN),
 			RoleSessionName: aws.String(e.opts.SessionName),
@@ -287,11 +473,17 @@ func (e *Engine) VerifyAll(ctx context.Context, roles iter.Seq[Role], each func(
 	start := e.now()
 	jobs := make(chan Role)
 	results := make(chan Report)
+	gate := newAIMD(e.opts.MinConcurrency, e.opts.Concurrency, aimdCooldown, e.now)
+	throttlesBefore := e.throttles.Load()
 	var wg sync.WaitGroup
 	for range e.opts.Concurrency {
 		wg.Go(func() {
 			for r := range jobs {
-				results <- e.Verify(ctx, r)
+				gate.acquire()
+				before := e.throttles.Load()
+				rep := e.Verify(ctx, r)
+				gate.release(e.throttles.Load() > before)
+				results <- rep
 			}
 		})
 	}
@@ -311,8 +503,19 @@ func (e *Engine) VerifyAll(ctx context.Context, roles iter.Seq[Role], each func(
 		}
 	}
 	s.Duration = e.now().Sub(start)
+	s.Throttles = e.throttles.Load() - throttlesBefore
+	_, s.LowestConcurrency = gate.current()
+	if s.Throttles > 0 {
+		e.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "AWS throttled the verification",
+			slog.Int64("throttles", s.Throttles), slog.Int("lowestConcurrency", s.LowestConcurrency), slog.Int("ceiling", e.opts.Concurrency))
+	}
 	return s
 }
+
+// aimdCooldown is how long after halving the concurrency another throttle
+// may halve it again: about one account's verification, so the answers to
+// calls made before the cut do not cut it twice.
+const aimdCooldown = time.Second
 
 // Unverified returns the report of a role that was not verified because
 // something before verification failed, such as its StackSet instance:

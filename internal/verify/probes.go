@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -125,7 +126,9 @@ var probeTable = []probeSpec{
 				return err
 			}
 			if c := out.LoggingConfig; c == nil || c.S3Config == nil && c.CloudWatchConfig == nil {
+				v.mu.Lock()
 				v.facts.bedrockLoggingOff = append(v.facts.bedrockLoggingOff, p.Region)
+				v.mu.Unlock()
 				p.Message = "model invocation logging is off"
 			}
 			return nil
@@ -172,6 +175,8 @@ func probeReportDefinitions(ctx context.Context, v *run, p *Probe) error {
 	if err != nil || !v.role.Management || v.role.CURBucket == "" {
 		return err
 	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	for _, d := range out.ReportDefinitions {
 		path := joinPath(aws.ToString(d.S3Prefix), aws.ToString(d.ReportName))
 		v.facts.cur.see("Cost & Usage Report "+aws.ToString(d.ReportName), aws.ToString(d.S3Bucket), path, v.role, &v.facts.cur.legacy)
@@ -193,18 +198,35 @@ func probeDataExports(ctx context.Context, v *run, p *Probe) error {
 	if err != nil || !v.role.Management || v.role.CURBucket == "" {
 		return err
 	}
-	for _, ref := range out.Exports {
-		got, err := v.s.exports(p.Region).GetExport(ctx, &bcmdataexports.GetExportInput{ExportArn: ref.ExportArn})
-		if err != nil {
-			return err
-		}
-		if got.Export == nil || got.Export.DestinationConfigurations == nil || got.Export.DestinationConfigurations.S3Destination == nil {
+	// Each export's destination is read at once (the probe already holds
+	// one of the account's call slots; these take more).
+	got := make([]*bcmdataexports.GetExportOutput, len(out.Exports))
+	errs := make([]error, len(out.Exports))
+	var wg sync.WaitGroup
+	for i, ref := range out.Exports {
+		wg.Go(func() {
+			errs[i] = v.do(ctx, func() error {
+				var err error
+				got[i], err = v.s.exports(p.Region).GetExport(ctx, &bcmdataexports.GetExportInput{ExportArn: ref.ExportArn})
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for i, ref := range out.Exports {
+		g := got[i]
+		if g.Export == nil || g.Export.DestinationConfigurations == nil || g.Export.DestinationConfigurations.S3Destination == nil {
 			return fmt.Errorf("export %s has no S3 destination in GetExport's answer", aws.ToString(ref.ExportName))
 		}
-		d := got.Export.DestinationConfigurations.S3Destination
+		d := g.Export.DestinationConfigurations.S3Destination
 		// CUR 2.0 writes under <prefix>/<export name>/data/.
-		path := joinPath(aws.ToString(d.S3Prefix), aws.ToString(got.Export.Name))
-		v.facts.cur.see("data export "+aws.ToString(got.Export.Name), aws.ToString(d.S3Bucket), path, v.role, &v.facts.cur.exports)
+		path := joinPath(aws.ToString(d.S3Prefix), aws.ToString(g.Export.Name))
+		v.facts.cur.see("data export "+aws.ToString(g.Export.Name), aws.ToString(d.S3Bucket), path, v.role, &v.facts.cur.exports)
 	}
 	v.facts.cur.exportsComplete = out.NextToken == nil
 	return nil

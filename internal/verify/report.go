@@ -280,6 +280,11 @@ type Summary struct {
 	Worst Status `json:"worst"`
 	// Duration is the wall time of the run (VerifyAll sets it).
 	Duration time.Duration `json:"-"`
+	// Throttles counts the calls AWS throttled during the run, and
+	// LowestConcurrency is how low that drove the accounts verified at
+	// once (VerifyAll sets them).
+	Throttles         int64 `json:"-"`
+	LowestConcurrency int   `json:"-"`
 }
 
 // Add counts one report.

@@ -1,12 +1,14 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -21,9 +23,15 @@ const simulationSource = "iam:SimulatePrincipalPolicy"
 
 const (
 	// simulateBatch is how many actions one SimulatePrincipalPolicy call
-	// asks about: the ~600 write actions of the granted services take six
-	// calls, each answered in one page.
+	// asks about.
 	simulateBatch = 100
+	// simulatedWrites is how many write actions the verification asks the
+	// simulator about: one call, answered in one page. Its answer is the
+	// largest part of an account's CPU (every result is an XML element
+	// with its matched statements), so it asks about the
+	// permissions-management actions a misreading would cost most on, not
+	// about every write: the documents decide those.
+	simulatedWrites = 40
 	// simulatePage is the largest page SimulatePrincipalPolicy returns.
 	simulatePage = 1000
 	// maxSimulatedFindings bounds the findings listed from the simulation;
@@ -33,16 +41,25 @@ const (
 )
 
 // checkWriteSafety reads the role's policies back as the role and puts each
-// through the read-only gate, then asks the policy simulator about every
-// write action of the granted services. Each step is recorded as a probe;
-// evidence of write access becomes findings, and whatever could not be
-// read, evaluated or simulated becomes Unproven: absence of proof is not
-// proof of safety.
+// through the read-only gate, which knows every action of every service:
+// the documents decide write safety, at a cost that does not grow with the
+// number of AWS services. IAM's policy simulator cross-checks them in one
+// call (see simulatedActions). The three parts run at once. Each step is
+// recorded as a probe; evidence of write access becomes findings, and
+// whatever could not be read, evaluated or simulated becomes Unproven:
+// absence of proof is not proof of safety.
 func (v *run) checkWriteSafety(ctx context.Context) {
-	inline := v.readInlinePolicies(ctx)
-	attached := v.readAttachedPolicies(ctx)
-	v.docsRead = inline && attached
-	v.simulateWrites(ctx)
+	inline, attached, sim := v.fork(), v.fork(), v.fork()
+	var inlineRead, attachedRead bool
+	var wg sync.WaitGroup
+	wg.Go(func() { inlineRead = inline.readInlinePolicies(ctx) })
+	wg.Go(func() { attachedRead = attached.readAttachedPolicies(ctx) })
+	wg.Go(func() { sim.simulateWrites(ctx) })
+	wg.Wait()
+	v.merge(inline)
+	v.merge(attached)
+	v.merge(sim)
+	v.docsRead = inlineRead && attachedRead
 }
 
 // gate returns the read-only gate with the role's CUR scope: the management
@@ -216,7 +233,8 @@ func (v *run) readInlinePolicies(ctx context.Context) bool {
 	var names []string
 	pages := iam.NewListRolePoliciesPaginator(c, &iam.ListRolePoliciesInput{RoleName: aws.String(v.arn.Name)})
 	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
+		var page *iam.ListRolePoliciesOutput
+		err := v.do(ctx, func() (err error) { page, err = pages.NextPage(ctx); return err })
 		if err != nil {
 			v.unproven("iam:ListRolePolicies", "the role's inline policies", list.fail(err, "list inline policies"))
 			break
@@ -231,15 +249,27 @@ func (v *run) readInlinePolicies(ctx context.Context) bool {
 		return false
 	}
 	get := v.newStep("GetRolePolicy")
-	for _, name := range names {
+	outs := make([]*iam.GetRolePolicyOutput, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			errs[i] = v.do(ctx, func() error {
+				var err error
+				outs[i], err = c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(v.arn.Name), PolicyName: aws.String(name)})
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	for i, name := range names {
 		ref := policyRef{typ: "inline", name: name}
-		out, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(v.arn.Name), PolicyName: aws.String(name)})
-		if err != nil {
-			v.unproven("iam:GetRolePolicy", ref.source(), get.fail(err, ref.source()))
+		if errs[i] != nil {
+			v.unproven("iam:GetRolePolicy", ref.source(), get.fail(errs[i], ref.source()))
 			continue
 		}
 		get.calls++
-		v.checkPolicy(get, ref, aws.ToString(out.PolicyDocument))
+		v.checkPolicy(get, ref, aws.ToString(outs[i].PolicyDocument))
 	}
 	if get.probe.Outcome == OutcomeOK {
 		get.probe.Message = fmt.Sprintf("%d inline policies pass the read-only gate", len(names))
@@ -258,7 +288,8 @@ func (v *run) readAttachedPolicies(ctx context.Context) bool {
 	var arns []string
 	pages := iam.NewListAttachedRolePoliciesPaginator(c, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(v.arn.Name)})
 	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
+		var page *iam.ListAttachedRolePoliciesOutput
+		err := v.do(ctx, func() (err error) { page, err = pages.NextPage(ctx); return err })
 		if err != nil {
 			v.unproven("iam:ListAttachedRolePolicies", "the role's attached policies", list.fail(err, "list attached policies"))
 			break
@@ -281,24 +312,47 @@ func (v *run) readAttachedPolicies(ctx context.Context) bool {
 	// GetPolicyVersion reads it; either may be denied on its own.
 	meta := v.newStep("GetPolicy")
 	get := v.newStep("GetPolicyVersion")
-	for _, arn := range arns {
+	// Each policy's two reads depend on each other; the policies do not.
+	pols := make([]*iam.GetPolicyOutput, len(arns))
+	vers := make([]*iam.GetPolicyVersionOutput, len(arns))
+	polErrs := make([]error, len(arns))
+	verErrs := make([]error, len(arns))
+	var wg sync.WaitGroup
+	for i, arn := range arns {
+		wg.Go(func() {
+			polErrs[i] = v.do(ctx, func() error {
+				var err error
+				pols[i], err = c.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
+				return err
+			})
+			if polErrs[i] != nil || pols[i].Policy == nil || pols[i].Policy.DefaultVersionId == nil {
+				return
+			}
+			verErrs[i] = v.do(ctx, func() error {
+				var err error
+				vers[i], err = c.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: pols[i].Policy.DefaultVersionId})
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	for i, arn := range arns {
 		ref := policyRef{typ: "managed", name: arn}
-		pol, err := c.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
-		if err != nil {
-			v.unproven("iam:GetPolicy", ref.source(), meta.fail(err, ref.source()))
+		if polErrs[i] != nil {
+			v.unproven("iam:GetPolicy", ref.source(), meta.fail(polErrs[i], ref.source()))
 			continue
 		}
 		meta.calls++
-		if pol.Policy == nil || pol.Policy.DefaultVersionId == nil {
+		if pol := pols[i]; pol.Policy == nil || pol.Policy.DefaultVersionId == nil {
 			v.unproven("iam:GetPolicy", ref.source(), meta.fail(errors.New("the answer names no default version"), ref.source()))
 			continue
 		}
-		ver, err := c.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: pol.Policy.DefaultVersionId})
-		if err != nil {
-			v.unproven("iam:GetPolicyVersion", ref.source(), get.fail(err, ref.source()))
+		if verErrs[i] != nil {
+			v.unproven("iam:GetPolicyVersion", ref.source(), get.fail(verErrs[i], ref.source()))
 			continue
 		}
 		get.calls++
+		ver := vers[i]
 		if ver.PolicyVersion == nil {
 			v.unproven("iam:GetPolicyVersion", ref.source(), get.fail(errors.New("the answer has no policy version"), ref.source()))
 			continue
@@ -318,26 +372,52 @@ func (v *run) readAttachedPolicies(ctx context.Context) bool {
 	return get.read == len(arns)
 }
 
-// writeActions returns the write actions of the services, sorted. They are
-// the same for every role with the same grants, so they are computed once.
-func (e *Engine) writeActions(services []string) []string {
+// simulatedActions returns the write actions the policy simulator is asked
+// about, simulatedWrites of them so that one call answers: the
+// documents read back already decide every action of every service, so
+// the simulator adds one thing they cannot, IAM's own evaluation, and it
+// is spent where a misreading would cost most. Permissions-management
+// actions of the granted services come first (they let a role grant
+// itself more), IAM's before the others', then Write, then Tagging, each
+// in name order: today that is every permissions-management action of the
+// granted services and one more. They are
+// the same for every role with the same grants, so they are computed
+// once.
+func (e *Engine) simulatedActions(services []string) []string {
 	key := strings.Join(services, ",")
 	if a, ok := e.writes.Load(key); ok {
 		return a.([]string)
 	}
-	var out []string
-	for _, s := range services {
-		for _, a := range e.dataset().Actions(s, iamdata.IsWrite) {
-			out = append(out, a.String())
+	rank := func(a iamdata.Action) int {
+		r := 4
+		switch {
+		case strings.Contains(a.AccessLevel, iamdata.PermissionsManagement):
+			r = 0
+		case strings.Contains(a.AccessLevel, iamdata.Write):
+			r = 2
 		}
+		if a.Service != "iam" {
+			r++ // IAM's own first: what would let the role rewrite itself
+		}
+		return r
 	}
-	slices.Sort(out)
+	var all []iamdata.Action
+	for _, s := range services {
+		all = append(all, e.dataset().Actions(s, iamdata.IsWrite)...)
+	}
+	slices.SortFunc(all, func(a, b iamdata.Action) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a.String(), b.String()))
+	})
+	out := make([]string, 0, min(len(all), simulatedWrites))
+	for _, a := range all[:min(len(all), simulatedWrites)] {
+		out = append(out, a.String())
+	}
 	e.writes.Store(key, out)
 	return out
 }
 
 func (v *run) simulateWrites(ctx context.Context) {
-	actions := v.e.writeActions(v.granted)
+	actions := v.e.simulatedActions(v.granted)
 	if len(actions) == 0 {
 		return
 	}
@@ -348,11 +428,15 @@ func (v *run) simulateWrites(ctx context.Context) {
 	for batch := range slices.Chunk(actions, simulateBatch) {
 		var marker *string
 		for {
-			out, err := c.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{
-				PolicySourceArn: aws.String(v.rep.RoleARN),
-				ActionNames:     batch,
-				MaxItems:        aws.Int32(simulatePage),
-				Marker:          marker,
+			var out *iam.SimulatePrincipalPolicyOutput
+			err := v.do(ctx, func() (err error) {
+				out, err = c.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{
+					PolicySourceArn: aws.String(v.rep.RoleARN),
+					ActionNames:     batch,
+					MaxItems:        aws.Int32(simulatePage),
+					Marker:          marker,
+				})
+				return err
 			})
 			if err != nil {
 				v.unproven("iam:SimulatePrincipalPolicy", "the role", sim.fail(err, "simulate write actions"))
@@ -410,7 +494,7 @@ func (v *run) simulateWrites(ctx context.Context) {
 		sim.probe.Message = fmt.Sprintf("the simulator answered for %d of %d write actions", len(actions)-missing, len(actions))
 		v.unproven("iam:SimulatePrincipalPolicy", "the role", classification{outcome: OutcomeError, message: sim.probe.Message})
 	default:
-		sim.probe.Message = fmt.Sprintf("all %d write actions of the granted services denied", len(actions))
+		sim.probe.Message = fmt.Sprintf("all %d simulated write actions denied (permissions management first); the documents decide the rest", len(actions))
 	}
 	v.finish(sim)
 }

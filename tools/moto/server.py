@@ -105,10 +105,18 @@ And it updates stacks as CloudFormation does when only parameters change:
     is created (moto updates neither, so a nested stack or StackSet kept
     its old policies).
 
+And it serves faster, without changing what it answers:
+
+19. No access log line per request unless ROLECALL_MOTO_ACCESS_LOG=1
+    (writing it took a tenth of the server's time), and the list of
+    moto's service packages, which moto re-reads from disk on every
+    request to route it, is read once.
+
 Usage: python tools/moto/server.py -H 127.0.0.1 -p PORT
 """
 
 import json
+import os
 import re
 import sys
 from urllib.parse import parse_qs, urlparse
@@ -778,6 +786,16 @@ iam_models.IAMBackend.create_policy = _create_policy
 iam_models.IAMBackend.create_policy_version = _create_policy_version
 cfn_models.CloudFormationBackend.create_stack_set = _create_stack_set
 cfn_models.CloudFormationBackend.update_stack_set = _update_stack_set
+
+# 19. Per-request overhead.
+from moto import backends as _backends  # noqa: E402
+from moto.moto_server import werkzeug_app as _werkzeug_app  # noqa: E402
+
+_MODULES = tuple(_backends.list_of_moto_modules())
+_backends.list_of_moto_modules = lambda: _MODULES
+
+if os.environ.get("ROLECALL_MOTO_ACCESS_LOG") != "1":
+    _werkzeug_app.MotoRequestHandler.log_request = lambda self, code="-", size="-": None
 
 if __name__ == "__main__":
     sys.exit(main())
