@@ -72,7 +72,10 @@ func validateSchema(body []byte) error {
 	return nil
 }
 
-var printer = message.NewPrinter(language.English)
+// printer words schema errors. Building it loads golang.org/x/text's
+// catalog, milliseconds a function's cold start need not pay: only a
+// failed validation uses it.
+var printer = sync.OnceValue(func() *message.Printer { return message.NewPrinter(language.English) })
 
 // schemaErrorSummary turns a validation error into one line: the first
 // leaf cause, which names the property and the rule it broke.
@@ -91,5 +94,5 @@ func schemaErrorSummary(err error) string {
 			loc += "/" + p
 		}
 	}
-	return fmt.Sprintf("at %s: %s", loc, ve.ErrorKind.LocalizedString(printer))
+	return fmt.Sprintf("at %s: %s", loc, ve.ErrorKind.LocalizedString(printer()))
 }
