@@ -3,7 +3,8 @@ package callback
 import (
 	"fmt"
 	"net/url"
-	"strings"
+
+	"github.com/rolecall/rolecall/internal/partition"
 )
 
 // STSPartition is where the identity proofs of one AWS partition are signed
@@ -38,15 +39,7 @@ func PartitionSTS(name string) (STSPartition, error) {
 }
 
 // PartitionOfRegion names the partition a region belongs to.
-func PartitionOfRegion(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
-}
+func PartitionOfRegion(region string) string { return partition.OfRegion(region) }
 
 // verifierEndpoint is one STS endpoint a verifier accepts proofs for.
 type verifierEndpoint struct {

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rolecall/rolecall/internal/partition"
 )
 
 // Profile is one vendor's brand and wiring.
@@ -46,15 +48,7 @@ type Partition struct {
 }
 
 // PartitionOfRegion names the AWS partition a region belongs to.
-func PartitionOfRegion(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
-}
+func PartitionOfRegion(region string) string { return partition.OfRegion(region) }
 
 // EnabledPartitions lists the partitions the vendor onboards customers
 // in: aws first, then the others by name.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
 	"github.com/rolecall/rolecall/internal/discovery"
+	"github.com/rolecall/rolecall/internal/partition"
 	"github.com/rolecall/rolecall/internal/permissions"
 	"github.com/rolecall/rolecall/internal/verify"
 )
@@ -216,11 +217,11 @@ func discover(ctx context.Context, cfg aws.Config, o options) (plan, error) {
 	if err != nil {
 		return plan{}, err
 	}
-	partition := partitionOf(cfg.Region)
+	part := partition.OfRegion(cfg.Region)
 	p := plan{title: "StackSet " + ss.Name}
 	addInstances(&p, instances, "", func(account string) verify.Role {
 		r := verify.Role{
-			RoleARN:    ss.Roles.RoleARN(partition, account, o.roleName),
+			RoleARN:    ss.Roles.RoleARN(part, account, o.roleName),
 			ExternalID: o.externalID,
 			Bedrock:    ss.Bedrock,
 			LogGroups:  ss.LogGroups,
@@ -267,16 +268,6 @@ func accountOf(arn string) string {
 		return ""
 	}
 	return parts[4]
-}
-
-func partitionOf(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
 }
 
 // progress writes a line to stderr as accounts finish, in runs of more
