@@ -16,8 +16,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/rolecall/rolecall/internal/onboarding"
+	"github.com/rolecall/rolecall/internal/sdkbody"
 	"github.com/rolecall/rolecall/internal/verify"
 )
 
@@ -28,7 +30,8 @@ func main() {
 	if mb, err := strconv.Atoi(os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")); err == nil {
 		verify.TuneRuntime(mb)
 	}
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRetryMode(aws.RetryModeAdaptive))
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRetryMode(aws.RetryModeAdaptive),
+		config.WithAPIOptions([]func(*middleware.Stack) error{sdkbody.PlainRequestBody}))
 	if err != nil {
 		slog.Error("load the AWS configuration", "error", err)
 		os.Exit(1)

@@ -15,10 +15,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/profile"
 	"github.com/rolecall/rolecall/internal/publish"
+	"github.com/rolecall/rolecall/internal/sdkbody"
 )
 
 const usage = `usage:
@@ -123,7 +125,7 @@ func main() {
 			return
 		}
 		for _, reg := range p.Regions() {
-			opts := []func(*config.LoadOptions) error{config.WithRegion(reg)}
+			opts := []func(*config.LoadOptions) error{config.WithRegion(reg), config.WithAPIOptions([]func(*middleware.Stack) error{sdkbody.PlainRequestBody})}
 			if *awsProfile != "" {
 				opts = append(opts, config.WithSharedConfigProfile(*awsProfile))
 			}

@@ -14,16 +14,21 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/rolecall/rolecall/internal/sdkbody"
 )
 
 // CompatAPIOptions returns the middleware that every config the server
 // issues carries in APIOptions. It makes up for two faults of moto's
 // authorisation layer that would otherwise break the Go SDK against it (see
 // below; both are pinned in moto_behaviour_test.go, so that a moto upgrade
-// that fixes them is noticed). A program that builds its own config for a
-// moto endpoint, such as the demo, appends these to its APIOptions.
+// that fixes them is noticed), and sdkbody.PlainRequestBody, without which
+// a request body over 4 KiB answered at once by a loopback server can lose
+// its response ("use of closed network connection" on a 200). A program
+// that builds its own config for a moto endpoint appends these to its
+// APIOptions.
 func CompatAPIOptions() []func(*middleware.Stack) error {
-	return []func(*middleware.Stack) error{addErrorShapeFix, addContentSHA256Header}
+	return []func(*middleware.Stack) error{addErrorShapeFix, addContentSHA256Header, sdkbody.PlainRequestBody}
 }
 
 // Moto checks a signature against the payload hash it computes itself,

@@ -13,9 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/rolecall/rolecall/internal/emulator"
 	"github.com/rolecall/rolecall/internal/emulator/emulatortest"
+	"github.com/rolecall/rolecall/internal/sdkbody"
 )
 
 func TestStartSignsRequestsAsTheAdministrator(t *testing.T) {
@@ -218,5 +220,31 @@ func TestMotoDiesWithTheProcessThatStartedIt(t *testing.T) {
 			t.Fatalf("moto on %s still answers 10s after its parent died", endpoint)
 		}
 		time.Sleep(50 * time.Millisecond) // pacing a poll of another process
+	}
+}
+
+// Every config the server issues keeps a request body over net/http's
+// 4 KiB write buffer from losing its response when moto answers at once
+// (see internal/sdkbody): the rehearsal's PutRolePolicy of the function's
+// StackSet grant failed this way in CI ("use of closed network connection"
+// on a 200), and the configs make one attempt, so nothing would hide it.
+// The race is too rare against moto to show in a test of its own;
+// internal/sdkbody shows it against a faster server.
+func TestConfigsSendLargeBodiesSafely(t *testing.T) {
+	t.Parallel()
+	srv := emulatortest.Start(t)
+	cfg := srv.Config()
+	var found bool
+	var steps []string
+	cfg.APIOptions = append(cfg.APIOptions, func(stack *middleware.Stack) error {
+		_, found = stack.Finalize.Get(sdkbody.MiddlewareID)
+		steps = stack.Finalize.List()
+		return nil
+	})
+	if _, err := sts.NewFromConfig(cfg).GetCallerIdentity(t.Context(), &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Errorf("the config's APIOptions lack sdkbody.PlainRequestBody; finalize steps: %v", steps)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rolecall/rolecall/internal/iamdata"
 	"github.com/rolecall/rolecall/internal/permissions"
+	"github.com/rolecall/rolecall/internal/sdkbody"
 )
 
 // Defaults of Options.
@@ -138,7 +139,7 @@ func newEngine(cfg aws.Config, opts Options, b builders) *Engine {
 	}
 	throttles := new(atomic.Int64)
 	base.Retryer = func() aws.Retryer { return throttleCounter{RetryerV2: retry.NewAdaptiveMode(), n: throttles} }
-	base.APIOptions = append(base.APIOptions, PlainRequestBody)
+	base.APIOptions = append(base.APIOptions, sdkbody.PlainRequestBody)
 	if len(opts.Regions) == 0 && base.Region != "" {
 		opts.Regions = []string{base.Region}
 	}

@@ -831,7 +831,7 @@ func TestClientInterfacesHaveNoWriteAction(t *testing.T) {
 }
 
 // A request body larger than net/http's write buffer, answered at once by
-// a local server, must not lose the response (see body.go). Without
+// a local server, must not lose the response (see internal/sdkbody). Without
 // PlainRequestBody a few percent of these calls fail with "use of closed
 // network connection".
 func TestLargeRequestBodyAnsweredAtOnce(t *testing.T) {

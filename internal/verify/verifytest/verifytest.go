@@ -29,13 +29,10 @@ import (
 )
 
 // Config returns a copy of an emulator config fit for this package's
-// callers: with verify.PlainRequestBody, which keeps net/http from closing
-// a connection under a response when a large request body (a template) is
-// answered at once (see verify/body.go), and three attempts, the SDK's
-// default, where the emulator's configs make one.
+// callers: with three attempts, the SDK's default, where the emulator's
+// configs make one.
 func Config(cfg aws.Config) aws.Config {
 	c := cfg.Copy()
-	c.APIOptions = append(c.APIOptions, verify.PlainRequestBody)
 	c.RetryMaxAttempts = 3
 	return c
 }

@@ -1,4 +1,7 @@
-package verify
+// Package sdkbody keeps net/http from closing a connection under a
+// response when the SDK sends a request body larger than the write
+// buffer to a server that answers at once.
+package sdkbody
 
 import (
 	"context"
@@ -22,15 +25,13 @@ import (
 //
 // PlainRequestBody hides WriteTo from the body, so the closed wrapper
 // answers Read with io.EOF, which io.Copy takes as the end it is. Every
-// client the Engine makes carries it; append it to the APIOptions of other
-// configs that send large bodies to a fast server (the emulator's, in
-// tests).
+// config the project makes carries it: the function's, the commands', the
+// verification engine's and the local emulator's.
 func PlainRequestBody(stack *middleware.Stack) error {
-	const id = "RolecallPlainRequestBody"
-	if _, ok := stack.Finalize.Get(id); ok {
+	if _, ok := stack.Finalize.Get(MiddlewareID); ok {
 		return nil
 	}
-	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc(id, func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc(MiddlewareID, func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
 		middleware.FinalizeOutput, middleware.Metadata, error,
 	) {
 		if req, ok := in.Request.(*smithyhttp.Request); ok {
@@ -45,6 +46,9 @@ func PlainRequestBody(stack *middleware.Stack) error {
 		return next.HandleFinalize(ctx, in)
 	}), middleware.After)
 }
+
+// MiddlewareID names PlainRequestBody's step in a stack's Finalize phase.
+const MiddlewareID = "RolecallPlainRequestBody"
 
 // readSeeker is an io.ReadSeeker and nothing else.
 type readSeeker struct{ io.ReadSeeker }
