@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -493,5 +494,40 @@ func TestPartitionTemplates(t *testing.T) {
 	p.Partitions = nil
 	if _, err := BuildPublished(&p, Artifacts{Region: "us-gov-west-1", Bucket: "b-us-gov-west-1", Prefix: "rolecall/x"}); err == nil {
 		t.Error("a release for a partition the profile does not enable")
+	}
+}
+
+// Write leaves a file whose bytes are already right untouched, so its
+// modification time, and every build and test cache keyed on it, survive a
+// make synth that changes nothing; a changed file is written.
+func TestWriteLeavesUnchangedFilesAlone(t *testing.T) {
+	dir := t.TempDir()
+	files := []File{{Path: "same.yaml", Data: []byte("a: 1\n")}, {Path: "sub/changed.yaml", Data: []byte("b: 2\n")}}
+	if wrote, err := Write(dir, files); err != nil || len(wrote) != 2 {
+		t.Fatalf("first Write wrote %v, %v; want both files", wrote, err)
+	}
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for _, f := range files {
+		if err := os.Chtimes(filepath.Join(dir, f.Path), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files[1].Data = []byte("b: 3\n")
+	wrote, err := Write(dir, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wrote) != 1 || wrote[0] != "sub/changed.yaml" {
+		t.Errorf("second Write wrote %v, want only sub/changed.yaml", wrote)
+	}
+	st, err := os.Stat(filepath.Join(dir, "same.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.ModTime().Equal(old) {
+		t.Errorf("same.yaml was rewritten: modified %v, want %v", st.ModTime(), old)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "sub/changed.yaml")); string(got) != "b: 3\n" {
+		t.Errorf("sub/changed.yaml holds %q, want the new bytes", got)
 	}
 }
