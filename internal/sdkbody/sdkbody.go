@@ -19,9 +19,9 @@ import (
 // bytes), and io.Copy prefers WriteTo; the io.EOF then counts as a write
 // error, and net/http closes the connection under the response being read:
 // "use of closed network connection" on a 200. It takes a body larger than
-// the 4 KiB write buffer (SimulatePrincipalPolicy's action lists) and a
+// the 4 KiB write buffer (SimulatePrincipalPolicy's action lists), a
 // server that answers before the write loop is done, such as one on
-// loopback. aws/aws-sdk-go-v2#2737 is this symptom; the SDK now retries it.
+// loopback, and an answer whose body does not arrive with its headers. aws/aws-sdk-go-v2#2737 is this symptom; the SDK now retries it.
 //
 // PlainRequestBody hides WriteTo from the body, so the closed wrapper
 // answers Read with io.EOF, which io.Copy takes as the end it is. Every

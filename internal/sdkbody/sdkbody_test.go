@@ -21,12 +21,16 @@ import (
 // a few percent of these calls fail with "use of closed network
 // connection"; no retry is allowed to hide one.
 func TestLargeRequestBodyAnsweredAtOnce(t *testing.T) {
+	var actions []string
+	for i := range 300 { // about 10 KiB of form body, over the 4 KiB buffer
+		actions = append(actions, fmt.Sprintf("iam:SomeWriteAction%03d", i))
+	}
 	// The answer is large too: a small one arrives with its headers and
 	// is read from the buffer, whatever happens to the connection.
 	var answer strings.Builder
 	answer.WriteString(`<SimulatePrincipalPolicyResponse><SimulatePrincipalPolicyResult><EvaluationResults>`)
-	for i := range 300 {
-		fmt.Fprintf(&answer, `<member><EvalActionName>iam:SomeWriteAction%03d</EvalActionName><EvalResourceName>*</EvalResourceName><EvalDecision>implicitDeny</EvalDecision></member>`, i)
+	for _, a := range actions {
+		fmt.Fprintf(&answer, `<member><EvalActionName>%s</EvalActionName><EvalResourceName>*</EvalResourceName><EvalDecision>implicitDeny</EvalDecision></member>`, a)
 	}
 	answer.WriteString(`</EvaluationResults><IsTruncated>false</IsTruncated></SimulatePrincipalPolicyResult></SimulatePrincipalPolicyResponse>`)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -42,10 +46,6 @@ func TestLargeRequestBodyAnsweredAtOnce(t *testing.T) {
 		RetryMaxAttempts: 1,
 		APIOptions:       []func(*middleware.Stack) error{sdkbody.PlainRequestBody},
 	})
-	var actions []string
-	for i := range 300 { // about 10 KiB of form body, over the 4 KiB buffer
-		actions = append(actions, fmt.Sprintf("iam:SomeWriteAction%03d", i))
-	}
 	for i := range 500 {
 		if _, err := client.SimulatePrincipalPolicy(t.Context(), &iam.SimulatePrincipalPolicyInput{
 			PolicySourceArn: aws.String("arn:aws:iam::111122223333:role/R"), ActionNames: actions,
