@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -69,7 +68,7 @@ func (p *proof) encode() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-var headerNamePattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+var headerNamePattern = lazyRegexp(`^[a-z0-9-]{1,64}$`)
 
 // decodeProof reads a proof header. It checks shape only; what the proof
 // must say is the verifier's business.
@@ -97,7 +96,7 @@ func decodeProof(s string) (*proof, error) {
 		return nil, fmt.Errorf("%w: %d headers", ErrMalformedProof, len(p.Headers))
 	}
 	for name, value := range p.Headers {
-		if !headerNamePattern.MatchString(name) {
+		if !headerNamePattern().MatchString(name) {
 			return nil, fmt.Errorf("%w: header name %q", ErrMalformedProof, name)
 		}
 		if !validHeaderValue(value) {
@@ -129,10 +128,10 @@ type authorization struct {
 }
 
 var (
-	scopeDatePattern = regexp.MustCompile(`^[0-9]{8}$`)
-	signaturePattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	accessKeyPattern = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
-	scopePartPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+	scopeDatePattern = lazyRegexp(`^[0-9]{8}$`)
+	signaturePattern = lazyRegexp(`^[0-9a-f]{64}$`)
+	accessKeyPattern = lazyRegexp(`^[A-Z0-9]{16,128}$`)
+	scopePartPattern = lazyRegexp(`^[a-z0-9-]{1,64}$`)
 )
 
 // parseAuthorization reads
@@ -155,11 +154,11 @@ func parseAuthorization(v string) (authorization, error) {
 		return authorization{}, fmt.Errorf("%w: authorization needs exactly Credential, SignedHeaders and Signature", ErrMalformedProof)
 	}
 	scope := strings.Split(fields["Credential"], "/")
-	if len(scope) != 5 || scope[4] != "aws4_request" || !accessKeyPattern.MatchString(scope[0]) ||
-		!scopeDatePattern.MatchString(scope[1]) || !scopePartPattern.MatchString(scope[2]) || !scopePartPattern.MatchString(scope[3]) {
+	if len(scope) != 5 || scope[4] != "aws4_request" || !accessKeyPattern().MatchString(scope[0]) ||
+		!scopeDatePattern().MatchString(scope[1]) || !scopePartPattern().MatchString(scope[2]) || !scopePartPattern().MatchString(scope[3]) {
 		return authorization{}, fmt.Errorf("%w: credential scope", ErrMalformedProof)
 	}
-	if !signaturePattern.MatchString(fields["Signature"]) {
+	if !signaturePattern().MatchString(fields["Signature"]) {
 		return authorization{}, fmt.Errorf("%w: signature", ErrMalformedProof)
 	}
 	signed := strings.Split(fields["SignedHeaders"], ";")
@@ -167,7 +166,7 @@ func parseAuthorization(v string) (authorization, error) {
 		return authorization{}, fmt.Errorf("%w: %d signed headers", ErrMalformedProof, len(signed))
 	}
 	for i, h := range signed {
-		if !headerNamePattern.MatchString(h) || (i > 0 && signed[i-1] >= h) {
+		if !headerNamePattern().MatchString(h) || (i > 0 && signed[i-1] >= h) {
 			return authorization{}, fmt.Errorf("%w: signed headers must be sorted lower-case names", ErrMalformedProof)
 		}
 	}

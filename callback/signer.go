@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -74,7 +73,7 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 		return nil, fmt.Errorf("callback signer: %w", err)
 	}
 	region := cmp.Or(cfg.STSRegion, DefaultSTSRegion)
-	if !scopePartPattern.MatchString(region) {
+	if !scopePartPattern().MatchString(region) {
 		return nil, fmt.Errorf("callback signer: STS region %q", region)
 	}
 	return &Signer{
@@ -93,7 +92,7 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 // webhook-id, webhook-timestamp (now), webhook-signature and the identity
 // proof, signed now with a fresh nonce. Call it again for every attempt.
 func (s *Signer) Sign(ctx context.Context, id string, body []byte) (http.Header, error) {
-	if !webhookIDPattern.MatchString(id) {
+	if !webhookIDPattern().MatchString(id) {
 		return nil, fmt.Errorf("sign callback: id %q must be 1 to 256 letters, digits, _ or -", id)
 	}
 	now := s.now()
@@ -158,7 +157,7 @@ func (s *Signer) prove(ctx context.Context, body []byte, now time.Time) (string,
 	return p.encode()
 }
 
-var webhookIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+var webhookIDPattern = lazyRegexp(`^[A-Za-z0-9_-]{1,256}$`)
 
 // checkAudience requires an audience that survives SigV4's header
 // canonicalisation unchanged.

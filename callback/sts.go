@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
 )
 
 // maxSTSResponse bounds what is read of STS's answer.
 const maxSTSResponse = 64 << 10
 
-var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+var accountIDPattern = lazyRegexp(`^[0-9]{12}$`)
 
 // askSTS rebuilds the proof's request against the verifier's own endpoint
 // (never one the proof names: checkProof has made sure they agree) and
@@ -52,7 +51,7 @@ func (v *Verifier) askSTS(ctx context.Context, ep verifierEndpoint, p *proof) (I
 			UserID  string `xml:"UserId"`
 		} `xml:"GetCallerIdentityResult"`
 	}
-	if err := xml.Unmarshal(body, &out); err != nil || !accountIDPattern.MatchString(out.Result.Account) || out.Result.ARN == "" {
+	if err := xml.Unmarshal(body, &out); err != nil || !accountIDPattern().MatchString(out.Result.Account) || out.Result.ARN == "" {
 		return Identity{}, fmt.Errorf("%w: unreadable GetCallerIdentity answer", ErrSTSUnavailable)
 	}
 	return Identity{Account: out.Result.Account, ARN: out.Result.ARN, UserID: out.Result.UserID}, nil

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,7 +120,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		if err != nil {
 			return err
 		}
-		if !scopePartPattern.MatchString(region) {
+		if !scopePartPattern().MatchString(region) {
 			return fmt.Errorf("STS region %q", region)
 		}
 		endpoints = append(endpoints, verifierEndpoint{url: u, host: signedHost(u), region: region, partition: partition})
@@ -264,7 +263,7 @@ type webhookHeaders struct {
 	signatures [][]byte // decoded v1 signatures
 }
 
-var timestampPattern = regexp.MustCompile(`^[0-9]{1,12}$`)
+var timestampPattern = lazyRegexp(`^[0-9]{1,12}$`)
 
 func parseWebhookHeaders(h http.Header) (webhookHeaders, error) {
 	var missing []string
@@ -277,7 +276,7 @@ func parseWebhookHeaders(h http.Header) (webhookHeaders, error) {
 		return webhookHeaders{}, fmt.Errorf("%w: %s", ErrMissingHeader, strings.Join(missing, ", "))
 	}
 	id := h.Get(HeaderID)
-	if !webhookIDPattern.MatchString(id) {
+	if !webhookIDPattern().MatchString(id) {
 		return webhookHeaders{}, fmt.Errorf("%w: %s must be 1 to 256 letters, digits, _ or -", ErrMalformedHeader, HeaderID)
 	}
 	ts, err := parseTimestamp(h.Get(HeaderTimestamp))
@@ -293,7 +292,7 @@ func parseWebhookHeaders(h http.Header) (webhookHeaders, error) {
 
 // parseTimestamp reads webhook-timestamp: unix seconds, digits only.
 func parseTimestamp(s string) (int64, error) {
-	if !timestampPattern.MatchString(s) {
+	if !timestampPattern().MatchString(s) {
 		return 0, fmt.Errorf("%w: %s must be unix seconds", ErrMalformedHeader, HeaderTimestamp)
 	}
 	ts, err := strconv.ParseInt(s, 10, 64)
@@ -380,7 +379,7 @@ var forbiddenProofHeaders = map[string]bool{
 	"content-encoding": true,
 }
 
-var noncePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{22,128}$`)
+var noncePattern = lazyRegexp(`^[A-Za-z0-9_-]{22,128}$`)
 
 // checkProof checks everything about the proof that needs no network:
 // that it is GetCallerIdentity for this verifier's endpoint, that every
@@ -445,7 +444,7 @@ func (v *Verifier) checkProof(p *proof, now time.Time) (verifierEndpoint, error)
 	if p.Headers[BindingAudience] != v.audience {
 		return ep, fmt.Errorf("%w: %q, want %q", ErrProofAudience, p.Headers[BindingAudience], v.audience)
 	}
-	if !noncePattern.MatchString(p.Headers[BindingNonce]) {
+	if !noncePattern().MatchString(p.Headers[BindingNonce]) {
 		return ep, fmt.Errorf("%w: %s must be 22 to 128 base64url characters", ErrMalformedProof, BindingNonce)
 	}
 	signedAt, err := parseAmzDate(p.Headers["x-amz-date"])

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/rolecall/rolecall/internal/cfnyaml"
+	"github.com/rolecall/rolecall/internal/params"
+	"github.com/rolecall/rolecall/internal/synth"
 )
 
 func TestMain(m *testing.M) {
@@ -73,25 +78,52 @@ func newFakeRuntimeAPI(t testing.TB) *fakeRuntimeAPI {
 	return f
 }
 
-// start runs the bootstrap against the fake runtime API and returns how
-// long it took to ask for its first invocation.
+// shippedEnv is what the committed template gives the function that the
+// Go runtime itself reads: GOGC, and the memory size Lambda announces.
+func shippedEnv(t testing.TB) []string {
+	t.Helper()
+	raw, err := os.ReadFile("../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := cfnyaml.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := doc["Resources"].(map[string]any)
+	fn, _ := res[synth.FunctionLogicalID].(map[string]any)
+	props, _ := fn["Properties"].(map[string]any)
+	env, _ := props["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	gogc, ok := vars[params.EnvGOGC].(string)
+	if !ok {
+		t.Fatalf("template.yaml: %s has no %s variable", synth.FunctionLogicalID, params.EnvGOGC)
+	}
+	return []string{
+		params.EnvGOGC + "=" + gogc,
+		fmt.Sprintf("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=%v", props["MemorySize"]),
+	}
+}
+
+// start runs the bootstrap against the fake runtime API, with the
+// template's environment, and returns how long it took to ask for its
+// first invocation.
 func start(t testing.TB, bin string) time.Duration {
 	t.Helper()
 	api := newFakeRuntimeAPI(t)
 	cmd := exec.Command(bin)
-	cmd.Env = []string{
-		"AWS_LAMBDA_RUNTIME_API=" + strings.TrimPrefix(api.srv.URL, "http://"),
+	cmd.Env = append(shippedEnv(t),
+		"AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(api.srv.URL, "http://"),
 		"AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=AKIASTARTUPTEST00000",
 		"AWS_SECRET_ACCESS_KEY=unused",
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_LAMBDA_FUNCTION_NAME=onboarding",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512",
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/onboarding",
 		"AWS_LAMBDA_LOG_STREAM_NAME=stream",
-		"HOME=" + t.TempDir(),
-	}
+		"HOME="+t.TempDir(),
+	)
 	begin := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/rolecall/rolecall/internal/discovery"
@@ -53,12 +52,6 @@ type Config struct {
 	PermissionSetVersion string
 	PermissionSetDigest  string
 }
-
-var (
-	roleNamePattern  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	secretARNPattern = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[\w/+=.@-]+$`)
-	stackSetPattern  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}(:[a-f0-9-]{36})?$`)
-)
 
 // propertyReader reads custom-resource properties, which CloudFormation
 // passes as strings (lists as lists of strings, or one comma-joined string).

@@ -142,6 +142,15 @@ func TestLoadSettingsNamesEveryBadVariable(t *testing.T) {
 		{params.EnvStateTable, "", params.EnvStateTable, false},
 		{params.EnvAudience, "", params.EnvAudience, false},
 		{params.EnvRoleName, "a/b", params.EnvRoleName, false},
+		// Lengths are checked apart from the patterns (no counted
+		// repetition at start): one past each limit is refused.
+		{params.EnvRoleName, strings.Repeat("r", 65), params.EnvRoleName, false},
+		{params.EnvStateTable, "ab", params.EnvStateTable, false},
+		{params.EnvStateTable, strings.Repeat("t", 256), params.EnvStateTable, false},
+		{params.EnvStackSetName, "s" + strings.Repeat("1", 128), params.EnvStackSetName, false},
+		{params.EnvStackSetName, "1abc", params.EnvStackSetName, false},
+		{params.EnvStackID, "arn:aws:cloudformation:us-east-1:111111111111:stack/s" + strings.Repeat("1", 128) + "/id", params.EnvStackID, false},
+		{params.EnvStackID, "arn:aws:cloudformation:us-east-1:111111111111:stack/s/" + strings.Repeat("a", 65), params.EnvStackID, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -157,8 +166,24 @@ func TestLoadSettingsNamesEveryBadVariable(t *testing.T) {
 			}
 		})
 	}
-	// http on loopback only with the rehearsal's option.
+	// Each limit itself is accepted.
 	base := env()
+	for key, value := range map[string]string{
+		params.EnvRoleName:     strings.Repeat("r", 64),
+		params.EnvStateTable:   "abc",
+		params.EnvStackSetName: "s" + strings.Repeat("1", 127) + ":6b8f2f0a-1111-2222-3333-444455556666",
+		params.EnvStackID:      "arn:aws-us-gov:cloudformation:us-gov-west-1:111111111111:stack/s" + strings.Repeat("1", 127) + "/" + strings.Repeat("a", 64),
+	} {
+		if _, err := LoadSettings(func(k string) string {
+			if k == key {
+				return value
+			}
+			return base(k)
+		}, false); err != nil {
+			t.Errorf("%s=%s refused: %v", key, value, err)
+		}
+	}
+	// http on loopback only with the rehearsal's option.
 	loop := func(k string) string {
 		if k == params.EnvCallbackURL {
 			return "http://127.0.0.1:8080/hook"

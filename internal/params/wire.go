@@ -84,6 +84,10 @@ const (
 	// EnvDeadLetters is the URL of the queue of unprocessed instance
 	// events; empty when DeployToOrganization is false.
 	EnvDeadLetters = "ROLECALL_DEAD_LETTER_QUEUE_URL"
+	// EnvGOGC is Go's own: the template sets it to off so that the cold
+	// start's package initialisation does not collect; main sets the
+	// function's pacing right after.
+	EnvGOGC = "GOGC"
 )
 
 // Secret is the JSON the template stores in Secrets Manager. The external

@@ -446,6 +446,11 @@ func function(p *profile.Profile, a *Artifacts, stackTags any) cloudformation.Re
 		params.EnvAudience:     p.Callback.Audience,
 		params.EnvStateTable:   ref(StateTableLogicalID),
 		params.EnvDeadLetters:  cloudformation.If(condEventPath, ref(DeadLetterLogicalID), ""),
+		// No collection while the runtime initialises the packages: the
+		// collector would run twice over a heap of a few megabytes, about a
+		// quarter of the cold start. The function sets its own pacing as
+		// soon as main runs (verify.TuneRuntime).
+		params.EnvGOGC: "off",
 	}
 	fn := &lambda.Function{
 		Description:   str(fmt.Sprintf("rolecall: verifies the %s roles and reports them to %s.", p.Name, p.Name)),

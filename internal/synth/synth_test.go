@@ -224,12 +224,16 @@ func TestManagementTemplateShape(t *testing.T) {
 	if m.Resources[FunctionLogicalID].Metadata["BuildMethod"] != "makefile" || fn["Code"] != FunctionCodeDir {
 		t.Errorf("function Metadata = %v, Code %v; want BuildMethod makefile from %s", m.Resources[FunctionLogicalID].Metadata, fn["Code"], FunctionCodeDir)
 	}
-	// Lambda bounds the whole environment at 4 KB: wiring only.
+	// Lambda bounds the whole environment at 4 KB: wiring only, and
+	// GOGC=off for the package initialisation (main sets the pacing).
 	vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
 	for k := range vars {
-		if !strings.HasPrefix(k, "ROLECALL_") {
+		if !strings.HasPrefix(k, "ROLECALL_") && k != params.EnvGOGC {
 			t.Errorf("environment variable %s", k)
 		}
+	}
+	if vars[params.EnvGOGC] != "off" {
+		t.Errorf("environment %s = %v, want off", params.EnvGOGC, vars[params.EnvGOGC])
 	}
 	for _, prm := range params.All() {
 		if _, ok := vars[prm.Name]; ok {

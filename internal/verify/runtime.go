@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"math"
 	"runtime/debug"
 )
 
@@ -11,8 +12,14 @@ import (
 // collecting a heap that would fit many times over. The collector runs
 // when the heap has grown fourfold, or when it nears three quarters of
 // the memory, whichever comes first.
+//
+// It is called first thing in main, and replaces whatever GOGC said (the
+// template sets GOGC=off for the package initialisation only): with no
+// known memory size (memoryMB <= 0) it restores Go's default pacing.
 func TuneRuntime(memoryMB int) {
 	if memoryMB <= 0 {
+		debug.SetGCPercent(100)
+		debug.SetMemoryLimit(math.MaxInt64)
 		return
 	}
 	debug.SetGCPercent(400)
