@@ -91,6 +91,27 @@ func testPayload(event Event, members int) Payload {
 		}
 	case EventOnboardingDeleted:
 		p.Accounts = nil
+	case EventHeartbeat:
+		p.Counts = &Counts{}
+		for _, a := range p.Accounts {
+			p.Counts.Add(a.Status)
+		}
+		p.Accounts = nil
+		pending, dropped := 2, 0
+		p.PendingEvents, p.DroppedEvents = &pending, &dropped
+	case EventVerificationDrifted:
+		// Every account moved here from verified, or (the verified ones)
+		// from gaps to finding.
+		for i := range p.Accounts {
+			p.Accounts[i].PreviousStatus = StatusVerified
+			if p.Accounts[i].Status == StatusVerified {
+				p.Accounts[i].PreviousStatus, p.Accounts[i].Status = StatusGaps, StatusFinding
+			}
+		}
+	case EventVerificationRestored:
+		for i := range p.Accounts {
+			p.Accounts[i] = Account{AccountID: p.Accounts[i].AccountID, RoleARN: p.Accounts[i].RoleARN, Status: StatusVerified, PreviousStatus: StatusUnverifiable}
+		}
 	}
 	p.ID = EventID(event, p.StackID, "req-"+string(event), p.RoleARNs())
 	return p

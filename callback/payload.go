@@ -18,8 +18,11 @@ import (
 // and unproven checks, and the verification.failed event. 1.2 adds call_as
 // and organization_management_account_id (a delegated administrator's
 // stack runs outside the management account), the CUR bucket's account,
-// region and KMS key, and unprocessed_events.
-const Version = "1.2"
+// region and KMS key, and unprocessed_events. 1.3 adds the scheduled
+// re-verification's events (verification.drifted, verification.restored,
+// heartbeat), each account's previous_status, the counts of a run, and
+// the events waiting in the stack's outbox.
+const Version = "1.3"
 
 // Event says what happened to an onboarding.
 type Event string
@@ -42,11 +45,50 @@ const (
 	// not (or no longer) what the stack's new settings say. It is also the
 	// minimal report sent when a full report could not be validated.
 	EventVerificationFailed Event = "verification.failed"
+	// EventVerificationDrifted means a scheduled re-verification found
+	// accounts whose status changed away from what was last reported
+	// (1.3): Accounts lists them with the evidence and PreviousStatus.
+	EventVerificationDrifted Event = "verification.drifted"
+	// EventVerificationRestored means accounts reported drifted are
+	// verified again (1.3): Accounts lists them.
+	EventVerificationRestored Event = "verification.restored"
+	// EventHeartbeat is the daily digest of the scheduled re-verification
+	// (1.3): Counts says how many accounts are in each status; Accounts is
+	// empty. It tells the vendor the stack is alive.
+	EventHeartbeat Event = "heartbeat"
 )
 
 // Events returns every event, in a stable order.
 func Events() []Event {
-	return []Event{EventOnboardingCreated, EventOnboardingUpdated, EventOnboardingDeleted, EventAccountAdded, EventAccountRemoved, EventVerificationFailed}
+	return []Event{EventOnboardingCreated, EventOnboardingUpdated, EventOnboardingDeleted, EventAccountAdded, EventAccountRemoved, EventVerificationFailed,
+		EventVerificationDrifted, EventVerificationRestored, EventHeartbeat}
+}
+
+// Counts is how many accounts a verification found in each status.
+type Counts struct {
+	Accounts     int `json:"accounts"`
+	Verified     int `json:"verified"`
+	Gaps         int `json:"gaps"`
+	Finding      int `json:"finding"`
+	Unverifiable int `json:"unverifiable"`
+	Unreachable  int `json:"unreachable"`
+}
+
+// Add counts one account of status st.
+func (c *Counts) Add(st Status) {
+	c.Accounts++
+	switch st {
+	case StatusVerified:
+		c.Verified++
+	case StatusGaps:
+		c.Gaps++
+	case StatusFinding:
+		c.Finding++
+	case StatusUnverifiable:
+		c.Unverifiable++
+	case StatusUnreachable:
+		c.Unreachable++
+	}
 }
 
 // Status is the verification result of one account.
@@ -110,6 +152,15 @@ type Payload struct {
 	// dead-letter queue (1.2); nil when there is no queue or it could not
 	// be counted.
 	UnprocessedEvents *int `json:"unprocessed_events,omitempty"`
+	// Counts is the whole verification's tally (1.3): set on the
+	// scheduled re-verification's events.
+	Counts *Counts `json:"counts,omitempty"`
+	// PendingEvents counts the callbacks kept in the stack's outbox, not
+	// yet delivered, when this one was sent (1.3); DroppedEvents those the
+	// outbox gave up on since the last delivered callback (its bounds of
+	// number and age). Absent when not known.
+	PendingEvents *int `json:"pending_events,omitempty"`
+	DroppedEvents *int `json:"dropped_events,omitempty"`
 }
 
 // Account is one account's role and verification result.
@@ -127,6 +178,9 @@ type Account struct {
 	FindingsTotal int       `json:"findings_total"`
 	// Unproven lists what kept write safety from being established.
 	Unproven []Unproven `json:"unproven"`
+	// PreviousStatus is the status last reported for the account, on
+	// verification.drifted and verification.restored (1.3).
+	PreviousStatus Status `json:"previous_status,omitempty"`
 }
 
 // Limits of an account's lists and of the strings in a finding, as the
@@ -339,6 +393,28 @@ func (p *Payload) checkConsistency() error {
 		return fmt.Errorf("%w: a delegated administrator's stack (call_as DELEGATED_ADMIN) runs outside the management account, so organization_management_account_id must name it, not %q", ErrInvalidPayload, org)
 	case p.CallAs != "DELEGATED_ADMIN" && org != "" && org != p.ManagementAccountID:
 		return fmt.Errorf("%w: a SELF stack runs in the management account, but management_account_id %s is not organization_management_account_id %s", ErrInvalidPayload, p.ManagementAccountID, org)
+	}
+	return p.checkScheduled()
+}
+
+// checkScheduled checks the rules of the scheduled re-verification's
+// events (1.3) a schema cannot say: a heartbeat's counts add up, and a
+// drift or a restoration says what changed.
+func (p *Payload) checkScheduled() error {
+	if c := p.Counts; c != nil && c.Verified+c.Gaps+c.Finding+c.Unverifiable+c.Unreachable != c.Accounts {
+		return fmt.Errorf("%w: counts: %d accounts, but the statuses add up to %d", ErrInvalidPayload, c.Accounts, c.Verified+c.Gaps+c.Finding+c.Unverifiable+c.Unreachable)
+	}
+	for i, a := range p.Accounts {
+		switch p.Event {
+		case EventVerificationDrifted:
+			if a.PreviousStatus == "" || a.PreviousStatus == a.Status || a.Status == StatusVerified {
+				return fmt.Errorf("%w: accounts[%d]: a drift is a move from previous_status to another status than verified, not %q to %q", ErrInvalidPayload, i, a.PreviousStatus, a.Status)
+			}
+		case EventVerificationRestored:
+			if a.Status != StatusVerified || a.PreviousStatus == "" || a.PreviousStatus == StatusVerified {
+				return fmt.Errorf("%w: accounts[%d]: a restoration is a move to verified from another previous_status, not %q to %q", ErrInvalidPayload, i, a.PreviousStatus, a.Status)
+			}
+		}
 	}
 	return nil
 }

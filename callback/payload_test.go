@@ -113,6 +113,9 @@ func TestEveryPayloadValidatesAgainstTheSchema(t *testing.T) {
 				if members == 5000 && v.name != "as is" {
 					continue
 				}
+				if event == EventVerificationRestored && strings.HasPrefix(v.name, "findings") {
+					continue // a restored account is verified: it has no findings
+				}
 				t.Run(fmt.Sprintf("%s/%d members/%s", event, members, v.name), func(t *testing.T) {
 					p := testPayload(event, members)
 					v.edit(&p)
@@ -199,10 +202,42 @@ func TestSchemaRejectsWrongPayloads(t *testing.T) {
 			account(m, 0)["unproven"] = []any{map[string]any{"check": "iam:GetRolePolicy", "target": "t"}}
 		}},
 	}
-	for _, tt := range tests {
+	heartbeat, err := testPayload(EventHeartbeat, 3).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	drifted, err := testPayload(EventVerificationDrifted, 3).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheduled := []struct {
+		name string
+		body []byte
+		edit func(m map[string]any)
+	}{
+		{"heartbeat without counts", heartbeat, func(m map[string]any) { delete(m, "counts") }},
+		{"heartbeat with accounts", heartbeat, func(m map[string]any) {
+			m["accounts"] = []any{map[string]any{"account_id": testMgmt, "role_arn": roleARN(testMgmt), "status": "verified", "diagnoses": []any{}, "failed_probes": []any{}}}
+		}},
+		{"counts with an unknown status", heartbeat, func(m map[string]any) { m["counts"].(map[string]any)["ok"] = 1 }},
+		{"negative pending events", heartbeat, func(m map[string]any) { m["pending_events"] = -1 }},
+		{"drifted without accounts", drifted, func(m map[string]any) { m["accounts"] = []any{} }},
+		{"unknown previous status", drifted, func(m map[string]any) { account(m, 0)["previous_status"] = "fine" }},
+	}
+	for _, sc := range scheduled {
+		tests = append(tests, struct {
+			name string
+			edit func(m map[string]any)
+		}{sc.name, sc.edit})
+	}
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			base := valid
+			if j := i - (len(tests) - len(scheduled)); j >= 0 {
+				base = scheduled[j].body
+			}
 			var m map[string]any
-			if err := json.Unmarshal(valid, &m); err != nil {
+			if err := json.Unmarshal(base, &m); err != nil {
 				t.Fatal(err)
 			}
 			tt.edit(m)
@@ -241,6 +276,25 @@ func TestValidateChecksWhatTheSchemaCannot(t *testing.T) {
 		{"a SELF stack outside the organization's management account", func(p *Payload) {
 			p.CallAs, p.OrganizationManagementAccountID = "SELF", memberID(5)
 		}, "a SELF stack runs in the management account"},
+		{"counts that do not add up", func(p *Payload) { p.Counts = &Counts{Accounts: 3, Verified: 1} }, "add up to 1"},
+		{"a drift to verified", func(p *Payload) {
+			p.Event = EventVerificationDrifted
+			p.Accounts[0].PreviousStatus = StatusGaps
+		}, "a drift is a move"},
+		{"a drift that changed nothing", func(p *Payload) {
+			p.Event = EventVerificationDrifted
+			p.Accounts = p.Accounts[3:4] // unreachable
+			p.Accounts[0].PreviousStatus = StatusUnreachable
+		}, "a drift is a move"},
+		{"a restoration to gaps", func(p *Payload) {
+			p.Event = EventVerificationRestored
+			p.Accounts = p.Accounts[2:3] // gaps
+			p.Accounts[0].PreviousStatus = StatusFinding
+		}, "a restoration is a move to verified"},
+		{"a restoration without a previous status", func(p *Payload) {
+			p.Event = EventVerificationRestored
+			p.Accounts = p.Accounts[:1]
+		}, "a restoration is a move to verified"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

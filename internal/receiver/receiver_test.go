@@ -324,6 +324,71 @@ func TestReceiverMergesEvents(t *testing.T) {
 	}
 }
 
+// The scheduled re-verification's events (payload 1.3): a drift and a
+// restoration change the accounts they name, a heartbeat only its digest,
+// and the timeline lists every event accepted, in order, with what changed.
+func TestReceiverKeepsATimelineOfScheduledEvents(t *testing.T) {
+	e := newEnv(t, nil)
+	drifted := acct(member(1), callback.StatusFinding)
+	drifted.PreviousStatus = callback.StatusVerified
+	restored := acct(member(1), callback.StatusVerified)
+	restored.PreviousStatus = callback.StatusFinding
+	heartbeat := payload(callback.EventHeartbeat, mgmt, "hb", 3*time.Minute)
+	pending := 0
+	heartbeat.Counts = &callback.Counts{Accounts: 3, Verified: 3}
+	heartbeat.PendingEvents = &pending
+	steps := []callback.Payload{
+		payload(callback.EventOnboardingCreated, mgmt, "c", 0, acct(mgmt, callback.StatusVerified), acct(member(0), callback.StatusVerified), acct(member(1), callback.StatusVerified)),
+		payload(callback.EventVerificationDrifted, mgmt, "s1", time.Minute, drifted),
+		payload(callback.EventVerificationRestored, mgmt, "s2", 2*time.Minute, restored),
+		heartbeat,
+		payload(callback.EventAccountAdded, mgmt, "s3", 4*time.Minute, acct(member(2), callback.StatusGaps)),
+	}
+	for i, p := range steps {
+		if _, err := e.deliver(p); err != nil {
+			t.Fatalf("step %d (%s): %v", i, p.Event, err)
+		}
+		o, err := e.store.Get(t.Context(), orgID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 && (o.Accounts[2].AccountID != member(1) || o.Accounts[2].Status != callback.StatusFinding || o.Accounts[2].PreviousStatus != "") {
+			t.Errorf("after the drift, member 1 is %+v; want finding (the change is in the timeline)", o.Accounts[2])
+		}
+	}
+	o, err := e.store.Get(t.Context(), orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Accounts[2].Status != callback.StatusVerified || len(o.Accounts) != 4 {
+		t.Errorf("accounts %+v, want member 1 verified again and member 2 added", o.Accounts)
+	}
+	if o.Heartbeat == nil || o.Heartbeat.Counts.Verified != 3 || !o.Heartbeat.At.Equal(base.Add(3*time.Minute)) || o.Heartbeat.Pending == nil {
+		t.Errorf("heartbeat %+v", o.Heartbeat)
+	}
+	if len(o.Timeline) != len(steps) {
+		t.Fatalf("timeline has %d entries, want %d", len(o.Timeline), len(steps))
+	}
+	for i, p := range steps {
+		if got := o.Timeline[i]; got.ID != p.ID || got.Event != p.Event || !got.OccurredAt.Equal(p.OccurredAt) || got.Stale {
+			t.Errorf("timeline[%d] = %+v, want %s %s", i, got, p.Event, p.ID)
+		}
+	}
+	if c := o.Timeline[0].Counts; c == nil || c.Accounts != 3 || c.Verified != 3 {
+		t.Errorf("the creation is kept as counts: %+v", c)
+	}
+	if ch := o.Timeline[1].Accounts; len(ch) != 1 || ch[0].AccountID != member(1) || ch[0].Status != callback.StatusFinding || ch[0].PreviousStatus != callback.StatusVerified {
+		t.Errorf("the drift is kept as the account's change: %+v", ch)
+	}
+	// A re-delivery adds nothing to the timeline.
+	if _, err := e.deliver(steps[1]); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := e.store.Get(t.Context(), orgID); len(o.Timeline) != len(steps) {
+		t.Errorf("a duplicate was added to the timeline: %d entries", len(o.Timeline))
+	}
+}
+
 // A failed creation never opens the onboarding; a failed update records
 // what was found but keeps the settings the stack rolled back to; a
 // deletion carries each account's last known status.

@@ -21,6 +21,9 @@ import (
 // maxEventIDs bounds the accepted ids an Onboarding remembers.
 const maxEventIDs = 512
 
+// maxTimeline bounds an Onboarding's timeline; the oldest entries go first.
+const maxTimeline = 10000
+
 // Onboarding states.
 const (
 	// StatusActive: created (or updated) and verified; ingest.
@@ -85,6 +88,67 @@ type Onboarding struct {
 	StackAccountID string `json:"stack_account_id,omitempty"`
 	// CallAs is, in a stack's view, how it runs the StackSet.
 	CallAs string `json:"call_as,omitempty"`
+	// Heartbeat is the last daily digest of the scheduled
+	// re-verification (payload 1.3).
+	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+	// Timeline is every event accepted, in the order received, at most
+	// the last 10,000: what happened to the organization and when.
+	Timeline []TimelineEntry `json:"timeline,omitempty"`
+}
+
+// Heartbeat is a heartbeat's news: the stack was alive at At, with these
+// counts, and this many callbacks waiting in its outbox.
+type Heartbeat struct {
+	At      time.Time       `json:"at"`
+	StackID string          `json:"stack_id"`
+	Counts  callback.Counts `json:"counts"`
+	Pending *int            `json:"pending_events,omitempty"`
+}
+
+// TimelineEntry is one accepted event in short: what happened, when, and
+// to which accounts. An event about the whole set (created, updated,
+// deleted, a heartbeat) is kept as counts; one about some accounts (added,
+// removed, drifted, restored, failed) lists them.
+type TimelineEntry struct {
+	ID         string           `json:"id"`
+	Event      callback.Event   `json:"event"`
+	OccurredAt time.Time        `json:"occurred_at"`
+	ReceivedAt time.Time        `json:"received_at"`
+	StackID    string           `json:"stack_id"`
+	Stale      bool             `json:"stale,omitempty"`
+	Counts     *callback.Counts `json:"counts,omitempty"`
+	Accounts   []TimelineChange `json:"accounts,omitempty"`
+}
+
+// TimelineChange is one account in a timeline entry.
+type TimelineChange struct {
+	AccountID      string          `json:"account_id"`
+	Status         callback.Status `json:"status"`
+	PreviousStatus callback.Status `json:"previous_status,omitempty"`
+}
+
+// timelineEntry summarises an accepted message.
+func timelineEntry(m *callback.Message, receivedAt time.Time, stale bool) TimelineEntry {
+	p := &m.Payload
+	e := TimelineEntry{ID: m.ID, Event: p.Event, OccurredAt: p.OccurredAt.UTC(), ReceivedAt: receivedAt.UTC(), StackID: p.StackID, Stale: stale}
+	switch p.Event {
+	case callback.EventOnboardingCreated, callback.EventOnboardingUpdated, callback.EventOnboardingDeleted:
+		c := &callback.Counts{}
+		for _, a := range p.Accounts {
+			c.Add(a.Status)
+		}
+		e.Counts = c
+	case callback.EventHeartbeat:
+		if p.Counts != nil {
+			c := *p.Counts
+			e.Counts = &c
+		}
+	default:
+		for _, a := range p.Accounts {
+			e.Accounts = append(e.Accounts, TimelineChange{AccountID: a.AccountID, Status: a.Status, PreviousStatus: a.PreviousStatus})
+		}
+	}
+	return e
 }
 
 // EventRef names one event.
@@ -211,6 +275,10 @@ func (s *Store) Apply(ctx context.Context, m *callback.Message, receivedAt time.
 		mergeStacks(o)
 		o.UpdatedAt = receivedAt.UTC()
 	}
+	o.Timeline = append(o.Timeline, timelineEntry(m, receivedAt, outcome == OutcomeStale))
+	if n := len(o.Timeline); n > maxTimeline {
+		o.Timeline = slices.Clone(o.Timeline[n-maxTimeline:])
+	}
 	o.EventIDs = append(o.EventIDs, m.ID)
 	if n := len(o.EventIDs); n > maxEventIDs {
 		o.EventIDs = slices.Clone(o.EventIDs[n-maxEventIDs:])
@@ -256,6 +324,11 @@ func mergeStacks(o *Onboarding) {
 	o.StackID, o.Region = latest.StackID, latest.Region
 	o.CUR, o.InventoryRegions, o.PermissionSet, o.Notes = latest.CUR, latest.InventoryRegions, latest.PermissionSet, latest.Notes
 	o.LastEvent, o.CallerARN = latest.LastEvent, latest.CallerARN
+	for _, st := range stacks {
+		if hb := st.Heartbeat; hb != nil && (o.Heartbeat == nil || !hb.At.Before(o.Heartbeat.At)) {
+			o.Heartbeat = hb
+		}
+	}
 	o.ExternalIDRotatedAt, o.PausedAt = nil, nil
 	active, failed := 0, 0
 	for _, st := range stacks {
@@ -290,6 +363,7 @@ func merge(o *Onboarding, m *callback.Message) {
 	byID := func(a, b callback.Account) int { return cmp.Compare(a.AccountID, b.AccountID) }
 	upsert := func(accounts []callback.Account) {
 		for _, a := range accounts {
+			a.PreviousStatus = "" // the timeline keeps the change
 			if i := slices.IndexFunc(o.Accounts, func(b callback.Account) bool { return b.AccountID == a.AccountID }); i >= 0 {
 				o.Accounts[i] = a
 			} else {
@@ -320,8 +394,12 @@ func merge(o *Onboarding, m *callback.Message) {
 		// keep what was found, but the onboarding was never opened.
 		o.Accounts = slices.Clone(p.Accounts)
 		o.Status = StatusFailed
-	case callback.EventAccountAdded:
+	case callback.EventAccountAdded, callback.EventVerificationDrifted, callback.EventVerificationRestored:
 		upsert(p.Accounts)
+	case callback.EventHeartbeat:
+		if p.Counts != nil {
+			o.Heartbeat = &Heartbeat{At: p.OccurredAt.UTC(), StackID: p.StackID, Counts: *p.Counts, Pending: p.PendingEvents}
+		}
 	case callback.EventAccountRemoved:
 		gone := map[string]bool{}
 		for _, a := range p.Accounts {
