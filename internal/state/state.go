@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/rolecall/rolecall/callback"
 )
@@ -130,36 +129,100 @@ func (s *Store) Save(ctx context.Context, records []Record) (int, error) {
 }
 
 func (s *Store) put(ctx context.Context, r Record) (bool, error) {
-	blob, err := encodeAccount(r.Account)
+	item, err := recordItem(r)
 	if err != nil {
 		return false, err
 	}
 	at := r.VerifiedAt.UTC()
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table),
-		Item: map[string]types.AttributeValue{
-			attrPK:       &types.AttributeValueMemberS{Value: partitionAcct},
-			attrSK:       &types.AttributeValueMemberS{Value: r.AccountID},
-			attrFormat:   &types.AttributeValueMemberN{Value: strconv.Itoa(Format)},
-			attrStatus:   &types.AttributeValueMemberS{Value: string(r.Status)},
-			attrRoleARN:  &types.AttributeValueMemberS{Value: r.RoleARN},
-			attrPermSet:  &types.AttributeValueMemberS{Value: r.PermissionSet},
-			attrVerified: &types.AttributeValueMemberN{Value: strconv.FormatInt(at.UnixNano(), 10)},
-			attrAccount:  &types.AttributeValueMemberB{Value: blob},
-		},
+		Item:      item,
 		// Replace only an older verification.
 		ConditionExpression:       aws.String("attribute_not_exists(#v) OR #v < :v"),
 		ExpressionAttributeNames:  map[string]string{"#v": attrVerified},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.UnixNano(), 10)}},
 	})
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode() == "ConditionalCheckFailedException" {
+	if conditionFailed(err) {
 		return false, nil // a newer verification is on record
 	}
 	if err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// Transition records r only if the account's status on record is still
+// from ("" meaning: no record) and its verification is older than r's,
+// and reports whether it did. Of two runs that saw the same change at
+// once, exactly one wins and reports it; the other finds the condition
+// failed and stays silent. With from equal to r.Status it refreshes a
+// record whose status did not change, unless another run changed it
+// meanwhile (and told the vendor).
+func (s *Store) Transition(ctx context.Context, from callback.Status, r Record) (bool, error) {
+	item, err := recordItem(r)
+	if err != nil {
+		return false, err
+	}
+	in := &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}
+	if from == "" {
+		in.ConditionExpression = aws.String("attribute_not_exists(#sk)")
+		in.ExpressionAttributeNames = map[string]string{"#sk": attrSK}
+	} else {
+		in.ConditionExpression = aws.String("#st = :from AND #v < :v")
+		in.ExpressionAttributeNames = map[string]string{"#st": attrStatus, "#v": attrVerified}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{
+			":from": &types.AttributeValueMemberS{Value: string(from)},
+			":v":    &types.AttributeValueMemberN{Value: strconv.FormatInt(r.VerifiedAt.UTC().UnixNano(), 10)},
+		}
+	}
+	_, err = s.db.PutItem(ctx, in)
+	if conditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("record account %s in %s: %w", r.AccountID, s.table, err)
+	}
+	return true, nil
+}
+
+// ForgetIf removes an account's record only if its status is still
+// status, and reports whether it did (see Transition).
+func (s *Store) ForgetIf(ctx context.Context, accountID string, status callback.Status) (bool, error) {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(s.table),
+		Key: map[string]types.AttributeValue{
+			attrPK: &types.AttributeValueMemberS{Value: partitionAcct},
+			attrSK: &types.AttributeValueMemberS{Value: accountID},
+		},
+		ConditionExpression:       aws.String("#st = :st"),
+		ExpressionAttributeNames:  map[string]string{"#st": attrStatus},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":st": &types.AttributeValueMemberS{Value: string(status)}},
+	})
+	if conditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("forget account %s in %s: %w", accountID, s.table, err)
+	}
+	return true, nil
+}
+
+func recordItem(r Record) (map[string]types.AttributeValue, error) {
+	blob, err := encodeAccount(r.Account)
+	if err != nil {
+		return nil, err
+	}
+	at := r.VerifiedAt.UTC()
+	return map[string]types.AttributeValue{
+		attrPK:       &types.AttributeValueMemberS{Value: partitionAcct},
+		attrSK:       &types.AttributeValueMemberS{Value: r.AccountID},
+		attrFormat:   &types.AttributeValueMemberN{Value: strconv.Itoa(Format)},
+		attrStatus:   &types.AttributeValueMemberS{Value: string(r.Status)},
+		attrRoleARN:  &types.AttributeValueMemberS{Value: r.RoleARN},
+		attrPermSet:  &types.AttributeValueMemberS{Value: r.PermissionSet},
+		attrVerified: &types.AttributeValueMemberN{Value: strconv.FormatInt(at.UnixNano(), 10)},
+		attrAccount:  &types.AttributeValueMemberB{Value: blob},
+	}, nil
 }
 
 // Forget removes the records of accounts that left the onboarding.
@@ -205,19 +268,8 @@ func (s *Store) All(ctx context.Context) (map[string]Record, error) {
 }
 
 func decodeRecord(item map[string]types.AttributeValue) (Record, error) {
-	str := func(k string) string {
-		if v, ok := item[k].(*types.AttributeValueMemberS); ok {
-			return v.Value
-		}
-		return ""
-	}
-	num := func(k string) (int64, error) {
-		v, ok := item[k].(*types.AttributeValueMemberN)
-		if !ok {
-			return 0, fmt.Errorf("attribute %s missing", k)
-		}
-		return strconv.ParseInt(v.Value, 10, 64)
-	}
+	str := func(k string) string { return str(item, k) }
+	num := func(k string) (int64, error) { return num(item, k) }
 	id := str(attrSK)
 	format, err := num(attrFormat)
 	if err != nil {
@@ -258,9 +310,17 @@ func encodeAccount(a callback.Account) ([]byte, error) {
 }
 
 func gzipJSON(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return gzipBytes(b)
+}
+
+func gzipBytes(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	if err := json.NewEncoder(zw).Encode(v); err != nil {
+	if _, err := zw.Write(b); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {
@@ -269,12 +329,17 @@ func gzipJSON(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func decodeAccount(b []byte) (callback.Account, error) {
+// gunzipBytes reads at most 8 MiB, far above any entry kept.
+func gunzipBytes(b []byte) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(b))
 	if err != nil {
-		return callback.Account{}, fmt.Errorf("account entry: %w", err)
+		return nil, err
 	}
-	raw, err := io.ReadAll(io.LimitReader(zr, 8<<20))
+	return io.ReadAll(io.LimitReader(zr, 8<<20))
+}
+
+func decodeAccount(b []byte) (callback.Account, error) {
+	raw, err := gunzipBytes(b)
 	if err != nil {
 		return callback.Account{}, fmt.Errorf("account entry: %w", err)
 	}

@@ -1,8 +1,12 @@
-// Package emulatortest starts a local AWS (package emulator) for one test.
+// Package emulatortest starts a local AWS (package emulator) for one test,
+// or one for a whole test package (Shared).
 package emulatortest
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"os"
 	"sync"
 	"testing"
 
@@ -42,6 +46,52 @@ func StartWith(t testing.TB, opts emulator.Options) *emulator.Server {
 		}
 	})
 	return srv
+}
+
+// shared is the server Shared hands out, started on first use.
+var shared struct {
+	once sync.Once
+	srv  *emulator.Server
+	out  *tailBuffer
+	err  error
+}
+
+// Shared returns one moto server for the whole test binary, started by the
+// first test that asks (about a second saved per test that shares it). The
+// tests that share it must keep out of each other's way: each its own
+// tables, users, roles and accounts, and none that resets or reconfigures
+// the server. A package that uses it stops it in TestMain with Main. If t
+// fails, the end of moto's output is logged.
+func Shared(t testing.TB) *emulator.Server {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.out = &tailBuffer{}
+		shared.srv, shared.err = emulator.Start(context.Background(), emulator.Options{Output: shared.out})
+	})
+	if shared.err != nil {
+		t.Fatalf("start local AWS: %v", shared.err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("moto output, shared by the package's tests (last %d bytes):\n%s", tailSize, shared.out.String())
+		}
+	})
+	return shared.srv
+}
+
+// Main runs a test package that uses Shared, and stops the shared server
+// when its tests are done: call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared.srv != nil {
+		if err := shared.srv.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stop the shared local AWS: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	os.Exit(code)
 }
 
 const tailSize = 16 << 10
