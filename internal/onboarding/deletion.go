@@ -45,7 +45,7 @@ func (s *Service) deleted(ctx context.Context, req customresource.Request) (cust
 	payload := s.payload(callback.EventOnboardingDeleted, req.StackID, req.RequestID, s.organizationOf(ctx), account, cfg, accounts)
 	payload.Notes = append(payload.Notes, "The onboarding stack is being deleted: the roles are removed next. Pause ingestion for this organization. Each account's status is its last verification's.")
 	customresource.SetPhase(ctx, "telling the vendor the onboarding is deleted")
-	vendor := s.deliver(ctx, cfg, secret, req.RequestID, payload)
+	vendor := s.deliverLast(ctx, cfg, secret, req.RequestID, payload)
 	s.Logger.InfoContext(ctx, "deletion callback", "callbackStatus", vendor.Status)
 	return answer(vendor.Status)
 }

@@ -142,12 +142,36 @@ func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMess
 		log.InfoContext(ctx, "ignored a StackSet instance event that changes no account")
 		return nil
 	}
-	if s.State != nil {
+	rec := state.Record{AccountID: account, RoleARN: arn, Status: acct.Status, PermissionSet: permissions.Version, VerifiedAt: s.Now(), Account: acct}
+	switch {
+	case s.Ledger != nil:
+		// Report only what this run is first to record: the stack's own
+		// verification or a scheduled run may have recorded (and told the
+		// vendor) the same account already.
+		var news bool
+		var err error
+		if event == callback.EventAccountRemoved {
+			news, err = s.Ledger.ForgetIf(ctx, account, "")
+		} else {
+			// A record is what the vendor was told: one already there is
+			// left as it is, and a scheduled run reports any difference.
+			news, err = s.Ledger.Transition(ctx, "", rec)
+		}
+		if err != nil {
+			// Not recorded, so a scheduled run would report it again:
+			// tell the vendor now all the same (its id makes a second
+			// report of this event harmless).
+			log.ErrorContext(ctx, "the account's verification is not recorded", "error", err)
+		} else if !news {
+			log.InfoContext(ctx, "the account is already on record as the vendor was told; nothing to report", "account", account, "event", string(event))
+			return nil
+		}
+	case s.State != nil:
 		var err error
 		if event == callback.EventAccountRemoved {
 			err = s.State.Forget(ctx, account)
 		} else {
-			_, err = s.State.Save(ctx, []state.Record{{AccountID: account, RoleARN: arn, Status: acct.Status, PermissionSet: permissions.Version, VerifiedAt: s.Now(), Account: acct}})
+			_, err = s.State.Save(ctx, []state.Record{rec})
 		}
 		if err != nil {
 			log.ErrorContext(ctx, "the account's verification is not recorded", "error", err)
@@ -157,10 +181,11 @@ func (s *Service) HandleStackInstanceEvent(ctx context.Context, raw json.RawMess
 	payload := s.payload(event, stackID, ev.ID, s.organizationOf(ctx), accountOfARN(stackID), cfg, []callback.Account{acct})
 	payload.OccurredAt = ev.Time
 	vendor := s.deliver(ctx, cfg, secret, ev.ID, payload)
-	status, delivered := vendor.Status, vendor.Delivered
-	log.InfoContext(ctx, "StackSet instance event handled", "event", string(event), "account", account, "status", string(acct.Status), "callbackStatus", status)
-	if !delivered {
-		return fmt.Errorf("%s for account %s: %s", event, account, status)
+	log.InfoContext(ctx, "StackSet instance event handled", "event", string(event), "account", account, "status", string(acct.Status), "callbackStatus", vendor.Status)
+	if !vendor.Delivered && !vendor.Kept {
+		// Neither told nor kept: Lambda retries the event, then keeps it
+		// in the dead-letter queue.
+		return fmt.Errorf("%s for account %s: %s", event, account, vendor.Status)
 	}
 	return nil
 }

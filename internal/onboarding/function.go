@@ -98,7 +98,8 @@ func NewFunction(cfg aws.Config, opts Options) *Function {
 	}
 	svc.Settings, svc.SettingsErr = LoadSettings(getenv, opts.AllowLoopbackHTTP)
 	if svc.SettingsErr == nil {
-		svc.State = state.New(dynamodb.NewFromConfig(cfg), svc.Settings.StateTable)
+		store := state.New(dynamodb.NewFromConfig(cfg), svc.Settings.StateTable)
+		svc.State, svc.Ledger = store, store
 	}
 	// The identity proof is signed for the STS endpoint of the function's
 	// own partition, which the vendor's verifier must enable.
@@ -141,9 +142,10 @@ func NewFunction(cfg aws.Config, opts Options) *Function {
 	}
 }
 
-// Invoke handles one Lambda invocation. It returns an error only for an
-// event it could not handle at all and that Lambda should retry; a
-// custom-resource event is always answered and never retried.
+// Invoke handles one Lambda invocation: a custom-resource event, a
+// StackSet instance event, or the stack's schedule. It returns an error
+// only for an event it could not handle at all and that Lambda should
+// retry; a custom-resource event is always answered and never retried.
 func (f *Function) Invoke(ctx context.Context, raw json.RawMessage) error {
 	if IsStackInstanceEvent(raw) {
 		return f.service.HandleStackInstanceEvent(ctx, raw)
@@ -151,6 +153,10 @@ func (f *Function) Invoke(ctx context.Context, raw json.RawMessage) error {
 	if customresource.IsEvent(raw) {
 		return f.runtime.Handle(ctx, raw)
 	}
-	f.logger.WarnContext(ctx, "ignored an event that is neither a custom-resource event nor a StackSet instance event", "bytes", len(raw))
+	if IsScheduledEvent(raw) {
+		_, err := f.service.Reconcile(ctx, raw)
+		return err
+	}
+	f.logger.WarnContext(ctx, "ignored an event that is neither a custom-resource event, a StackSet instance event nor the stack's schedule", "bytes", len(raw))
 	return nil
 }

@@ -3,6 +3,7 @@ package onboarding
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
@@ -25,6 +26,10 @@ type Service struct {
 	// State keeps each account's last verification; nil means none (the
 	// deletion then reports every account unverifiable).
 	State stateAPI
+	// Ledger is the state table's outbox, lease and conditional records,
+	// which the scheduled re-verification needs; nil refuses scheduled
+	// runs.
+	Ledger ledgerAPI
 
 	// Settings come from the function's environment; SettingsErr, if set,
 	// says why they are unusable, and every event is answered with it.
@@ -40,6 +45,10 @@ type Service struct {
 	Region string
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// stampMu guards lastStamp, the outbox's last creation time (stamp).
+	stampMu   sync.Mutex
+	lastStamp time.Time
 }
 
 var _ customresource.Handler = (*Service)(nil)

@@ -307,12 +307,17 @@ type told struct {
 	// Minimal is true when the full report failed validation and a
 	// minimal verification.failed went instead.
 	Minimal bool
+	// Kept is true when the callback was not delivered but waits in the
+	// outbox, which every later run sends first.
+	Kept bool
 }
 
 // short says in a few words what the vendor was told, for a Reason that
 // CloudFormation cuts at about 256 characters.
 func (t told) short() string {
 	switch {
+	case !t.Delivered && t.Kept:
+		return "vendor not told yet (" + string(t.Event) + " kept in the outbox)"
 	case !t.Delivered:
 		return "vendor NOT told (" + clip(t.Status, 60) + ")"
 	case t.Minimal:
@@ -323,27 +328,65 @@ func (t told) short() string {
 
 // deliver sends the callback and says what the vendor was told. A payload
 // that fails validation is never dropped: a minimal verification.failed
-// naming the accounts and their statuses goes instead. A failed delivery
-// is reported, not fatal: the roles exist and work, and the customer can
-// see the status.
+// naming the accounts and their statuses goes instead. With the state
+// table's outbox (s.Ledger), the callback is kept first and sent after any
+// older callbacks still waiting there, oldest first, so the vendor hears
+// them in order and a callback the vendor does not take now is re-sent by
+// the next run. A failed delivery is reported, not fatal: the roles exist
+// and work, and the customer can see the status.
 func (s *Service) deliver(ctx context.Context, cfg Config, secret, requestID string, p callback.Payload) told {
-	sender, err := s.NewSender(secret, cfg.CallbackAudience)
-	if err != nil {
-		return told{Status: "not told: " + err.Error(), Event: p.Event}
+	return s.send(ctx, cfg, secret, requestID, p, s.Ledger != nil)
+}
+
+// deliverLast is deliver for the stack's deletion: what waits in the
+// outbox goes first, then the deletion's callback directly, since the
+// state table (and its outbox) is deleted with the stack.
+func (s *Service) deliverLast(ctx context.Context, cfg Config, secret, requestID string, p callback.Payload) told {
+	if s.Ledger != nil {
+		if f := s.flush(ctx, cfg, secret); f.pending > 0 {
+			s.Logger.WarnContext(ctx, "callbacks still in the outbox are deleted with the stack", "pending", f.pending, "status", f.status)
+		}
 	}
+	return s.send(ctx, cfg, secret, requestID, p, false)
+}
+
+// send delivers p, through the outbox if keep.
+func (s *Service) send(ctx context.Context, cfg Config, secret, requestID string, p callback.Payload, keep bool) told {
 	host := cfg.CallbackURL
 	if u, err := url.Parse(cfg.CallbackURL); err == nil {
 		host = u.Host
 	}
-	res, err := sender.Deliver(ctx, cfg.CallbackURL, p)
 	prefix, minimalSent := "", false
-	if errors.Is(err, callback.ErrInvalidPayload) {
+	if err := p.Validate(); errors.Is(err, callback.ErrInvalidPayload) {
 		s.Logger.ErrorContext(ctx, "the full report failed validation; sending the minimal one", "event", string(p.Event), "error", err)
 		prefix = fmt.Sprintf("the full %s report failed validation, so ", p.Event)
 		p = minimal(p, requestID, err)
 		minimalSent = true
-		res, err = sender.Deliver(ctx, cfg.CallbackURL, p)
 	}
+	if keep {
+		if err := s.keep(ctx, s.Now(), p); err != nil {
+			s.Logger.ErrorContext(ctx, "the callback could not be kept in the outbox; sending it directly", "event", string(p.Event), "error", err)
+		} else {
+			f := s.flush(ctx, cfg, secret)
+			if res, ok := f.sent[p.ID]; ok {
+				earlier := ""
+				if f.delivered > 1 {
+					earlier = fmt.Sprintf(", after %d earlier callback%s from the outbox", f.delivered-1, plural(f.delivered-1))
+				}
+				return told{
+					Status:    clip(fmt.Sprintf("%stold %s at %s (%d attempt%s, HTTP %d%s)", prefix, p.Event, host, res.Attempts, plural(res.Attempts), res.StatusCode, earlier), 250),
+					Delivered: true, Event: p.Event, Minimal: minimalSent,
+				}
+			}
+			return told{Status: clip(fmt.Sprintf("%snot told yet: %s kept in the outbox, %d callback%s waiting (%s); the next run sends them", prefix, p.Event, f.pending, plural(f.pending), f.status), 250),
+				Event: p.Event, Minimal: minimalSent, Kept: true}
+		}
+	}
+	sender, err := s.NewSender(secret, cfg.CallbackAudience)
+	if err != nil {
+		return told{Status: "not told: " + err.Error(), Event: p.Event}
+	}
+	res, err := sender.Deliver(ctx, cfg.CallbackURL, p)
 	if err != nil {
 		return told{Status: clip(fmt.Sprintf("%snot told: %s not delivered to %s after %d attempts: %v; contact your vendor", prefix, p.Event, host, res.Attempts, err), 250), Event: p.Event, Minimal: minimalSent}
 	}

@@ -219,6 +219,18 @@ var (
 		Pattern:     `^([A-Za-z0-9_./#-]{1,512})?$`,
 		Rule:        "empty, or up to 5 comma-separated log group names of letters, digits and _./#-",
 	}
+	VerificationSchedule = Param{
+		Name: "VerificationSchedule", Label: "Re-verify every role", Group: GroupVerification, Default: "rate(12 hours)",
+		Description: "How often the function verifies every role again and tells your vendor only what changed: a role that drifted (gained a write, lost a read, cannot be proven), one restored, an account found or gone without an event. An EventBridge Scheduler rate such as rate(12 hours) or rate(1 day), or off.",
+		Pattern:     `^(off|rate\((1 (hour|day)|([2-9]|[1-9][0-9]) (hours|days))\))$`,
+		Rule:        "off, or rate(N hours) or rate(N days) with N from 1 to 99, such as rate(12 hours) or rate(1 day) (singular for 1)",
+	}
+	Heartbeat = Param{
+		Name: "Heartbeat", Label: "Daily heartbeat", Group: GroupVerification, Default: "daily",
+		AllowedValues: []string{"daily", "off"},
+		Description:   "daily: the scheduled re-verification also sends your vendor one digest a day (how many accounts in each status, nothing else), so that silence means something is wrong. off: changes only.",
+		Rule:          "daily or off",
+	}
 	AdditionalVerifierPrincipalARNs = Param{
 		Name: "AdditionalVerifierPrincipalArns", Label: "Extra identities allowed to verify", Group: GroupVerification, Kind: List, MaxItems: MaxVerifiers,
 		Description: "Up to 5 comma-separated IAM role or user ARNs of your own (such as a CI role) that may assume the role, with the same external ID, to run the verify tool. They must already exist.",
@@ -246,7 +258,7 @@ func All() []Param {
 		DeployToOrganization, OrganizationalUnitIDs, AccountFilterType, AccountFilterIDs, StackSetCallAs, RetainRolesOnAccountRemoval, InventoryRegions,
 		RolePath, PermissionsBoundaryName, ResourceTags,
 		EnableBedrockAccess, LogGroupNames,
-		AdditionalVerifierPrincipalARNs,
+		AdditionalVerifierPrincipalARNs, VerificationSchedule, Heartbeat,
 	}
 }
 

@@ -30,6 +30,18 @@ func TestValidateStringParameters(t *testing.T) {
 		{"call as", StackSetCallAs, "DELEGATED_ADMIN", ""},
 		{"callback secret", CallbackSecret, "whsec_" + strings.Repeat("A", 32), ""},
 		{"callback secret without prefix", CallbackSecret, strings.Repeat("A", 40), "whsec_"},
+		{"schedule off", VerificationSchedule, "off", ""},
+		{"schedule 12 hours", VerificationSchedule, "rate(12 hours)", ""},
+		{"schedule 1 day", VerificationSchedule, "rate(1 day)", ""},
+		{"schedule 99 days", VerificationSchedule, "rate(99 days)", ""},
+		{"schedule plural for 1", VerificationSchedule, "rate(1 hours)", "singular for 1"},
+		{"schedule singular for 2", VerificationSchedule, "rate(2 hour)", "rate(N hours)"},
+		{"schedule in minutes", VerificationSchedule, "rate(5 minutes)", "rate(N hours)"},
+		{"schedule of 0 hours", VerificationSchedule, "rate(0 hours)", "from 1 to 99"},
+		{"schedule of 100 days", VerificationSchedule, "rate(100 days)", "from 1 to 99"},
+		{"schedule as cron", VerificationSchedule, "cron(0 12 * * ? *)", "VerificationSchedule"},
+		{"schedule empty", VerificationSchedule, "", "VerificationSchedule"},
+		{"heartbeat", Heartbeat, "weekly", "daily or off"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/rolecall/rolecall/internal/synth"
@@ -17,28 +19,45 @@ import (
 // then the two retries of the template's EventInvokeConfig.
 const lambdaAsyncAttempts = 3
 
-// failEvent delivers an instance event while the vendor's endpoint is
-// down: the function fails it, Lambda retries it twice, then sends it to
-// the dead-letter queue with the error, as the function's role (the
-// template's EventInvokeConfig OnFailure destination). Lambda is played
-// here; the queue, its policy and the role's grant are the template's.
+// denySecretPolicy is the inline policy the rehearsal puts on the
+// function's role to play someone's mistake: an explicit Deny of its own
+// secret, without which it cannot handle any event.
+const denySecretPolicy = "rehearsal-deny-own-secret"
+
+// failEvent delivers an instance event while the function cannot read its
+// own secret (a Deny on its role): the function fails it, Lambda retries
+// it twice, then sends it to the dead-letter queue with the error, as the
+// function's role (the template's EventInvokeConfig OnFailure
+// destination). Lambda is played here; the queue, its policy and the
+// role's grant are the template's, and the Deny is removed afterwards.
 func (r *rehearsal) failEvent(ctx context.Context, account string) error {
 	if r.d.DeadLetterQueueURL == "" {
 		return errors.New("the stack has no dead-letter queue")
 	}
 	raw := r.instanceEventJSON(account, "CREATE")
-	r.vendorDown.Store(true)
-	defer r.vendorDown.Store(false)
+	roleName := r.d.FunctionRoleARN[strings.LastIndex(r.d.FunctionRoleARN, "/")+1:]
+	client := iam.NewFromConfig(r.d.Admin)
+	if _, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+		RoleName: aws.String(roleName), PolicyName: aws.String(denySecretPolicy),
+		PolicyDocument: aws.String(mustJSON(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+			"Effect": "Deny", "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+		}}})),
+	}); err != nil {
+		return fmt.Errorf("deny the function its secret: %w", err)
+	}
+	defer func() {
+		_, _ = client.DeleteRolePolicy(context.WithoutCancel(ctx), &iam.DeleteRolePolicyInput{RoleName: aws.String(roleName), PolicyName: aws.String(denySecretPolicy)})
+	}()
 	var last error
 	for attempt := 1; attempt <= lambdaAsyncAttempts; attempt++ {
 		ictx, cancel := context.WithTimeout(ctx, time.Duration(synth.FunctionTimeoutSeconds)*time.Second)
 		last = r.invokeFn(ictx, raw)
 		cancel()
 		if last == nil {
-			return fmt.Errorf("the function handled the event on attempt %d although the vendor's endpoint refused it", attempt)
+			return fmt.Errorf("the function handled the event on attempt %d although it could not read its secret", attempt)
 		}
 	}
-	r.printf("   the vendor's endpoint answers 404 for a while: the function failed the instance event for %s %d times (Lambda's two retries included)\n", account, lambdaAsyncAttempts)
+	r.printf("   someone put a Deny of secretsmanager:GetSecretValue on the function's role: the function failed the instance event for %s %d times (Lambda's two retries included)\n", account, lambdaAsyncAttempts)
 	var payload any
 	if err := json.Unmarshal(raw, &payload); err != nil {
 		return err

@@ -87,8 +87,15 @@ type Result struct {
 	// the receiver holds then.
 	LeftAccount string
 	LeaveStored *receiver.Onboarding
-	// DeadLetterAccount joined while the vendor was down: its event went to
-	// the dead-letter queue. DeadLetters is how many events the
+	// KeptAccount joined while the vendor's endpoint was down: its
+	// account.added waited in the stack's outbox and went out, first, with
+	// the next callback. KeptStored is what the receiver held right after
+	// the event (without it).
+	KeptAccount string
+	KeptStored  *receiver.Onboarding
+	// DeadLetterAccount joined while the function could not read its own
+	// secret (a Deny someone put on its role): its event went to the
+	// dead-letter queue. DeadLetters is how many events the
 	// verification after that counted there; Replayed how many the replay
 	// then handled, and ReplayStored what the receiver holds after it.
 	DeadLetterAccount string
@@ -246,7 +253,7 @@ func (r *rehearsal) run(ctx context.Context) error {
 		{"Local AWS: an organization, its CUR bucket, and the vendor's receiver", r.setUp},
 		{"Create the onboarding stack, resource by resource, from " + synth.ManagementTemplatePath, r.create},
 		{"Rotate the external ID (an Update that keeps the old value as PreviousExternalId)", r.rotate},
-		{"Accounts join an OU and one leaves: the StackSet follows, EventBridge tells the function; an event while the vendor is down is kept", r.join},
+		{"Accounts join an OU and one leaves: the StackSet follows, EventBridge tells the function; news the vendor misses waits in the outbox, an event the function cannot handle in the dead-letter queue", r.join},
 		{"CUR where customers keep it: another region, a log-archive account, SSE-KMS, a CUR 2.0 export", r.curPlacements},
 		{"Replay the kept instance event, as the customer guide says", r.replay},
 	}
@@ -736,22 +743,53 @@ func (r *rehearsal) join(ctx context.Context) error {
 	}
 	r.printf("   receiver: account.removed %s; the organization now has %d roles\n", leaver.ID, len(r.res.LeaveStored.Accounts))
 
-	// Another account joins while the vendor's endpoint is down: the event
-	// is not lost.
-	late, err := joinOU(ctx, r.admin, r.org, path, "workloads-dev-late-team")
+	// Another account joins while the vendor's endpoint is down: the
+	// function keeps the news in its outbox; the next callback takes it.
+	kept, err := r.joinLate(ctx, ou.ID, path, "workloads-dev-kept-team")
 	if err != nil {
 		return err
 	}
-	op, err = r.d.createInstances(ctx, ou.ID)
+	r.vendorDown.Store(true)
+	err = r.instanceEvent(ctx, kept, "CREATE")
+	r.vendorDown.Store(false)
+	if err != nil {
+		return fmt.Errorf("an event the vendor missed must be kept, not failed: %w", err)
+	}
+	r.res.KeptAccount = kept
+	if r.res.KeptStored, err = r.stored(ctx); err != nil {
+		return err
+	}
+	if _, ok := accountOf(r.res.KeptStored, kept); ok {
+		return fmt.Errorf("the receiver has account %s although its endpoint was down", kept)
+	}
+	r.printf("   the vendor's endpoint answers 404 for a while: the function kept account.added for %s in the stack's outbox (the event is done: nothing for Lambda to retry)\n", kept)
+
+	// And one joins while the function cannot read its own secret: it
+	// fails the event, Lambda retries, then keeps it in the dead-letter
+	// queue.
+	late, err := r.joinLate(ctx, ou.ID, path, "workloads-dev-late-team")
 	if err != nil {
 		return err
 	}
-	if err := emulator.WaitOperation(ctx, r.d.Admin, r.d.StackSetName, op, r.d.CallAs); err != nil {
-		return err
-	}
-	r.printf("   account %s joined %s and got its role\n", late, path)
 	r.res.DeadLetterAccount = late
 	return r.failEvent(ctx, late)
+}
+
+// joinLate creates an account in the OU at path and its StackSet instance.
+func (r *rehearsal) joinLate(ctx context.Context, ouID, path, name string) (string, error) {
+	id, err := joinOU(ctx, r.admin, r.org, path, name)
+	if err != nil {
+		return "", err
+	}
+	op, err := r.d.createInstances(ctx, ouID)
+	if err != nil {
+		return "", err
+	}
+	if err := emulator.WaitOperation(ctx, r.d.Admin, r.d.StackSetName, op, r.d.CallAs); err != nil {
+		return "", err
+	}
+	r.printf("   account %s joined %s and got its role\n", id, path)
+	return id, nil
 }
 
 // instanceEvent delivers EventBridge's StackSet instance event for an
@@ -800,6 +838,11 @@ func (r *rehearsal) replay(ctx context.Context) error {
 		return fmt.Errorf("after the replay the receiver still has no role for account %s", r.res.DeadLetterAccount)
 	}
 	r.printf("   replayed %d event(s) from the queue; receiver: account.added %s %s\n", n, a.AccountID, a.Status)
+	k, ok := accountOf(r.res.ReplayStored, r.res.KeptAccount)
+	if !ok {
+		return fmt.Errorf("the receiver never got account %s, whose account.added waited in the outbox", r.res.KeptAccount)
+	}
+	r.printf("   and account.added %s %s, kept in the outbox while the endpoint was down, went out first with the next callback\n", k.AccountID, k.Status)
 	return nil
 }
 

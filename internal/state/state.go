@@ -186,9 +186,10 @@ func (s *Store) Transition(ctx context.Context, from callback.Status, r Record) 
 }
 
 // ForgetIf removes an account's record only if its status is still
-// status, and reports whether it did (see Transition).
+// status ("" meaning: whatever it is, as long as there is one), and
+// reports whether it did (see Transition).
 func (s *Store) ForgetIf(ctx context.Context, accountID string, status callback.Status) (bool, error) {
-	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	in := &dynamodb.DeleteItemInput{
 		TableName: aws.String(s.table),
 		Key: map[string]types.AttributeValue{
 			attrPK: &types.AttributeValueMemberS{Value: partitionAcct},
@@ -197,7 +198,13 @@ func (s *Store) ForgetIf(ctx context.Context, accountID string, status callback.
 		ConditionExpression:       aws.String("#st = :st"),
 		ExpressionAttributeNames:  map[string]string{"#st": attrStatus},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":st": &types.AttributeValueMemberS{Value: string(status)}},
-	})
+	}
+	if status == "" {
+		in.ConditionExpression = aws.String("attribute_exists(#sk)")
+		in.ExpressionAttributeNames = map[string]string{"#sk": attrSK}
+		in.ExpressionAttributeValues = nil
+	}
+	_, err := s.db.DeleteItem(ctx, in)
 	if conditionFailed(err) {
 		return false, nil
 	}

@@ -195,6 +195,16 @@ func TestTransitionLetsOneRunReportAChange(t *testing.T) {
 	if ok, err := s.ForgetIf(t.Context(), id, callback.StatusFinding); !ok || err != nil {
 		t.Fatalf("ForgetIf: %v, %v", ok, err)
 	}
+	// Whatever the status: once, while there is a record.
+	if ok, err := s.Transition(t.Context(), "", record(id, callback.StatusGaps, t0.Add(time.Hour))); !ok || err != nil {
+		t.Fatalf("record again: %v, %v", ok, err)
+	}
+	if ok, err := s.ForgetIf(t.Context(), id, ""); !ok || err != nil {
+		t.Fatalf("ForgetIf any: %v, %v", ok, err)
+	}
+	if ok, err := s.ForgetIf(t.Context(), id, ""); ok || err != nil {
+		t.Fatalf("ForgetIf any, with no record: %v, %v; want nothing done", ok, err)
+	}
 	if all, _ := s.All(t.Context()); len(all) != 0 {
 		t.Errorf("after ForgetIf: %v", all)
 	}

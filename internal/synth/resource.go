@@ -68,3 +68,6 @@ func (c customResource) MarshalJSON() ([]byte, error) {
 func str(s string) *string { return &s }
 func num(n int) *int       { return &n }
 func yes() *bool           { t := true; return &t }
+
+// float is num for the properties goformation types as numbers (float64).
+func float(n int) *float64 { f := float64(n); return &f }

@@ -13,6 +13,7 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation/lambda"
 	"github.com/awslabs/goformation/v7/cloudformation/logs"
 	"github.com/awslabs/goformation/v7/cloudformation/policies"
+	"github.com/awslabs/goformation/v7/cloudformation/scheduler"
 	"github.com/awslabs/goformation/v7/cloudformation/secretsmanager"
 	"github.com/awslabs/goformation/v7/cloudformation/sqs"
 	"github.com/awslabs/goformation/v7/cloudformation/tags"
@@ -38,6 +39,8 @@ const (
 	DeadLetterLogicalID       = "UnprocessedEvents"
 	DeadLetterPolicyLogicalID = "UnprocessedEventsPolicy"
 	InvokeConfigLogicalID     = "OnboardingFunctionInvokeConfig"
+	ScheduleLogicalID         = "ReverificationSchedule"
+	ScheduleRoleLogicalID     = "ReverificationScheduleRole"
 
 	OutputGrantedPermissions = "GrantedPermissions"
 	OutputVerificationStatus = "VerificationStatus"
@@ -80,6 +83,8 @@ const (
 	// account (AWS does not say on which bus they land; we infer the
 	// management account's), so only a SELF stack hears them.
 	condEventPath = "HearsInstanceEvents"
+	// condSchedule: VerificationSchedule is not off.
+	condSchedule = "ReverifiesOnSchedule"
 )
 
 // StackSetPolicyLogicalID grants the function ListStackInstances on the
@@ -124,6 +129,7 @@ func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts, parti
 	t.Conditions[condHasAccountFilter] = cloudformation.Not([]string{cloudformation.Equals(ref(params.AccountFilterType.Name), "NONE")})
 	t.Conditions[condRetainRoles] = cloudformation.Equals(ref(params.RetainRolesOnAccountRemoval.Name), "true")
 	t.Conditions[condHasCURAccount] = notEmpty(ref(params.CURBucketAccountID.Name))
+	t.Conditions[condSchedule] = cloudformation.Not([]string{cloudformation.Equals(ref(params.VerificationSchedule.Name), "off")})
 	t.Conditions[condEventPath] = cloudformation.And([]string{
 		cloudformation.Equals(ref(params.DeployToOrganization.Name), "true"),
 		cloudformation.Equals(ref(params.StackSetCallAs.Name), "SELF"),
@@ -146,6 +152,7 @@ func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts, parti
 	t.Resources[StateTableLogicalID] = withProperties{Resource: stateTable(), extra: map[string]any{"Tags": stackTags}}
 	t.Resources[FunctionRoleLogicalID] = withProperties{Resource: functionRole(p), extra: map[string]any{"Tags": stackTags}}
 	t.Resources[FunctionLogicalID] = function(p, a, stackTags)
+	addSchedule(t, p, stackTags)
 
 	token := cloudformation.GetAtt(FunctionLogicalID, "Arn")
 	preflight := map[string]any{
@@ -365,6 +372,54 @@ func addEventPath(t *cloudformation.Template, token string, stackTags any) {
 			OnFailure: &lambda.EventInvokeConfig_OnFailure{Destination: queueARN},
 		},
 		AWSCloudFormationCondition: condEventPath,
+	}
+}
+
+// ScheduleInput is the event the schedule sends the function, filled by
+// EventBridge Scheduler's context attributes (onboarding.ScheduledEvent).
+const ScheduleInput = `{"source":"rolecall.schedule","execution_id":"<aws.scheduler.execution-id>","scheduled_time":"<aws.scheduler.scheduled-time>","heartbeat":"${Heartbeat}"}`
+
+// addSchedule adds the scheduled re-verification: an EventBridge Scheduler
+// schedule that invokes the function at the customer's rate, and the role
+// it invokes the function as (scheduler.amazonaws.com, for this account's
+// schedules only). A flexible window of 15 minutes spreads the runs of
+// many customers; a firing that fails is retried twice within the hour.
+func addSchedule(t *cloudformation.Template, p *profile.Profile, stackTags any) {
+	t.Resources[ScheduleRoleLogicalID] = withProperties{
+		Resource: &iam.Role{
+			Description: str("rolecall: lets the re-verification schedule invoke the onboarding function, and nothing else."),
+			AssumeRolePolicyDocument: map[string]any{
+				"Version": "2012-10-17",
+				"Statement": []any{map[string]any{
+					"Effect":    "Allow",
+					"Principal": map[string]any{"Service": "scheduler.amazonaws.com"},
+					"Action":    "sts:AssumeRole",
+					"Condition": map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": ref("AWS::AccountId")}},
+				}},
+			},
+			Policies: []iam.Role_Policy{{PolicyName: "invoke-onboarding-function", PolicyDocument: map[string]any{
+				"Version": "2012-10-17",
+				"Statement": []any{map[string]any{
+					"Sid": "InvokeTheOnboardingFunction", "Effect": "Allow", "Action": []string{"lambda:InvokeFunction"},
+					"Resource": []string{cloudformation.GetAtt(FunctionLogicalID, "Arn")},
+				}},
+			}}},
+			AWSCloudFormationCondition: condSchedule,
+		},
+		extra: map[string]any{"Tags": stackTags},
+	}
+	t.Resources[ScheduleLogicalID] = &scheduler.Schedule{
+		Description:        str(fmt.Sprintf("rolecall: verify every role again and tell %s what changed.", p.Name)),
+		ScheduleExpression: ref(params.VerificationSchedule.Name),
+		FlexibleTimeWindow: &scheduler.Schedule_FlexibleTimeWindow{Mode: "FLEXIBLE", MaximumWindowInMinutes: float(15)},
+		State:              str("ENABLED"),
+		Target: &scheduler.Schedule_Target{
+			Arn:         cloudformation.GetAtt(FunctionLogicalID, "Arn"),
+			RoleArn:     cloudformation.GetAtt(ScheduleRoleLogicalID, "Arn"),
+			Input:       str(cloudformation.Sub(ScheduleInput)),
+			RetryPolicy: &scheduler.Schedule_RetryPolicy{MaximumRetryAttempts: float(2), MaximumEventAgeInSeconds: float(3600)},
+		},
+		AWSCloudFormationCondition: condSchedule,
 	}
 }
 
