@@ -98,7 +98,10 @@ type Run struct {
 	Accounts                          int
 	Drifted, Restored, Added, Removed int
 	Heartbeat                         bool
-	Delivered, Pending, Dropped       int
+	// Calls are the AWS calls the verification made, PaidCalls those AWS
+	// charges for (Cost Explorer, the management account's only).
+	Calls, PaidCalls            int64
+	Delivered, Pending, Dropped int
 	// Skipped says why the run did nothing: another run held the lease.
 	Skipped string
 }
@@ -155,11 +158,12 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 	}
 	stackID := s.Settings.StackID
 	account := accountOfARN(stackID)
-	out, err := s.verifyAll(ctx, cfg, account)
+	out, err := s.verifyAll(ctx, cfg, account, true)
 	if err != nil {
 		return run, fmt.Errorf("scheduled re-verification: %w", err)
 	}
 	run.Accounts = len(out.accounts)
+	run.Calls, run.PaidCalls = out.summary.Calls, out.summary.PaidCalls
 	counts := &callback.Counts{}
 	for _, a := range out.accounts {
 		counts.Add(a.Status)
@@ -223,7 +227,8 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 		"accounts", run.Accounts, "verified", counts.Verified, "gaps", counts.Gaps, "finding", counts.Finding,
 		"unverifiable", counts.Unverifiable, "unreachable", counts.Unreachable,
 		"drifted", run.Drifted, "restored", run.Restored, "added", run.Added, "removed", run.Removed,
-		"heartbeat", run.Heartbeat, "delivered", run.Delivered, "pending", run.Pending, "dropped", run.Dropped, "callbackStatus", flushed.status)
+		"heartbeat", run.Heartbeat, "delivered", run.Delivered, "pending", run.Pending, "dropped", run.Dropped, "callbackStatus", flushed.status,
+		"awsCalls", out.summary.Calls, "paidRequests", out.summary.PaidCalls, "durationMs", out.summary.Duration.Milliseconds())
 	return run, nil
 }
 

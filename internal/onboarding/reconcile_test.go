@@ -180,6 +180,14 @@ func TestReconcileTellsOnlyChangesAndLosesNothingWhileTheVendorIsDown(t *testing
 	if err != nil || run.Accounts != 4 || run.Drifted+run.Restored+run.Added+run.Removed != 0 || !run.Heartbeat || run.Delivered != 1 {
 		t.Fatalf("run 1: %+v, %v", run, err)
 	}
+	// Member roles are verified without paid probes; the management
+	// account's keeps its own.
+	verifier := s.Verifier.(*fakeVerifier)
+	for _, r := range verifier.seen {
+		if r.NoPaidProbes == r.Management {
+			t.Errorf("role %s (management %v): NoPaidProbes %v", r.AccountID, r.Management, r.NoPaidProbes)
+		}
+	}
 	// Run 2, 12 hours later: m1's role was given AdministratorAccess; the
 	// vendor is down.
 	clock = clock.Add(12 * time.Hour)

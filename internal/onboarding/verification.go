@@ -91,7 +91,7 @@ func (s *Service) verification(ctx context.Context, req customresource.Request) 
 	account := accountOfARN(req.StackID)
 	org := s.organizationOf(ctx)
 
-	out, err := s.verifyAll(ctx, cfg, account)
+	out, err := s.verifyAll(ctx, cfg, account, false)
 	if err != nil {
 		return customresource.Result{}, err
 	}
@@ -166,8 +166,9 @@ func (s *Service) saveState(ctx context.Context, out *outcome) string {
 
 // verifyAll discovers the onboarding's roles (the management role and one
 // per StackSet instance) and verifies them, keeping back time for the
-// callback.
-func (s *Service) verifyAll(ctx context.Context, cfg Config, account string) (*outcome, error) {
+// callback. With freeMembers (the scheduled re-verification) the member
+// roles' paid probes are proven from their policies instead of called.
+func (s *Service) verifyAll(ctx context.Context, cfg Config, account string, freeMembers bool) (*outcome, error) {
 	customresource.SetPhase(ctx, "listing the StackSet's instances")
 	var instances []discovery.Instance
 	if cfg.DeployToOrg && cfg.StackSet != "" {
@@ -206,7 +207,9 @@ func (s *Service) verifyAll(ctx context.Context, cfg Config, account string) (*o
 			out.summary.Add(r)
 			continue
 		}
-		roles = append(roles, s.role(cfg, in.AccountID, arn, false, holder))
+		r := s.role(cfg, in.AccountID, arn, false, holder)
+		r.NoPaidProbes = freeMembers
+		roles = append(roles, r)
 	}
 
 	budget := s.CallbackBudget
@@ -237,6 +240,7 @@ func (s *Service) verifyAll(ctx context.Context, cfg Config, account string) (*o
 	out.summary.Unverifiable += sum.Unverifiable
 	out.summary.Findings += sum.Findings
 	out.summary.Duration = sum.Duration
+	out.summary.Calls, out.summary.PaidCalls = sum.Calls, sum.PaidCalls
 	slices.SortFunc(out.accounts, func(a, b callback.Account) int { return strings.Compare(a.AccountID, b.AccountID) })
 	return out, nil
 }

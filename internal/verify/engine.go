@@ -98,6 +98,9 @@ type Engine struct {
 	idle chan func()
 	// throttles counts the throttling answers AWS gave any client.
 	throttles *atomic.Int64
+	// calls counts the AWS calls made for roles (AssumeRole included),
+	// paidCalls those AWS charges for.
+	calls, paidCalls atomic.Int64
 	// data replaces the embedded IAM action dataset in tests.
 	data *iamdata.Dataset
 }
@@ -269,11 +272,21 @@ func (v *run) verify(ctx context.Context) {
 	probes := probesFor(v.role, v.granted, v.home, v.role.Regions)
 	results := make([]Probe, len(probes))
 	made := make([]bool, len(probes))
+	var fromDocs []int // paid probes proven from the policies read back
 	for _, chain := range probeChains(probes) {
 		wg.Go(func() {
 			for _, i := range chain {
 				p := probes[i]
 				spec, _ := specOf(p)
+				if spec.paid && v.role.NoPaidProbes {
+					v.mu.Lock()
+					fromDocs = append(fromDocs, i)
+					v.mu.Unlock()
+					continue
+				}
+				if spec.paid {
+					e.paidCalls.Add(1)
+				}
 				err := v.do(ctx, func() error { return spec.call(ctx, v, &p) })
 				if errors.Is(err, errNotMade) {
 					continue
@@ -288,6 +301,10 @@ func (v *run) verify(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	for _, i := range fromDocs {
+		spec, _ := specOf(probes[i])
+		results[i], made[i] = proveFromDocuments(probes[i], spec.iamAction, ws.docsRead, ws.docs), true
+	}
 	for i, p := range results {
 		if made[i] {
 			v.rep.Probes = append(v.rep.Probes, p)
@@ -326,6 +343,7 @@ func (v *run) do(ctx context.Context, call func() error) error {
 		return ctx.Err()
 	}
 	defer func() { <-v.e.inflight }()
+	v.e.calls.Add(1)
 	done := make(chan error, 1)
 	v.e.work(func() { done <- call() })
 	return <-done
@@ -413,6 +431,7 @@ func (v *run) assume(ctx context.Context) (aws.Credentials, bool) {
 			v.rep.Probes = append(v.rep.Probes, p)
 			return aws.Credentials{}, false
 		}
+		e.calls.Add(1)
 		out, err := e.sts.AssumeRole(ctx, &sts.AssumeRoleInput{
 			RoleArn:         aws.String(v.role.RoleARN),
 			RoleSessionName: aws.String(e.opts.SessionName),
@@ -476,6 +495,7 @@ func (e *Engine) VerifyAll(ctx context.Context, roles iter.Seq[Role], each func(
 	results := make(chan Report)
 	gate := newAIMD(e.opts.MinConcurrency, e.opts.Concurrency, aimdCooldown, e.now)
 	throttlesBefore := e.throttles.Load()
+	callsBefore, paidBefore := e.calls.Load(), e.paidCalls.Load()
 	var wg sync.WaitGroup
 	for range e.opts.Concurrency {
 		wg.Go(func() {
@@ -505,6 +525,7 @@ func (e *Engine) VerifyAll(ctx context.Context, roles iter.Seq[Role], each func(
 	}
 	s.Duration = e.now().Sub(start)
 	s.Throttles = e.throttles.Load() - throttlesBefore
+	s.Calls, s.PaidCalls = e.calls.Load()-callsBefore, e.paidCalls.Load()-paidBefore
 	_, s.LowestConcurrency = gate.current()
 	if s.Throttles > 0 {
 		e.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "AWS throttled the verification",

@@ -375,3 +375,41 @@ func TestRecordedFakeABoundaryThatBlocksIsReported(t *testing.T) {
 		t.Errorf("status %s, want gaps with %s:\n%s", rep.Status, verify.DiagnosisBlockedOutside, dump(rep))
 	}
 }
+
+// A scheduled re-verification proves a member's Cost Explorer grant from
+// the policies it reads back anyway, without the call AWS charges $0.01
+// for: the probe passes with no paid call, and a role that lost the grant
+// still shows the gap.
+func TestRecordedFakeNoPaidProbesProvesCostExplorerFromThePolicies(t *testing.T) {
+	t.Parallel()
+	srv, fakes := emulatortest.StartWithRecordedFakes(t)
+	ob := verifytest.Deploy(t, srv, verifytest.Spec{})
+	engine := newEngine(fakes.Through(ob.Verifier))
+	member := ob.Members[0]
+
+	verifyOne := func(r verify.Role) (verify.Report, verify.Summary) {
+		var rep verify.Report
+		sum := engine.VerifyAll(t.Context(), slices.Values([]verify.Role{r}), func(x verify.Report) { rep = x })
+		return rep, sum
+	}
+	rep, paid := verifyOne(member)
+	if paid.PaidCalls != 1 || probe(t, rep, "ce:GetCostAndUsage").Outcome != verify.OutcomeOK {
+		t.Fatalf("as created: %d paid calls, want 1:\n%s", paid.PaidCalls, dump(rep))
+	}
+	free := member
+	free.NoPaidProbes = true
+	rep, sum := verifyOne(free)
+	p := probe(t, rep, "ce:GetCostAndUsage")
+	if sum.PaidCalls != 0 || p.Outcome != verify.OutcomeOK || !strings.Contains(p.Message, "not called") || rep.Status != verify.StatusVerified {
+		t.Fatalf("without paid probes: %d paid calls, probe %+v, status %s:\n%s", sum.PaidCalls, p, rep.Status, dump(rep))
+	}
+	if sum.Calls != paid.Calls-1 {
+		t.Errorf("without paid probes: %d calls, want one fewer than %d", sum.Calls, paid.Calls)
+	}
+	// Someone denies the role Cost Explorer: the gap shows without a call.
+	verifytest.PutInlinePolicy(t, srv, member, "no-costs", `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"ce:*","Resource":"*"}]}`)
+	rep, sum = verifyOne(free)
+	if p := probe(t, rep, "ce:GetCostAndUsage"); sum.PaidCalls != 0 || p.Outcome != verify.OutcomeDenied || p.Code != "ExplicitDeny" || rep.Status != verify.StatusGaps {
+		t.Errorf("denied: %d paid calls, probe %+v, status %s:\n%s", sum.PaidCalls, p, rep.Status, dump(rep))
+	}
+}

@@ -26,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/rolecall/rolecall/internal/permissions"
 )
 
 // probeSpec is one read call that proves a granted service works. Each
@@ -47,6 +49,10 @@ type probeSpec struct {
 	// call makes the call. It may refine p.Message and p.Region, and
 	// record what it saw in v.facts.
 	call func(ctx context.Context, v *run, p *Probe) error
+	// paid is true for a call AWS charges for (Cost Explorer: $0.01 per
+	// request). A role with NoPaidProbes gets its grant proven by IAM's
+	// policy simulator instead, which is free.
+	paid bool
 }
 
 // probeTable lists the probes, at least one per service the catalog can
@@ -74,6 +80,7 @@ var probeTable = []probeSpec{
 		// Cost Explorer charges per request; one day of one metric is the
 		// smallest question it answers.
 		service: "ce", action: "GetCostAndUsage", iamAction: "ce:GetCostAndUsage",
+		paid: true,
 		call: func(ctx context.Context, v *run, p *Probe) error {
 			day := v.e.now().UTC().Truncate(24 * time.Hour)
 			_, err := v.s.cost(p.Region).GetCostAndUsage(ctx, &costexplorer.GetCostAndUsageInput{
@@ -429,4 +436,43 @@ func specOf(p Probe) (probeSpec, bool) {
 		}
 	}
 	return probeSpec{}, false
+}
+
+// proveFromDocuments decides a paid probe without making the call (AWS
+// charges for it) from the role's policies as the write-safety check read
+// them back: granted when an Allow statement without conditions names the
+// action on every resource and no Deny names it. Anything less, or policies
+// that could not be read, is a denied probe, as the call itself would have
+// been if refused: a gap, never a pass. It does not see service control
+// policies or a permissions boundary; the stack's own verifications, which
+// make the call, do.
+func proveFromDocuments(p Probe, iamAction string, read bool, docs []permissions.Document) Probe {
+	action := strings.ToLower(iamAction)
+	p.Outcome = OutcomeDenied
+	if !read {
+		p.Code, p.Message = "Unproven", "not called, as AWS charges for it, and the role's policies could not be read to prove the grant"
+		return p
+	}
+	allowed := false
+	for _, d := range docs {
+		for _, s := range d.Statement {
+			names := anyMatch(s.Action, action, true) || len(s.NotAction) > 0 && !anyMatch(s.NotAction, action, true)
+			if !names {
+				continue
+			}
+			switch {
+			case s.Effect == "Deny":
+				p.Code, p.Message = "ExplicitDeny", "not called, as AWS charges for it: a Deny in the role's policies names it"
+				return p
+			case s.Effect == "Allow" && len(s.Condition) == 0 && len(s.NotResource) == 0 && anyMatch(s.Resource, "*", false):
+				allowed = true
+			}
+		}
+	}
+	if !allowed {
+		p.Code, p.Message = "ImplicitDeny", "not called, as AWS charges for it: no unconditional Allow in the role's policies grants it"
+		return p
+	}
+	p.Outcome, p.Message = OutcomeOK, "granted by the role's policies as read back; not called, as AWS charges for it"
+	return p
 }

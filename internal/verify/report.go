@@ -285,6 +285,12 @@ type Summary struct {
 	// once (VerifyAll sets them).
 	Throttles         int64 `json:"-"`
 	LowestConcurrency int   `json:"-"`
+	// Calls is how many AWS calls the run made for its roles (AssumeRole
+	// and retries included), PaidCalls how many of them AWS charges for
+	// (VerifyAll sets them; runs of one Engine that overlap count each
+	// other's calls too).
+	Calls     int64 `json:"-"`
+	PaidCalls int64 `json:"-"`
 }
 
 // Add counts one report.

@@ -48,6 +48,10 @@ type Role struct {
 	// Regions are the inventory regions, where regional services are
 	// probed. Empty means the Engine's default regions.
 	Regions []string `json:"regions,omitempty"`
+	// NoPaidProbes proves the grants of paid calls (Cost Explorer) with
+	// IAM's policy simulator instead of making them: what a scheduled
+	// re-verification does for member accounts, so that it costs nothing.
+	NoPaidProbes bool `json:"no_paid_probes,omitempty"`
 }
 
 // Settings are what the stack sets on each role beyond its policies. The
