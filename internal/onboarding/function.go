@@ -93,6 +93,7 @@ func NewFunction(cfg aws.Config, opts Options) *Function {
 		Queue:    sqs.NewFromConfig(cfg),
 		Verifier: verify.New(cfg, vopts),
 		Region:   cfg.Region,
+		Metrics:  os.Stdout,
 		Now:      now,
 		Logger:   logger,
 	}

@@ -223,6 +223,7 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 	}
 	flushed := s.flush(ctx, cfg, secret)
 	run.Delivered, run.Pending, run.Dropped = flushed.delivered, flushed.pending, flushed.dropped
+	s.emit(ctx, out.accounts, flushed.pending)
 	log.InfoContext(ctx, "scheduled re-verification",
 		"accounts", run.Accounts, "verified", counts.Verified, "gaps", counts.Gaps, "finding", counts.Finding,
 		"unverifiable", counts.Unverifiable, "unreachable", counts.Unreachable,
@@ -230,6 +231,17 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 		"heartbeat", run.Heartbeat, "delivered", run.Delivered, "pending", run.Pending, "dropped", run.Dropped, "callbackStatus", flushed.status,
 		"awsCalls", out.summary.Calls, "paidRequests", out.summary.PaidCalls, "durationMs", out.summary.Duration.Milliseconds())
 	return run, nil
+}
+
+// emit writes the verification's metrics; a failure is logged.
+func (s *Service) emit(ctx context.Context, accounts []callback.Account, pending int) {
+	var c callback.Counts
+	for _, a := range accounts {
+		c.Add(a.Status)
+	}
+	if err := emitMetrics(s.Metrics, s.Now(), s.Settings.StackID, c, pending); err != nil {
+		s.Logger.WarnContext(ctx, "metrics not written", "error", err)
+	}
 }
 
 // leaseTime is how long a run may hold the lease: until its own deadline,

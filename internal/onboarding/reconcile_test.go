@@ -163,6 +163,8 @@ func TestReconcileTellsOnlyChangesAndLosesNothingWhileTheVendorIsDown(t *testing
 	clock := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	s, store := reconcileService(t, o, v, &clock)
 	ctx := t.Context()
+	metrics := &strings.Builder{}
+	s.Metrics = metrics
 
 	// What the stack's creation recorded: every role verified.
 	var seed []state.Record
@@ -196,6 +198,13 @@ func TestReconcileTellsOnlyChangesAndLosesNothingWhileTheVendorIsDown(t *testing
 	run, err = s.Reconcile(ctx, scheduled("exec-2", clock, "daily"))
 	if err != nil || run.Drifted != 1 || run.Heartbeat || run.Delivered != 0 || run.Pending != 1 {
 		t.Fatalf("run 2: %+v, %v", run, err)
+	}
+	// The customer's own monitoring sees it: the run's metrics, in
+	// CloudWatch's embedded metric format, say one account needs attention
+	// and one callback waits.
+	m := lastMetrics(t, metrics)
+	if m["AccountsNeedingAttention"] != 1.0 || m["AccountsFinding"] != 1.0 || m["AccountsVerified"] != 3.0 || m["CallbacksWaiting"] != 1.0 || m["Stack"] != "onboarding" {
+		t.Errorf("metrics after the drift: %v", m)
 	}
 	// Run 3: still down; the role was fixed; a day since the heartbeat.
 	clock = clock.Add(12 * time.Hour)
@@ -314,6 +323,40 @@ func TestReconcileRunsOneAtATime(t *testing.T) {
 	if got := v.events(); !slices.Equal(got, []string{"verification.drifted[222222222222:verified>gaps]"}) {
 		t.Errorf("the vendor received %v, want one drift", got)
 	}
+}
+
+// lastMetrics parses the last line written in the embedded metric format
+// and checks its declaration: every metric named is a Count in the rolecall
+// namespace, under the Stack dimension, and present in the line.
+func lastMetrics(t *testing.T, w *strings.Builder) map[string]any {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(w.String()), "\n")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
+		t.Fatalf("metrics line %q: %v", lines[len(lines)-1], err)
+	}
+	var decl struct {
+		Timestamp         int64
+		CloudWatchMetrics []struct {
+			Namespace  string
+			Dimensions [][]string
+			Metrics    []struct{ Name, Unit string }
+		}
+	}
+	raw, _ := json.Marshal(m["_aws"])
+	if err := json.Unmarshal(raw, &decl); err != nil || len(decl.CloudWatchMetrics) != 1 || decl.Timestamp == 0 {
+		t.Fatalf("metrics declaration %s: %v", raw, err)
+	}
+	d := decl.CloudWatchMetrics[0]
+	if d.Namespace != params.MetricNamespace || len(d.Dimensions) != 1 || len(d.Dimensions[0]) != 1 || d.Dimensions[0][0] != params.MetricDimension {
+		t.Errorf("declaration %+v", d)
+	}
+	for _, metric := range d.Metrics {
+		if _, ok := m[metric.Name]; !ok || metric.Unit != "Count" {
+			t.Errorf("metric %+v declared but not in the line, or not a Count", metric)
+		}
+	}
+	return m
 }
 
 // blockingVerifier holds every verification until gate is closed.

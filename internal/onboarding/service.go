@@ -2,6 +2,7 @@ package onboarding
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ type Service struct {
 	// which the scheduled re-verification needs; nil refuses scheduled
 	// runs.
 	Ledger ledgerAPI
+	// Metrics receives the verification's metrics in CloudWatch's
+	// embedded metric format (emitMetrics); nil writes none.
+	Metrics io.Writer
 
 	// Settings come from the function's environment; SettingsErr, if set,
 	// says why they are unusable, and every event is answered with it.

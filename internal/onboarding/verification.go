@@ -120,6 +120,7 @@ func (s *Service) verification(ctx context.Context, req customresource.Request) 
 	}
 	customresource.SetPhase(ctx, "delivering the callback")
 	vendor := s.deliver(ctx, cfg, secret, req.RequestID, payload)
+	s.emit(ctx, out.accounts, vendor.Pending)
 
 	if out.failed() {
 		if rollingBack {
@@ -314,6 +315,8 @@ type told struct {
 	// Kept is true when the callback was not delivered but waits in the
 	// outbox, which every later run sends first.
 	Kept bool
+	// Pending counts the callbacks still in the outbox afterwards.
+	Pending int
 }
 
 // short says in a few words what the vendor was told, for a Reason that
@@ -379,11 +382,11 @@ func (s *Service) send(ctx context.Context, cfg Config, secret, requestID string
 				}
 				return told{
 					Status:    clip(fmt.Sprintf("%stold %s at %s (%d attempt%s, HTTP %d%s)", prefix, p.Event, host, res.Attempts, plural(res.Attempts), res.StatusCode, earlier), 250),
-					Delivered: true, Event: p.Event, Minimal: minimalSent,
+					Delivered: true, Event: p.Event, Minimal: minimalSent, Pending: f.pending,
 				}
 			}
 			return told{Status: clip(fmt.Sprintf("%snot told yet: %s kept in the outbox, %d callback%s waiting (%s); the next run sends them", prefix, p.Event, f.pending, plural(f.pending), f.status), 250),
-				Event: p.Event, Minimal: minimalSent, Kept: true}
+				Event: p.Event, Minimal: minimalSent, Kept: true, Pending: f.pending}
 		}
 	}
 	sender, err := s.NewSender(secret, cfg.CallbackAudience)

@@ -1,5 +1,7 @@
 package params
 
+import "strings"
+
 // The contract between the template and the onboarding function: custom
 // resource types, the property names beyond the customer parameters (which
 // keep their parameter names), and the environment variables the function
@@ -116,3 +118,25 @@ const (
 	FunctionMemoryMB    = 1769
 	FunctionConcurrency = 192
 )
+
+// The verification's metrics: the function writes them into its own log in
+// CloudWatch's embedded metric format after every verification (no API
+// call, no extra permission), one value per status and the callbacks
+// waiting in the outbox, under the stack's name; the template's alarm
+// watches MetricNeedsAttention.
+const (
+	MetricNamespace = "rolecall"
+	MetricDimension = "Stack"
+	// MetricNeedsAttention counts the accounts in finding, unverifiable or
+	// unreachable.
+	MetricNeedsAttention = "AccountsNeedingAttention"
+	MetricPending        = "CallbacksWaiting"
+)
+
+// MetricOfStatus names the metric that counts the accounts in a status.
+func MetricOfStatus(status string) string {
+	if status == "" {
+		return "Accounts"
+	}
+	return "Accounts" + strings.ToUpper(status[:1]) + status[1:]
+}

@@ -70,7 +70,7 @@ func parametersTable() string {
 var outputOrder = []string{
 	OutputRoleARN, OutputMemberRoleARN, OutputGrantedPermissions,
 	OutputVerificationStatus, OutputCallbackStatus, OutputStackSetID,
-	OutputVerifierRoleARN, OutputUnprocessedEvents,
+	OutputVerificationAlarm, OutputVerifierRoleARN, OutputUnprocessedEvents,
 }
 
 func outputsTable(t *cloudformation.Template) string {

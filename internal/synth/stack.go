@@ -7,6 +7,7 @@ import (
 
 	"github.com/awslabs/goformation/v7/cloudformation"
 	cfn "github.com/awslabs/goformation/v7/cloudformation/cloudformation"
+	"github.com/awslabs/goformation/v7/cloudformation/cloudwatch"
 	"github.com/awslabs/goformation/v7/cloudformation/dynamodb"
 	"github.com/awslabs/goformation/v7/cloudformation/events"
 	"github.com/awslabs/goformation/v7/cloudformation/iam"
@@ -41,6 +42,7 @@ const (
 	InvokeConfigLogicalID     = "OnboardingFunctionInvokeConfig"
 	ScheduleLogicalID         = "ReverificationSchedule"
 	ScheduleRoleLogicalID     = "ReverificationScheduleRole"
+	AlarmLogicalID            = "VerificationAlarm"
 
 	OutputGrantedPermissions = "GrantedPermissions"
 	OutputVerificationStatus = "VerificationStatus"
@@ -49,6 +51,7 @@ const (
 	OutputMemberRoleARN      = params.OutputMemberRoleARN
 	OutputVerifierRoleARN    = "VerifierRoleArn"
 	OutputUnprocessedEvents  = "UnprocessedEventsQueue"
+	OutputVerificationAlarm  = "VerificationAlarm"
 
 	// FunctionCodeDir is the function's source, for sam build.
 	FunctionCodeDir = "lambda"
@@ -153,6 +156,7 @@ func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts, parti
 	t.Resources[FunctionRoleLogicalID] = withProperties{Resource: functionRole(p), extra: map[string]any{"Tags": stackTags}}
 	t.Resources[FunctionLogicalID] = function(p, a, stackTags)
 	addSchedule(t, p, stackTags)
+	t.Resources[AlarmLogicalID] = withProperties{Resource: alarm(p), extra: map[string]any{"Tags": stackTags}}
 
 	token := cloudformation.GetAtt(FunctionLogicalID, "Arn")
 	preflight := map[string]any{
@@ -296,6 +300,10 @@ func managementTemplate(p *profile.Profile, roleBody string, a *Artifacts, parti
 		Value:       cloudformation.If(condDeployToOrg, cloudformation.GetAtt(StackSetLogicalID, "StackSetId"), "none: DeployToOrganization is false"),
 		Description: str("The StackSet that creates the role in member accounts."),
 	}
+	t.Outputs[OutputVerificationAlarm] = cloudformation.Output{
+		Value:       ref(AlarmLogicalID),
+		Description: str("The CloudWatch alarm that goes off when a verification finds an account in finding, unverifiable or unreachable. Add your own alarm action (an SNS topic) to be told."),
+	}
 	t.Outputs[OutputUnprocessedEvents] = cloudformation.Output{
 		Value:       cloudformation.If(condEventPath, ref(DeadLetterLogicalID), "none: no StackSet instance events reach this stack"),
 		Description: str("The queue that keeps StackSet instance events the function could not process; the customer guide (Replaying unprocessed events) says how to replay them."),
@@ -372,6 +380,26 @@ func addEventPath(t *cloudformation.Template, token string, stackTags any) {
 			OnFailure: &lambda.EventInvokeConfig_OnFailure{Destination: queueARN},
 		},
 		AWSCloudFormationCondition: condEventPath,
+	}
+}
+
+// alarm watches the metric the function writes after every verification
+// (the stack's creation and updates, and each scheduled run): it goes off
+// when any account is in finding, unverifiable or unreachable, and clears
+// when a verification finds none. Between verifications there is no data,
+// and the alarm keeps its state.
+func alarm(p *profile.Profile) *cloudwatch.Alarm {
+	return &cloudwatch.Alarm{
+		AlarmDescription:   str(fmt.Sprintf("rolecall: an account's %s role can write, cannot be proven read-only, or cannot be assumed. The VerificationStatus output and the function's log say which; the customer guide (Continuous assurance) says what to do.", p.Name)),
+		Namespace:          str(params.MetricNamespace),
+		MetricName:         str(params.MetricNeedsAttention),
+		Dimensions:         []cloudwatch.Alarm_Dimension{{Name: params.MetricDimension, Value: ref("AWS::StackName")}},
+		Statistic:          str("Maximum"),
+		Period:             num(3600),
+		EvaluationPeriods:  1,
+		Threshold:          float(1),
+		ComparisonOperator: "GreaterThanOrEqualToThreshold",
+		TreatMissingData:   str("ignore"),
 	}
 }
 
