@@ -1,8 +1,10 @@
 package onboarding
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -47,6 +49,9 @@ type Options struct {
 	// Callback configures delivery; its Signer, AllowLoopback, Logger and
 	// Now are set by the function.
 	Callback callback.SenderConfig
+	// Metrics receives the metrics lines (embedded metric format); nil
+	// means standard output, where Lambda passes them to CloudWatch Logs.
+	Metrics io.Writer
 }
 
 // Function is the onboarding function: one entry point for the custom
@@ -93,7 +98,7 @@ func NewFunction(cfg aws.Config, opts Options) *Function {
 		Queue:    sqs.NewFromConfig(cfg),
 		Verifier: verify.New(cfg, vopts),
 		Region:   cfg.Region,
-		Metrics:  os.Stdout,
+		Metrics:  cmp.Or[io.Writer](opts.Metrics, os.Stdout),
 		Now:      now,
 		Logger:   logger,
 	}

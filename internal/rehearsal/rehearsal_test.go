@@ -75,6 +75,24 @@ func TestRehearsalEndToEnd(t *testing.T) {
 	}
 	t.Logf("report:\n%s", out.String())
 
+	// Time passes: the receiver's timeline holds what the scheduled runs
+	// reported, once each and in order, and the metrics showed the drift.
+	if sc := res.Scheduled; sc == nil || len(sc.Timeline) != 4 || sc.Attention < 1 {
+		t.Errorf("scheduled runs: %+v", res.Scheduled)
+	} else {
+		for i, want := range []callback.Event{callback.EventVerificationDrifted, callback.EventHeartbeat, callback.EventAccountAdded, callback.EventVerificationRestored} {
+			if e := sc.Timeline[i]; e.Event != want || e.Stale {
+				t.Errorf("timeline[%d] = %+v, want %s", i, e, want)
+			}
+		}
+		if ch := sc.Timeline[2].Accounts; len(ch) != 1 || ch[0].AccountID != sc.Quiet {
+			t.Errorf("account.added names %+v, want the unannounced account %s", ch, sc.Quiet)
+		}
+		if c := sc.Timeline[1].Counts; c == nil || c.Finding != 1 {
+			t.Errorf("the heartbeat of the drifted run counts %+v, want one finding", c)
+		}
+	}
+
 	if res.Preflight.Status != cfn.StatusSuccess || res.Preflight.Data[params.DataDeploymentTargets] != res.Org.RootID {
 		t.Errorf("Preflight answered %s with targets %v, want SUCCESS and the root %s", res.Preflight.Status, res.Preflight.Data[params.DataDeploymentTargets], res.Org.RootID)
 	}

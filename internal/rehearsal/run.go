@@ -102,6 +102,8 @@ type Result struct {
 	DeadLetters       string
 	Replayed          int
 	ReplayStored      *receiver.Onboarding
+	// Scheduled is what the scheduled re-verification reported.
+	Scheduled *Scheduled
 	// CUR has one entry per CUR placement rehearsed.
 	CUR []CURPlacement
 	// DelegatedAdmin is the delegated administrator's account, with CallAs
@@ -150,7 +152,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	if opts.Accounts < 4 {
 		return nil, fmt.Errorf("rehearsal: %d accounts; use at least 4, one per OU", opts.Accounts)
 	}
-	r := &rehearsal{opts: opts, res: &Result{}, out: opts.Out, began: time.Now(), stackRun: &stackRun{}}
+	r := &rehearsal{opts: opts, res: &Result{}, out: opts.Out, began: time.Now(), stackRun: &stackRun{}, metrics: &metricLines{}}
 	if r.out == nil {
 		r.out = io.Discard
 	}
@@ -206,6 +208,9 @@ type rehearsal struct {
 	payer *stackRun
 	// rie are the emulator processes started, stopped at the end.
 	rie []*rieFunction
+	// metrics keeps the function's metrics lines (embedded metric format)
+	// as CloudWatch Logs would receive them.
+	metrics *metricLines
 }
 
 // stackRun is one onboarding stack and its function, as CloudFormation
@@ -256,6 +261,7 @@ func (r *rehearsal) run(ctx context.Context) error {
 		{"Accounts join an OU and one leaves: the StackSet follows, EventBridge tells the function; news the vendor misses waits in the outbox, an event the function cannot handle in the dead-letter queue", r.join},
 		{"CUR where customers keep it: another region, a log-archive account, SSE-KMS, a CUR 2.0 export", r.curPlacements},
 		{"Replay the kept instance event, as the customer guide says", r.replay},
+		{"Time passes: the re-verification schedule fires three times (played here: moto's scheduler fires nothing); a role drifts while the vendor is down, an account joins unannounced, the role is put right", r.timePasses},
 	}
 	if r.delegated() {
 		steps = []stepFn{
@@ -551,6 +557,7 @@ func (r *rehearsal) startFunction(ctx context.Context) error {
 		// Retries come sooner than against a real endpoint: the rehearsal
 		// shows what happens, it need not wait as long for it.
 		Callback: callback.SenderConfig{BaseDelay: 200 * time.Millisecond, MaxDelay: time.Second},
+		Metrics:  r.metrics,
 	})
 	// Lambda tells the function which function it is; the function answers
 	// only events whose ServiceToken is itself.
@@ -595,7 +602,7 @@ func (r *rehearsal) startRIE(ctx context.Context, rt Runtime, env map[string]str
 	if logw == nil {
 		logw = io.Discard
 	}
-	f, err := startRIE(ctx, rt, env, logw)
+	f, err := startRIE(ctx, rt, env, io.MultiWriter(logw, r.metrics))
 	if err != nil {
 		return err
 	}
