@@ -117,6 +117,9 @@ const StackInstanceEventType = "CloudFormation StackSet StackInstance Status Cha
 const (
 	FunctionMemoryMB    = 1769
 	FunctionConcurrency = 192
+	// FunctionTimeoutSeconds bounds one invocation (Lambda's maximum is
+	// 900); a scheduled run over 5,000 accounts takes a small part of it.
+	FunctionTimeoutSeconds = 600
 )
 
 // The verification's metrics: the function writes them into its own log in

@@ -18,6 +18,7 @@ const (
 	CustomerGuidePath = "docs/customer-guide.md"
 	VerifyGuidePath   = "docs/verify.md"
 	VendorGuidePath   = "docs/vendor-guide.md"
+	ReadmePath        = "README.md"
 )
 
 // docBlocks are the tables of the hand-written documentation that come
@@ -32,6 +33,7 @@ func docBlocks(mgmt *cloudformation.Template) []File {
 		{Path: VerifyGuidePath, Block: "diagnoses", Data: []byte(diagnosesTable())},
 		{Path: VerifyGuidePath, Block: "exit-codes", Data: []byte(exitCodesTable())},
 		{Path: VendorGuidePath, Block: "partitions", Data: []byte(partitionsTable())},
+		{Path: ReadmePath, Block: "plan", Data: []byte("```console\n$ rolecall-verify --plan 1000\n" + cli.PlanText(1000) + "```\n")},
 	}
 }
 

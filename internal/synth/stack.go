@@ -64,7 +64,7 @@ const (
 	// ServiceTimeout is a little above it, so CloudFormation gives up on a
 	// silent function within minutes, not the default hour; the function's
 	// own deadline guard answers well before either.
-	FunctionTimeoutSeconds = 600
+	FunctionTimeoutSeconds = params.FunctionTimeoutSeconds
 	ServiceTimeoutSeconds  = FunctionTimeoutSeconds + 60
 )
 

@@ -242,13 +242,27 @@ func BenchmarkShipped(b *testing.B) {
 			b.ReportMetric(float64(wall)/float64(b.N)/float64(latency), "round-trips")
 			b.ReportMetric(0, "ns/op")
 		})
-		for _, accounts := range []int{1000, 5000} {
-			b.Run(fmt.Sprintf("accounts=%d/latency=%s", accounts, latency), func(b *testing.B) {
+		for _, run := range []struct {
+			name      string
+			accounts  int
+			scheduled bool
+		}{{"accounts=1000", 1000, false}, {"accounts=5000", 5000, false}, {"scheduled/accounts=5000", 5000, true}} {
+			accounts := run.accounts
+			b.Run(fmt.Sprintf("%s/latency=%s", run.name, latency), func(b *testing.B) {
 				cfg := fake.config()
 				e := New(cfg, Options{Concurrency: params.FunctionConcurrency, S3PathStyle: true, AssumeRoleWait: -1})
 				roles := benchRoles(accounts)
+				if run.scheduled {
+					// The scheduled re-verification: the management
+					// account's role makes the paid call, the members'
+					// prove the grant from their policies.
+					roles[0].Management = true
+					for i := range roles[1:] {
+						roles[i+1].NoPaidProbes = true
+					}
+				}
 				var wall, cpu time.Duration
-				var calls, throttles int64
+				var calls, throttles, paid int64
 				var heap uint64
 				for b.Loop() {
 					runtime.GC()
@@ -265,6 +279,7 @@ func BenchmarkShipped(b *testing.B) {
 						b.Fatalf("%d of %d accounts verified: %+v", s.Verified, accounts, s)
 					}
 					throttles += s.Throttles
+					paid += s.PaidCalls
 					calls += fake.calls(b, cfg) - before - 1 // less this question
 				}
 				n := float64(b.N)
@@ -279,6 +294,9 @@ func BenchmarkShipped(b *testing.B) {
 				b.ReportMetric(cpu.Seconds()*1000/n/float64(accounts), "cpu-ms/account")
 				b.ReportMetric(float64(heap)/(1<<20), "peak-heap-MB")
 				b.ReportMetric(float64(throttles)/n, "throttles")
+				b.ReportMetric(float64(paid)/n, "paid-requests")
+				b.ReportMetric(float64(paid)/n*CostExplorerRequestUSD, "paid-usd")
+				b.ReportMetric(params.FunctionTimeoutSeconds/engine, "timeout-headroom-x")
 				b.ReportMetric(0, "ns/op")
 			})
 		}

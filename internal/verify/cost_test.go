@@ -66,3 +66,34 @@ func TestCallsPerAccountDoNotGrowWithTheDataset(t *testing.T) {
 	}
 	t.Logf("%d calls per member account, %d of them to the simulator", base, baseSim)
 }
+
+// Plan says what a verification costs, and the engine makes exactly that
+// many calls against a fake AWS that answers every call at once.
+func TestPlanIsWhatAVerificationCosts(t *testing.T) {
+	member := Role{RoleARN: "arn:aws:iam::" + memberAccount + ":role/VendorReadOnly", ExternalID: testExtID, Bedrock: true, Regions: []string{"us-east-1"}}
+	twoRegions := member
+	twoRegions.Regions = []string{"us-east-1", "eu-west-1"}
+	free := member
+	free.NoPaidProbes = true
+	for name, r := range map[string]Role{"member": member, "member in two regions": twoRegions, "member without paid probes": free} {
+		t.Run(name, func(t *testing.T) {
+			f := newAWSFake(t, 0)
+			e := New(f.config(4), Options{S3PathStyle: true, AssumeRoleWait: -1})
+			sum := e.VerifyAll(t.Context(), func(yield func(Role) bool) { yield(r) }, func(rep Report) {
+				if rep.Status != StatusVerified {
+					t.Errorf("status %s: %+v", rep.Status, rep.Probes)
+				}
+			})
+			plan := Plan(r)
+			if got := int(f.calls.Load()); got != plan.Calls || int(sum.Calls) != plan.Calls {
+				t.Errorf("plan %d calls; the fake answered %d, the engine counted %d", plan.Calls, got, sum.Calls)
+			}
+			if got := f.count("GetCostAndUsage"); got != plan.PaidCalls || int(sum.PaidCalls) != plan.PaidCalls {
+				t.Errorf("plan %d paid calls; the fake answered %d GetCostAndUsage, the engine counted %d", plan.PaidCalls, got, sum.PaidCalls)
+			}
+		})
+	}
+	if Plan(free).PaidCalls != 0 || Plan(member).PaidCalls != 1 || Plan(member).USD() != CostExplorerRequestUSD {
+		t.Errorf("paid calls: %+v with, %+v without NoPaidProbes", Plan(member), Plan(free))
+	}
+}

@@ -30,6 +30,10 @@ import (
 	"github.com/rolecall/rolecall/internal/permissions"
 )
 
+// CostExplorerRequestUSD is what AWS charges for one Cost Explorer API
+// request (AWS Cost Management pricing: $0.01 per request).
+const CostExplorerRequestUSD = 0.01
+
 // probeSpec is one read call that proves a granted service works. Each
 // is the cheapest call that needs the grant: a small page, a one-day
 // window, and never anything that changes state or returns data contents.

@@ -76,6 +76,13 @@ func Run(ctx context.Context, env Env) int {
 		fmt.Fprintf(env.Stderr, "rolecall-verify: %v\n", err)
 		return ExitUsage
 	}
+	if o.mode == modePlan {
+		if err := printPlan(env.Stdout, o); err != nil {
+			fmt.Fprintf(env.Stderr, "rolecall-verify: write output: %v\n", err)
+			return ExitUnavailable
+		}
+		return verify.ExitVerified
+	}
 	cfg, err := env.LoadConfig(ctx, o.profile, o.region)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "rolecall-verify: load AWS configuration: %v\n", err)

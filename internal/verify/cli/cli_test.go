@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -194,6 +195,11 @@ func TestUsageErrors(t *testing.T) {
 		{"zero concurrency", extID, []string{"--role-arn", arn, "--concurrency", "0"}, "1 to 256"},
 		{"a stray argument", extID, []string{"--role-arn", arn, "extra"}, "unexpected argument"},
 		{"an unknown flag", extID, []string{"--rol-arn", arn}, "flag provided but not defined"},
+		{"a plan of no accounts", nil, []string{"--plan", "0"}, "--plan 0 is out of range"},
+		{"a plan with a stack", nil, []string{"--plan", "10", "--stack", "acme"}, "--stack cannot be used with --plan"},
+		{"a plan with an external ID", nil, []string{"--plan", "10", "--external-id", verifytest.ExternalID}, "--external-id cannot be used with --plan"},
+		{"a plan every 5 minutes", nil, []string{"--plan", "10", "--schedule", "rate(5 minutes)"}, "--schedule"},
+		{"a schedule without a plan", extID, []string{"--role-arn", arn, "--schedule", "off"}, "--schedule goes with --plan"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,6 +214,53 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("stdout %q", r.stdout)
 			}
 		})
+	}
+}
+
+// --plan prices an organization without AWS: no configuration is loaded,
+// no external ID is needed, and its figures are verify.Plan's.
+func TestPlanPricesAnOrganization(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := cli.Run(t.Context(), cli.Env{
+		Args: []string{"--plan", "1000", "--json"}, Getenv: func(string) string { return "" }, Stdout: &stdout, Stderr: &stderr,
+		LoadConfig: func(context.Context, string, string) (aws.Config, error) {
+			t.Error("--plan loaded an AWS configuration")
+			return aws.Config{}, errors.New("no")
+		},
+	})
+	if code != verify.ExitVerified || stderr.Len() > 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+	var p struct {
+		Member, MemberScheduled, CreateOrUpdate, ScheduledRun, Month verify.Cost
+		RunsPerMonth                                                 float64 `json:"scheduled_runs_per_month"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &struct {
+		Member          *verify.Cost `json:"member_account"`
+		MemberScheduled *verify.Cost `json:"member_account_scheduled"`
+		CreateOrUpdate  *verify.Cost `json:"create_or_update"`
+		ScheduledRun    *verify.Cost `json:"scheduled_run"`
+		Month           *verify.Cost `json:"scheduled_runs_per_month_total"`
+		RunsPerMonth    *float64     `json:"scheduled_runs_per_month"`
+	}{&p.Member, &p.MemberScheduled, &p.CreateOrUpdate, &p.ScheduledRun, &p.Month, &p.RunsPerMonth}); err != nil {
+		t.Fatal(err)
+	}
+	member := verify.Role{RoleARN: "arn:aws:iam::222222222222:role/VendorReadOnly", ExternalID: "x", Bedrock: true}
+	if want := verify.Plan(member); p.Member != want {
+		t.Errorf("member %+v, want verify.Plan's %+v", p.Member, want)
+	}
+	if p.CreateOrUpdate.PaidCalls != 1000 || p.ScheduledRun.PaidCalls != 1 || p.MemberScheduled.PaidCalls != 0 {
+		t.Errorf("paid calls: create %d, scheduled run %d, scheduled member %d; want 1,000, 1 and 0", p.CreateOrUpdate.PaidCalls, p.ScheduledRun.PaidCalls, p.MemberScheduled.PaidCalls)
+	}
+	if p.RunsPerMonth != 60 || p.Month.PaidCalls != 60 || p.Month.Calls != 60*p.ScheduledRun.Calls {
+		t.Errorf("a month at rate(12 hours): %v runs, %+v", p.RunsPerMonth, p.Month)
+	}
+	if p.ScheduledRun.Calls != p.CreateOrUpdate.Calls-999 {
+		t.Errorf("a scheduled run makes %d calls, a creation %d: want 999 fewer (no member's paid call)", p.ScheduledRun.Calls, p.CreateOrUpdate.Calls)
+	}
+	r := run(t, aws.Config{}, nil, "--plan", "1000", "--schedule", "rate(1 day)", "--no-bedrock", "--regions", "us-east-1,eu-west-1")
+	if r.code != verify.ExitVerified || !strings.Contains(r.stdout, "organization of 1,000 accounts") || !strings.Contains(r.stdout, "rate(1 day) for 30 days (30 runs)") || !strings.Contains(r.stdout, "Bedrock off") {
+		t.Errorf("exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 

@@ -25,6 +25,7 @@ const (
 	modeRole     mode = iota + 1 // one role, --role-arn
 	modeStack                    // every role of an onboarding stack, --stack
 	modeStackSet                 // every member role of a StackSet, --stack-set
+	modePlan                     // what verifying N accounts costs, --plan
 )
 
 // options are the parsed and validated command line.
@@ -39,8 +40,12 @@ type options struct {
 	logGroups  []string
 	stack      string
 	stackSet   string
-	roleName   string
-	callAs     cftypes.CallAs
+	// plan is the number of accounts --plan prices; schedule the rate
+	// whose monthly runs it adds up.
+	plan     int
+	schedule string
+	roleName string
+	callAs   cftypes.CallAs
 
 	profile string
 	region  string
@@ -78,6 +83,8 @@ func parseArgs(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&logGroups, "log-groups", "", "")
 	fs.StringVar(&o.stack, "stack", "", "")
 	fs.StringVar(&o.stackSet, "stack-set", "", "")
+	fs.IntVar(&o.plan, "plan", 0, "")
+	fs.StringVar(&o.schedule, "schedule", params.VerificationSchedule.Default, "")
 	fs.StringVar(&o.roleName, "role-name", "", "")
 	fs.StringVar(&callAs, "call-as", "", "")
 	fs.StringVar(&o.profile, "profile", "", "")
@@ -108,9 +115,15 @@ func parseArgs(args []string, getenv func(string) string) (options, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	if set["plan"] {
+		return parsePlan(o, set, regions, logGroups)
+	}
+	if set["schedule"] {
+		return o, errors.New("--schedule goes with --plan: it says how often the scheduled re-verification runs")
+	}
 	switch n := btoi(set["role-arn"]) + btoi(set["stack"]) + btoi(set["stack-set"]); {
 	case n == 0:
-		return o, errors.New("say what to verify: --role-arn ARN for one role, --stack NAME for every role of an onboarding stack, or --stack-set NAME for every member account's role")
+		return o, errors.New("say what to verify: --role-arn ARN for one role, --stack NAME for every role of an onboarding stack, or --stack-set NAME for every member account's role (or --plan N for what verifying N accounts costs)")
 	case n > 1:
 		return o, errors.New("--role-arn, --stack and --stack-set are alternatives: give exactly one")
 	case set["role-arn"]:
@@ -267,4 +280,32 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// maxPlanAccounts is the largest organization --plan prices: AWS
+// Organizations' default quota is 10 accounts, raised on request up to
+// the thousands; 100,000 is well beyond any.
+const maxPlanAccounts = 100000
+
+// parsePlan checks the flags of --plan N: the role settings that change
+// what a verification calls, and the schedule; nothing that reaches AWS.
+func parsePlan(o options, set map[string]bool, regions, logGroups string) (options, error) {
+	o.mode = modePlan
+	if o.plan < 1 || o.plan > maxPlanAccounts {
+		return o, fmt.Errorf("--plan %d is out of range: give the number of accounts in the organization, the management account included (1 to %d)", o.plan, maxPlanAccounts)
+	}
+	if err := rejectFlags(set, "with --plan: it prices a verification, it makes none", "role-arn", "stack", "stack-set", "external-id", "cur-bucket", "cur-prefix", "role-name", "call-as", "profile", "region", "concurrency", "timeout", "assume-wait"); err != nil {
+		return o, err
+	}
+	if err := params.VerificationSchedule.Validate(o.schedule); err != nil {
+		return o, fmt.Errorf("--schedule: %w", err)
+	}
+	var err error
+	if o.regions, err = splitFlag("regions", regions, params.InventoryRegions); err != nil {
+		return o, err
+	}
+	if o.logGroups, err = splitFlag("log-groups", logGroups, params.LogGroupNames); err != nil {
+		return o, err
+	}
+	return o, nil
 }

@@ -26,6 +26,7 @@ Usage:
   rolecall-verify --role-arn ARN [--regions us-east-1,eu-west-1] [--cur-bucket B [--cur-prefix P]] [--no-bedrock] [--log-groups G1,G2]
   rolecall-verify --stack NAME [--regions ...]
   rolecall-verify --stack-set NAME --role-name NAME [--call-as SELF|DELEGATED_ADMIN] [--regions ...]
+  rolecall-verify --plan N [--schedule rate(12 hours)] [--regions ...] [--no-bedrock] [--log-groups ...]
 
 The external ID comes from the environment variable ` + EnvExternalID + `
 (recommended: it stays out of your shell history) or from --external-id.
@@ -39,6 +40,13 @@ What to verify (exactly one):
                         parameters, and every member account from its StackSet.
   --stack-set NAME      every member account's role, from the StackSet's
                         instances (name or ID); needs --role-name.
+
+What it costs, before you run it:
+  --plan N              print the AWS calls and paid requests (Cost Explorer,
+                        $0.01 each) of verifying an organization of N accounts:
+                        at the stack's creation or update, on each scheduled
+                        re-verification, and for 30 days of --schedule (default
+                        rate(12 hours)). Makes no call and needs no external ID.
 
 Role settings (with --role-arn; --stack and --stack-set read them from CloudFormation):
   --regions LIST        inventory regions where regional services (Bedrock,
