@@ -104,6 +104,9 @@ type Run struct {
 	Delivered, Pending, Dropped int
 	// Skipped says why the run did nothing: another run held the lease.
 	Skipped string
+	// NotReached counts the accounts the deadline kept from being
+	// verified; the next run starts with them.
+	NotReached int
 }
 
 // Reconcile is the scheduled re-verification: it verifies every role the
@@ -158,17 +161,37 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 	}
 	stackID := s.Settings.StackID
 	account := accountOfARN(stackID)
-	out, err := s.verifyAll(ctx, cfg, account, true)
+	last := make(map[string]time.Time, len(previous))
+	for id, r := range previous {
+		last[id] = r.VerifiedAt
+	}
+	out, err := s.verifyAll(ctx, cfg, account, verifyOpts{freeMembers: true, lastVerified: last})
 	if err != nil {
 		return run, fmt.Errorf("scheduled re-verification: %w", err)
 	}
 	run.Accounts = len(out.accounts)
 	run.Calls, run.PaidCalls = out.summary.Calls, out.summary.PaidCalls
+	// An account the deadline kept from being verified is not compared:
+	// its record stays as it is, and the next run, which starts with the
+	// accounts verified longest ago, verifies it first.
+	reached := out.accounts
+	if len(out.notReached) > 0 {
+		reached = slices.DeleteFunc(slices.Clone(out.accounts), func(a callback.Account) bool { return slices.Contains(out.notReached, a.AccountID) })
+		log.WarnContext(ctx, "the deadline came before every account was verified; the next run starts with them", "notReached", len(out.notReached), "of", len(out.accounts))
+	}
+	run.NotReached = len(out.notReached)
+	changes := diff(previous, reached, out.notReached)
+	// The counts take an account not reached at its last known status.
+	known := slices.Clone(reached)
+	for _, id := range out.notReached {
+		if r, ok := previous[id]; ok {
+			known = append(known, callback.Account{AccountID: id, RoleARN: r.RoleARN, Status: r.Status})
+		}
+	}
 	counts := &callback.Counts{}
-	for _, a := range out.accounts {
+	for _, a := range known {
 		counts.Add(a.Status)
 	}
-	changes := diff(previous, out.accounts)
 	org := s.organizationOf(ctx)
 	requestID := "schedule:" + ev.ScheduledTime
 	build := func(event callback.Event, accounts []callback.Account) callback.Payload {
@@ -199,6 +222,21 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 	if err != nil {
 		return run, err
 	}
+	if len(out.notReached) > 0 {
+		// Cut short: stamp the accounts verified unchanged, so the next
+		// run, which starts with the accounts verified longest ago, starts
+		// with the ones this run did not reach. Only a run cut short pays
+		// these writes.
+		for _, a := range reached {
+			prev, ok := previous[a.AccountID]
+			if _, changed := changes.from[a.AccountID]; changed || !ok {
+				continue
+			}
+			if _, err := s.Ledger.Transition(ctx, prev.Status, state.Record{AccountID: a.AccountID, RoleARN: a.RoleARN, Status: a.Status, PermissionSet: permissions.Version, VerifiedAt: out.verifiedAt, Account: a}); err != nil {
+				log.WarnContext(ctx, "a verification is not stamped; the next run may verify it early", "account", a.AccountID, "error", err)
+			}
+		}
+	}
 	if len(lost) > 0 {
 		// Another writer (a stack update) recorded these accounts since
 		// they were read, and told the vendor: rebuild what this run keeps
@@ -223,7 +261,7 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 	}
 	flushed := s.flush(ctx, cfg, secret)
 	run.Delivered, run.Pending, run.Dropped = flushed.delivered, flushed.pending, flushed.dropped
-	s.emit(ctx, out.accounts, flushed.pending)
+	s.emit(ctx, known, flushed.pending)
 	log.InfoContext(ctx, "scheduled re-verification",
 		"accounts", run.Accounts, "verified", counts.Verified, "gaps", counts.Gaps, "finding", counts.Finding,
 		"unverifiable", counts.Unverifiable, "unreachable", counts.Unreachable,
@@ -262,10 +300,14 @@ type changes struct {
 	now map[string]callback.Account
 }
 
-// diff compares the accounts verified now with the records.
-func diff(previous map[string]state.Record, accounts []callback.Account) changes {
+// diff compares the accounts verified now with the records; the accounts
+// not reached are neither compared nor taken for gone.
+func diff(previous map[string]state.Record, accounts []callback.Account, notReached []string) changes {
 	c := changes{from: map[string]callback.Status{}, now: map[string]callback.Account{}}
 	seen := map[string]bool{}
+	for _, id := range notReached {
+		seen[id] = true
+	}
 	for _, a := range accounts {
 		seen[a.AccountID] = true
 		prev, known := previous[a.AccountID]

@@ -485,3 +485,138 @@ func TestInstanceEventsReportOnceAndKeepWhatTheVendorMissed(t *testing.T) {
 		t.Errorf("outbox still holds %v", pending)
 	}
 }
+
+// deadlineVerifier verifies the first n roles it is given and holds the
+// others until the verification's deadline, as a slow AWS would: those
+// are reported unreachable after it.
+type deadlineVerifier struct {
+	mu   sync.Mutex
+	n    int
+	seen []string
+}
+
+func (d *deadlineVerifier) VerifyAll(ctx context.Context, roles iter.Seq[verify.Role], each func(verify.Report)) verify.Summary {
+	var s verify.Summary
+	for r := range roles {
+		d.mu.Lock()
+		d.seen = append(d.seen, r.AccountID)
+		reached := len(d.seen) <= d.n
+		d.mu.Unlock()
+		rep := verify.Report{AccountID: r.AccountID, RoleARN: r.RoleARN, Status: verify.StatusVerified}
+		if !reached {
+			<-ctx.Done()
+			rep = verify.Unverified(r.AccountID, r.RoleARN, verify.Diagnosis{Code: "timeout", Message: ctx.Err().Error()})
+		}
+		s.Add(rep)
+		each(rep)
+	}
+	return s
+}
+
+// A run the deadline cuts short reports nothing about the accounts it did
+// not reach (no false drift, no account taken for gone), keeps their
+// records, and the next run starts with them.
+func TestReconcileCutShortResumesWithTheAccountsNotReached(t *testing.T) {
+	t.Parallel()
+	members := []string{"222222222222", "333333333333", "444444444444", "555555555555"}
+	o := &org{members: members, statuses: map[string]verify.Status{}}
+	v := &vendor{}
+	clock := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	s, store := reconcileService(t, o, v, &clock)
+	var seed []state.Record
+	for i, id := range append([]string{mgmtAccount}, members...) {
+		seed = append(seed, state.Record{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/VendorReadOnly", Status: callback.StatusVerified,
+			VerifiedAt: clock.Add(-time.Hour + time.Duration(i)*time.Minute)})
+	}
+	if _, err := store.Save(t.Context(), seed); err != nil {
+		t.Fatal(err)
+	}
+	cut := &deadlineVerifier{n: 3} // the management account and two members
+	s.Verifier = cut
+	s.CallbackBudget = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	run, err := s.Reconcile(ctx, scheduled("exec-1", clock, "off"))
+	if err != nil || run.NotReached != 2 || run.Drifted+run.Removed+run.Added != 0 {
+		t.Fatalf("cut-short run: %+v, %v; want 2 not reached and nothing reported", run, err)
+	}
+	if got := v.events(); len(got) != 0 {
+		t.Errorf("the vendor was told %v about a run cut short", got)
+	}
+	all, err := store.All(t.Context())
+	if err != nil || len(all) != 5 {
+		t.Fatalf("records %v, %v", all, err)
+	}
+	for _, id := range cut.seen[3:] {
+		if all[id].Status != callback.StatusVerified {
+			t.Errorf("the record of %s, not reached, became %s", id, all[id].Status)
+		}
+	}
+	// The next run starts with the accounts verified longest ago: the
+	// two not reached come first among the members.
+	clock = clock.Add(12 * time.Hour)
+	next := &fakeVerifier{}
+	s.Verifier = next
+	s.CallbackBudget = 0
+	if run, err := s.Reconcile(t.Context(), scheduled("exec-2", clock, "off")); err != nil || run.NotReached != 0 {
+		t.Fatalf("next run: %+v, %v", run, err)
+	}
+	var order []string
+	for _, r := range next.seen {
+		order = append(order, r.AccountID)
+	}
+	if want := append([]string{mgmtAccount}, cut.seen[3:]...); !slices.Equal(order[:3], want) {
+		t.Errorf("the next run verified %v first, want %v", order, want)
+	}
+}
+
+// racingLedger plays a stack update that records an account between the
+// scheduled run's read of the records and its own write.
+type racingLedger struct {
+	ledgerAPI
+	once  sync.Once
+	store *state.Store
+	race  state.Record
+}
+
+func (r *racingLedger) Transition(ctx context.Context, from callback.Status, rec state.Record) (bool, error) {
+	if rec.AccountID == r.race.AccountID {
+		r.once.Do(func() {
+			if _, err := r.store.Save(ctx, []state.Record{r.race}); err != nil {
+				panic(err)
+			}
+		})
+	}
+	return r.ledgerAPI.Transition(ctx, from, rec)
+}
+
+// A stack update that records (and tells the vendor about) an account
+// while a scheduled run is comparing it wins: the scheduled run reports
+// the other changes and leaves that account out.
+func TestReconcileLeavesOutWhatAnUpdateRecordedMeanwhile(t *testing.T) {
+	t.Parallel()
+	m1, m2 := "222222222222", "333333333333"
+	o := &org{members: []string{m1, m2}, statuses: map[string]verify.Status{m1: verify.StatusGaps, m2: verify.StatusGaps}}
+	v := &vendor{}
+	clock := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	s, store := reconcileService(t, o, v, &clock)
+	var seed []state.Record
+	for _, id := range []string{mgmtAccount, m1, m2} {
+		seed = append(seed, state.Record{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/VendorReadOnly", Status: callback.StatusVerified, VerifiedAt: clock.Add(-time.Hour)})
+	}
+	if _, err := store.Save(t.Context(), seed); err != nil {
+		t.Fatal(err)
+	}
+	s.Ledger = &racingLedger{ledgerAPI: store, store: store,
+		race: state.Record{AccountID: m1, RoleARN: "arn:aws:iam::" + m1 + ":role/VendorReadOnly", Status: callback.StatusGaps, VerifiedAt: clock.Add(-time.Minute)}}
+	run, err := s.Reconcile(t.Context(), scheduled("exec-1", clock, "off"))
+	if err != nil || run.Drifted != 2 {
+		t.Fatalf("run: %+v, %v", run, err)
+	}
+	if got, want := v.events(), []string{"verification.drifted[" + m2 + ":verified>gaps]"}; !slices.Equal(got, want) {
+		t.Errorf("the vendor received %v, want %v (the update told it about %s)", got, want, m1)
+	}
+	if pending, _ := store.Pending(t.Context()); len(pending) != 0 {
+		t.Errorf("outbox left with %v", pending)
+	}
+}

@@ -26,6 +26,9 @@ type outcome struct {
 	gaps []string
 	// verifiedAt stamps the state records of this run.
 	verifiedAt time.Time
+	// notReached are the accounts the run's deadline kept from being
+	// verified: their reports say unreachable, but nothing is known.
+	notReached []string
 }
 
 func (o *outcome) add(r verify.Report) {

@@ -91,7 +91,7 @@ func (s *Service) verification(ctx context.Context, req customresource.Request) 
 	account := accountOfARN(req.StackID)
 	org := s.organizationOf(ctx)
 
-	out, err := s.verifyAll(ctx, cfg, account, false)
+	out, err := s.verifyAll(ctx, cfg, account, verifyOpts{})
 	if err != nil {
 		return customresource.Result{}, err
 	}
@@ -165,11 +165,22 @@ func (s *Service) saveState(ctx context.Context, out *outcome) string {
 	return ""
 }
 
+// verifyOpts adjust verifyAll for the scheduled re-verification.
+type verifyOpts struct {
+	// freeMembers proves the member roles' paid probes from their
+	// policies instead of calling them.
+	freeMembers bool
+	// lastVerified, when set, orders the member roles by when each was
+	// last verified, oldest (and never) first: a run the deadline cuts
+	// short leaves the most recently verified accounts for the next.
+	lastVerified map[string]time.Time
+}
+
 // verifyAll discovers the onboarding's roles (the management role and one
 // per StackSet instance) and verifies them, keeping back time for the
-// callback. With freeMembers (the scheduled re-verification) the member
-// roles' paid probes are proven from their policies instead of called.
-func (s *Service) verifyAll(ctx context.Context, cfg Config, account string, freeMembers bool) (*outcome, error) {
+// callback. Accounts the deadline kept from being verified are reported
+// (unreachable) and listed in the outcome's notReached.
+func (s *Service) verifyAll(ctx context.Context, cfg Config, account string, vo verifyOpts) (*outcome, error) {
 	customresource.SetPhase(ctx, "listing the StackSet's instances")
 	var instances []discovery.Instance
 	if cfg.DeployToOrg && cfg.StackSet != "" {
@@ -209,8 +220,13 @@ func (s *Service) verifyAll(ctx context.Context, cfg Config, account string, fre
 			continue
 		}
 		r := s.role(cfg, in.AccountID, arn, false, holder)
-		r.NoPaidProbes = freeMembers
+		r.NoPaidProbes = vo.freeMembers
 		roles = append(roles, r)
+	}
+	if vo.lastVerified != nil {
+		slices.SortStableFunc(roles[1:], func(a, b verify.Role) int {
+			return vo.lastVerified[a.AccountID].Compare(vo.lastVerified[b.AccountID])
+		})
 	}
 
 	budget := s.CallbackBudget
@@ -229,6 +245,9 @@ func (s *Service) verifyAll(ctx context.Context, cfg Config, account string, fre
 	sum := s.Verifier.VerifyAll(vctx, slices.Values(roles), func(r verify.Report) {
 		if cfg.CallAs == "DELEGATED_ADMIN" && r.AccountID == management {
 			r = notCovered(r)
+		}
+		if vctx.Err() != nil && r.Status != verify.StatusVerified {
+			out.notReached = append(out.notReached, r.AccountID)
 		}
 		out.add(r)
 		done++
