@@ -645,6 +645,16 @@ func FunctionWrites() []FunctionWrite {
 	}
 }
 
+// SchedulerWrites returns the writes a role that only EventBridge Scheduler
+// may assume can have: invoking one function the template names (the
+// re-verification schedule's target). Everything else in that role must
+// pass the read-only gate.
+func SchedulerWrites() []FunctionWrite {
+	return []FunctionWrite{
+		{Action: "lambda:InvokeFunction", Resource: "one function, by name", Allows: NamedResource, Why: "the re-verification schedule invokes the onboarding function"},
+	}
+}
+
 // namedRoleInAnyAccount allows arn:<partition>:iam::<account or *>:role/NAME
 // with NAME written out.
 func namedRoleInAnyAccount(resource string) bool {
@@ -674,8 +684,19 @@ func namedRoleInAnyAccount(resource string) bool {
 // through the gate: the writes of FunctionWrites on the resources each
 // allows, and otherwise the same rules as the vendor's role.
 func (g Gate) CheckFunctionRole(policy string, d Document) []Finding {
+	return g.checkRoleWrites(policy, d, FunctionWrites(), "the function's execution role")
+}
+
+// CheckSchedulerRole puts a role only EventBridge Scheduler may assume
+// through the gate: the writes of SchedulerWrites on the resources each
+// allows, and otherwise the same rules as the vendor's role.
+func (g Gate) CheckSchedulerRole(policy string, d Document) []Finding {
+	return g.checkRoleWrites(policy, d, SchedulerWrites(), "a schedule's role")
+}
+
+func (g Gate) checkRoleWrites(policy string, d Document, allowed []FunctionWrite, who string) []Finding {
 	writes := map[string]FunctionWrite{}
-	for _, w := range FunctionWrites() {
+	for _, w := range allowed {
 		writes[strings.ToLower(w.Action)] = w
 	}
 	var out []Finding
@@ -686,28 +707,28 @@ func (g Gate) CheckFunctionRole(policy string, d Document) []Finding {
 		}
 		w, ok := writes[strings.ToLower(f.Action)]
 		if !ok {
-			f.Message += " (the function's execution role may write only: " + functionWriteNames() + ")"
+			f.Message += " (" + who + " may write only: " + writeNames(allowed) + ")"
 			out = append(out, f)
 			continue
 		}
 		for _, r := range f.Resources {
 			if !w.Allows(r) {
 				bad := f
-				bad.Message = fmt.Sprintf("%s on %q: the function's execution role may have it only on %s", w.Action, r, w.Resource)
+				bad.Message = fmt.Sprintf("%s on %q: %s may have it only on %s", w.Action, r, who, w.Resource)
 				out = append(out, bad)
 			}
 		}
 		if len(f.Resources) == 0 {
-			f.Message = fmt.Sprintf("%s has no Resource: the function's execution role may have it only on %s", w.Action, w.Resource)
+			f.Message = fmt.Sprintf("%s has no Resource: %s may have it only on %s", w.Action, who, w.Resource)
 			out = append(out, f)
 		}
 	}
 	return out
 }
 
-func functionWriteNames() string {
+func writeNames(writes []FunctionWrite) string {
 	var names []string
-	for _, w := range FunctionWrites() {
+	for _, w := range writes {
 		names = append(names, w.Action)
 	}
 	return strings.Join(names, ", ")

@@ -13,7 +13,7 @@ import (
 
 // Summary counts what CheckFiles saw.
 type Summary struct {
-	Files, Policies, FunctionRoles, Errors, Warnings int
+	Files, Policies, FunctionRoles, SchedulerRoles, Errors, Warnings int
 }
 
 // CheckOptions adjust CheckFiles.
@@ -71,10 +71,14 @@ func CheckFiles(paths []string, g permissions.Gate, opts CheckOptions, w io.Writ
 		for _, p := range r.Policies {
 			s.Policies++
 			var findings []permissions.Finding
-			if p.Role == FunctionRole {
+			switch p.Role {
+			case FunctionRole:
 				s.FunctionRoles++
 				findings = g.CheckFunctionRole(p.Location, p.Document)
-			} else {
+			case SchedulerRole:
+				s.SchedulerRoles++
+				findings = g.CheckSchedulerRole(p.Location, p.Document)
+			default:
 				findings = g.Check(p.Location, p.Document)
 			}
 			for _, f := range findings {
@@ -90,15 +94,15 @@ func CheckFiles(paths []string, g permissions.Gate, opts CheckOptions, w io.Writ
 	if s.Errors > 0 {
 		fmt.Fprintf(w, "FAIL: %d error(s) in %d file(s); the policies above are not read-only or could not be evaluated.\n", s.Errors, s.Files)
 	} else {
-		fmt.Fprintf(w, "ok: %d policies in %d file(s) are read-only (%d of them of a function's own execution role, held to its allowed writes: %s); %d warning(s).\n",
-			s.Policies, s.Files, s.FunctionRoles, functionWrites(), s.Warnings)
+		fmt.Fprintf(w, "ok: %d policies in %d file(s) are read-only (%d of them of a function's own execution role and %d of a schedule's, held to their allowed writes: %s); %d warning(s).\n",
+			s.Policies, s.Files, s.FunctionRoles, s.SchedulerRoles, functionWrites(), s.Warnings)
 	}
 	return s
 }
 
 func functionWrites() string {
 	var names []string
-	for _, fw := range permissions.FunctionWrites() {
+	for _, fw := range append(permissions.FunctionWrites(), permissions.SchedulerWrites()...) {
 		names = append(names, fw.Action)
 	}
 	return strings.Join(names, ", ")

@@ -21,6 +21,10 @@ const (
 	// role, recognised by its shape (see Scan): it may also have the
 	// writes of permissions.FunctionWrites.
 	FunctionRole
+	// SchedulerRole is the policy of a role only EventBridge Scheduler may
+	// assume: it may also have the writes of permissions.SchedulerWrites
+	// (invoke one named function).
+	SchedulerRole
 	// Resource policies (bucket, key, queue, topic, secret, ...) are gated
 	// like identity policies in the statements that name a principal who
 	// could be the vendor.
@@ -161,8 +165,11 @@ func (s *scanner) resources(prefix string, resources map[string]any) {
 		switch typ {
 		case "AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group":
 			role := Identity
-			if typ == "AWS::IAM::Role" && functionRoles[name] && lambdaOnlyTrust(props["AssumeRolePolicyDocument"]) {
+			switch {
+			case typ == "AWS::IAM::Role" && functionRoles[name] && serviceOnlyTrust(props["AssumeRolePolicyDocument"], "lambda.amazonaws.com"):
 				role = FunctionRole
+			case typ == "AWS::IAM::Role" && serviceOnlyTrust(props["AssumeRolePolicyDocument"], "scheduler.amazonaws.com"):
+				role = SchedulerRole
 			}
 			for _, p := range branches(props["Policies"]) {
 				pm, ok := p.(map[string]any)
@@ -442,10 +449,10 @@ func functionRoles(resources map[string]any) map[string]bool {
 	return out
 }
 
-// lambdaOnlyTrust reports whether a trust policy lets only the Lambda
+// serviceOnlyTrust reports whether a trust policy lets only the
 // service assume the role: every statement an Allow of sts:AssumeRole to
-// the Service principal lambda.amazonaws.com, and nothing else.
-func lambdaOnlyTrust(v any) bool {
+// that Service principal, and nothing else.
+func serviceOnlyTrust(v any, service string) bool {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return false
@@ -471,7 +478,7 @@ func lambdaOnlyTrust(v any) bool {
 			return false
 		}
 		for _, svc := range services {
-			if svc != "lambda.amazonaws.com" {
+			if svc != service {
 				return false
 			}
 		}
@@ -504,7 +511,7 @@ func attachedOnlyTo(props map[string]any, functionRoles map[string]bool, resourc
 		}
 		res, _ := resources[id].(map[string]any)
 		props, _ := res["Properties"].(map[string]any)
-		if !lambdaOnlyTrust(props["AssumeRolePolicyDocument"]) {
+		if !serviceOnlyTrust(props["AssumeRolePolicyDocument"], "lambda.amazonaws.com") {
 			return false
 		}
 	}

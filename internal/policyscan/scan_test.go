@@ -217,6 +217,52 @@ func TestFunctionRoleMayNotWriteElsewhere(t *testing.T) {
 	}
 }
 
+// A role only EventBridge Scheduler may assume may invoke one named
+// function, and write nothing else; a role others may assume too is an
+// identity like any other.
+func TestSchedulerRoleMayOnlyInvokeANamedFunction(t *testing.T) {
+	tpl := func(principal, action, resource string) string {
+		return `Resources:
+  ScheduleRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: [{Effect: Allow, Principal: ` + principal + `, Action: sts:AssumeRole, Condition: {StringEquals: {'aws:SourceAccount': !Ref 'AWS::AccountId'}}}]
+      Policies:
+        - PolicyName: invoke
+          PolicyDocument:
+            Statement:
+              - {Effect: Allow, Action: ` + action + `, Resource: ` + resource + `}
+`
+	}
+	for _, tt := range []struct {
+		name, principal, action, resource string
+		role                              Role
+		ok                                bool
+	}{
+		{"invoke the template's function", "{Service: scheduler.amazonaws.com}", "lambda:InvokeFunction", "!GetAtt Fn.Arn", SchedulerRole, true},
+		{"invoke every function", "{Service: scheduler.amazonaws.com}", "lambda:InvokeFunction", "'*'", SchedulerRole, false},
+		{"another write", "{Service: scheduler.amazonaws.com}", "sqs:SendMessage", "!GetAtt Queue.Arn", SchedulerRole, false},
+		{"a read", "{Service: scheduler.amazonaws.com}", "lambda:GetFunction", "!GetAtt Fn.Arn", SchedulerRole, true},
+		{"assumable by a user too", "{Service: scheduler.amazonaws.com, AWS: 'arn:aws:iam::111111111111:root'}", "lambda:InvokeFunction", "!GetAtt Fn.Arn", Identity, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := scan(t, tpl(tt.principal, tt.action, tt.resource))
+			if len(r.Policies) != 1 || r.Policies[0].Role != tt.role {
+				t.Fatalf("policies %+v, want one of role %v", r.Policies, tt.role)
+			}
+			g := templateGate()
+			fs := g.Check("p", r.Policies[0].Document)
+			if r.Policies[0].Role == SchedulerRole {
+				fs = g.CheckSchedulerRole("p", r.Policies[0].Document)
+			}
+			if permissions.Failed(fs) == tt.ok {
+				t.Errorf("findings %v, want ok=%v", fs, tt.ok)
+			}
+		})
+	}
+}
+
 func TestScanGatesResourcePoliciesThatNameTheVendor(t *testing.T) {
 	tpl := `Resources:
   BucketPolicy:
@@ -341,8 +387,8 @@ func TestCommittedTemplatesPassTheGate(t *testing.T) {
 	var out bytes.Buffer
 	s := CheckFiles([]string{"../../template.yaml", "../../templates/member-role.yaml"}, templateGate(), CheckOptions{}, &out)
 	// The function's role has its inline policy and the StackSet grant,
-	// a policy of its own.
-	if s.Errors != 0 || s.Policies < 10 || s.FunctionRoles != 2 {
-		t.Fatalf("errors %d, policies %d, function roles %d:\n%s", s.Errors, s.Policies, s.FunctionRoles, out.String())
+	// a policy of its own; the schedule's role has one.
+	if s.Errors != 0 || s.Policies < 10 || s.FunctionRoles != 2 || s.SchedulerRoles != 1 {
+		t.Fatalf("errors %d, policies %d, function roles %d, scheduler roles %d:\n%s", s.Errors, s.Policies, s.FunctionRoles, s.SchedulerRoles, out.String())
 	}
 }
