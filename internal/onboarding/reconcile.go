@@ -165,7 +165,12 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 	for id, r := range previous {
 		last[id] = r.VerifiedAt
 	}
-	out, err := s.verifyAll(ctx, cfg, account, verifyOpts{freeMembers: true, lastVerified: last})
+	out, err := s.verifyAll(ctx, cfg, account, verifyOpts{freeMembers: true, lastVerified: last,
+		// A change is news only if a second verification sees it too.
+		secondLook: func(a callback.Account) bool {
+			prev, ok := previous[a.AccountID]
+			return ok && prev.Status != a.Status
+		}})
 	if err != nil {
 		return run, fmt.Errorf("scheduled re-verification: %w", err)
 	}
@@ -220,6 +225,10 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 	}
 	lost, err := s.record(ctx, out.verifiedAt, changes)
 	if err != nil {
+		// The news stays in the outbox: some changes may be recorded and
+		// would not be found again. A change that is not recorded is
+		// found again by the next run and reported under that run's id
+		// too: told twice rather than never.
 		return run, err
 	}
 	if len(out.notReached) > 0 {
@@ -267,7 +276,7 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 		"unverifiable", counts.Unverifiable, "unreachable", counts.Unreachable,
 		"drifted", run.Drifted, "restored", run.Restored, "added", run.Added, "removed", run.Removed,
 		"heartbeat", run.Heartbeat, "delivered", run.Delivered, "pending", run.Pending, "dropped", run.Dropped, "callbackStatus", flushed.status,
-		"awsCalls", out.summary.Calls, "paidRequests", out.summary.PaidCalls, "durationMs", out.summary.Duration.Milliseconds())
+		"secondLooks", out.secondLooks, "awsCalls", out.summary.Calls, "paidRequests", out.summary.PaidCalls, "durationMs", out.summary.Duration.Milliseconds())
 	return run, nil
 }
 

@@ -620,3 +620,54 @@ func TestReconcileLeavesOutWhatAnUpdateRecordedMeanwhile(t *testing.T) {
 		t.Errorf("outbox left with %v", pending)
 	}
 }
+
+// flakyVerifier answers unreachable the first time it verifies each
+// account in flaky (a throttled or failed call), then as inner does.
+type flakyVerifier struct {
+	inner verifier
+	mu    sync.Mutex
+	flaky map[string]int
+}
+
+func (f *flakyVerifier) VerifyAll(ctx context.Context, roles iter.Seq[verify.Role], each func(verify.Report)) verify.Summary {
+	return f.inner.VerifyAll(ctx, roles, func(r verify.Report) {
+		f.mu.Lock()
+		n, ok := f.flaky[r.AccountID]
+		f.flaky[r.AccountID] = n + 1
+		f.mu.Unlock()
+		if ok && n == 0 {
+			r = verify.Unverified(r.AccountID, r.RoleARN, verify.Diagnosis{Code: "assume_role_failed", Message: "Throttling: Rate exceeded"})
+		}
+		each(r)
+	})
+}
+
+// A change seen once is verified once more before it is news: a
+// transient failure is not reported as drift, a real change still is.
+func TestReconcileReportsAChangeOnlyIfASecondLookSeesIt(t *testing.T) {
+	t.Parallel()
+	m1, m2 := "222222222222", "333333333333"
+	o := &org{members: []string{m1, m2}, statuses: map[string]verify.Status{m2: verify.StatusFinding}}
+	v := &vendor{}
+	clock := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	s, store := reconcileService(t, o, v, &clock)
+	var seed []state.Record
+	for _, id := range []string{mgmtAccount, m1, m2} {
+		seed = append(seed, state.Record{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/VendorReadOnly", Status: callback.StatusVerified, VerifiedAt: clock.Add(-time.Hour)})
+	}
+	if _, err := store.Save(t.Context(), seed); err != nil {
+		t.Fatal(err)
+	}
+	inner := &fakeVerifier{report: o.report}
+	s.Verifier = &flakyVerifier{inner: inner, flaky: map[string]int{m1: 0}}
+	run, err := s.Reconcile(t.Context(), scheduled("exec-1", clock, "off"))
+	if err != nil || run.Drifted != 1 {
+		t.Fatalf("run: %+v, %v; want one drift", run, err)
+	}
+	if got, want := v.events(), []string{"verification.drifted[" + m2 + ":verified>finding]"}; !slices.Equal(got, want) {
+		t.Errorf("the vendor received %v, want %v (the throttled look at %s is not news)", got, want, m1)
+	}
+	if n := len(inner.seen); n != 5 {
+		t.Errorf("%d verifications, want 5: three, then a second look at the two that changed", n)
+	}
+}

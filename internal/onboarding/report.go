@@ -29,6 +29,8 @@ type outcome struct {
 	// notReached are the accounts the run's deadline kept from being
 	// verified: their reports say unreachable, but nothing is known.
 	notReached []string
+	// secondLooks counts the accounts verified twice (verifyOpts).
+	secondLooks int
 }
 
 func (o *outcome) add(r verify.Report) {

@@ -214,6 +214,16 @@ func (h *Handler) summary(received time.Time, outcome Outcome, m *callback.Messa
 	if o != nil {
 		line += fmt.Sprintf(" status=%s total=%d", o.Status, len(o.Accounts))
 	}
+	if c := p.Counts; c != nil {
+		// A scheduled run's tally of the whole organization (payload 1.3).
+		line += fmt.Sprintf(" run: accounts=%d verified=%d gaps=%d finding=%d unverifiable=%d unreachable=%d", c.Accounts, c.Verified, c.Gaps, c.Finding, c.Unverifiable, c.Unreachable)
+	}
+	if p.PendingEvents != nil && *p.PendingEvents > 0 {
+		line += fmt.Sprintf(" pending=%d", *p.PendingEvents)
+	}
+	if p.DroppedEvents != nil && *p.DroppedEvents > 0 {
+		line += fmt.Sprintf(" dropped=%d", *p.DroppedEvents)
+	}
 	h.outMu.Lock()
 	defer h.outMu.Unlock()
 	fmt.Fprintln(h.out, line)

@@ -380,6 +380,9 @@ func TestReceiverKeepsATimelineOfScheduledEvents(t *testing.T) {
 	if ch := o.Timeline[1].Accounts; len(ch) != 1 || ch[0].AccountID != member(1) || ch[0].Status != callback.StatusFinding || ch[0].PreviousStatus != callback.StatusVerified {
 		t.Errorf("the drift is kept as the account's change: %+v", ch)
 	}
+	if lines := e.out.Lines(); !strings.Contains(lines[3], "run: accounts=3 verified=3 gaps=0") {
+		t.Errorf("the heartbeat's summary %q does not give the run's counts", lines[3])
+	}
 	// A re-delivery adds nothing to the timeline.
 	if _, err := e.deliver(steps[1]); err != nil {
 		t.Fatal(err)
