@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -35,7 +36,9 @@ func TestMain(m *testing.M) { emulatortest.Main(m) }
 func stateTable(t *testing.T) *state.Store {
 	t.Helper()
 	srv := emulatortest.Shared(t)
-	name := "state-" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	// The package's moto outlives a test (and -count reruns): each table
+	// and user gets a name of its own.
+	name := fmt.Sprintf("state-%s-%x", strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())), rand.Uint32())
 	admin := dynamodb.NewFromConfig(srv.Config())
 	if _, err := admin.CreateTable(t.Context(), &dynamodb.CreateTableInput{
 		TableName:            aws.String(name),
@@ -288,29 +291,28 @@ func TestReconcileRunsOneAtATime(t *testing.T) {
 	}
 	gate := make(chan struct{})
 	s.Verifier = &blockingVerifier{inner: &fakeVerifier{report: o.report}, gate: gate}
-	var wg sync.WaitGroup
-	runs := make([]Run, 2)
+	done := make(chan Run, 2)
 	for i := range 2 {
-		wg.Go(func() {
-			var err error
-			runs[i], err = s.Reconcile(t.Context(), scheduled(fmt.Sprintf("exec-%d", i), clock.Add(time.Duration(i)*time.Hour), "off"))
+		go func() {
+			run, err := s.Reconcile(t.Context(), scheduled(fmt.Sprintf("exec-%d", i), clock.Add(time.Duration(i)*time.Hour), "off"))
 			if err != nil {
 				t.Error(err)
 			}
-		})
+			done <- run
+		}()
 	}
-	// Let the holder through once the other has stepped aside.
-	deadline := time.After(30 * time.Second)
-	for runs[0].Skipped == "" && runs[1].Skipped == "" {
-		select {
-		case <-deadline:
-			close(gate)
-			t.Fatal("neither run stepped aside")
-		case <-time.After(10 * time.Millisecond):
-		}
+	// The holder waits at the gate; the other finishes first, having
+	// stepped aside. Then the holder goes through.
+	var runs []Run
+	select {
+	case r := <-done:
+		runs = append(runs, r)
+	case <-time.After(30 * time.Second):
+		close(gate)
+		t.Fatal("neither run stepped aside")
 	}
 	close(gate)
-	wg.Wait()
+	runs = append(runs, <-done)
 	skipped := 0
 	for _, r := range runs {
 		if r.Skipped != "" {

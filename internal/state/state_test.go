@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,9 @@ import (
 // function: the table's own ARN only.
 func newTable(t *testing.T, srv *emulator.Server, name string) (*state.Store, *dynamodb.Client) {
 	t.Helper()
+	// The package's moto outlives a test (and -count reruns): each table
+	// and user gets a name of its own.
+	name = fmt.Sprintf("%s-%x", name, mrand.Uint32())
 	admin := dynamodb.NewFromConfig(srv.Config())
 	if _, err := admin.CreateTable(t.Context(), &dynamodb.CreateTableInput{
 		TableName:            aws.String(name),
@@ -97,7 +101,7 @@ func TestStoreRefusesAFormatFromTheFuture(t *testing.T) {
 	srv := emulatortest.Shared(t)
 	s, _ := newTable(t, srv, "rolecall-state-future")
 	admin := dynamodb.NewFromConfig(srv.Config())
-	if _, err := admin.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String("rolecall-state-future"), Item: map[string]types.AttributeValue{
+	if _, err := admin.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(s.Table()), Item: map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: "ACCOUNT"}, "sk": &types.AttributeValueMemberS{Value: "111111111111"},
 		"format": &types.AttributeValueMemberN{Value: fmt.Sprint(state.Format + 1)}, "verifiedAt": &types.AttributeValueMemberN{Value: "1"},
 	}}); err != nil {
@@ -115,8 +119,8 @@ func TestStoreIsDeniedAnotherTable(t *testing.T) {
 	t.Parallel()
 	srv := emulatortest.Shared(t)
 	_, db := newTable(t, srv, "rolecall-state-own")
-	newTable(t, srv, "someone-elses")
-	_, err := state.New(db, "someone-elses").All(t.Context())
+	other, _ := newTable(t, srv, "someone-elses")
+	_, err := state.New(db, other.Table()).All(t.Context())
 	if code := emulator.ErrorCode(err); code != "AccessDeniedException" && code != "AccessDenied" {
 		t.Fatalf("reading another table: %v (code %q), want AccessDenied", err, code)
 	}
