@@ -92,11 +92,9 @@ func (s *Store) Enqueue(ctx context.Context, entries ...Pending) error {
 			ConditionExpression:      aws.String("attribute_not_exists(#sk)"),
 			ExpressionAttributeNames: map[string]string{"#sk": attrSK},
 		})
-		if conditionFailed(err) {
-			continue // kept already
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("keep callback %s in the outbox of %s: %w", e.ID, s.table, err))
+		// A failed condition: the callback is kept already.
+		if _, err := applied(err, "keep callback "+e.ID+" in the outbox of "+s.table); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -214,10 +212,7 @@ func (s *Store) putDropped(ctx context.Context, n int, revision int64) (bool, er
 		ExpressionAttributeNames:  map[string]string{"#sk": attrSK, "#r": attrRevision},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":r": &types.AttributeValueMemberN{Value: strconv.FormatInt(revision, 10)}},
 	})
-	if conditionFailed(err) {
-		return false, nil
-	}
-	return err == nil, err
+	return applied(err, "count dropped callbacks in "+s.table)
 }
 
 // AcquireLease takes the named lease for owner until expires, if no other
@@ -240,13 +235,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, now, expir
 			":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixNano(), 10)},
 		},
 	})
-	if conditionFailed(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("take the %s lease in %s: %w", name, s.table, err)
-	}
-	return true, nil
+	return applied(err, "take the "+name+" lease in "+s.table)
 }
 
 // ReleaseLease gives the lease back if owner still holds it.
@@ -261,13 +250,9 @@ func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 		ExpressionAttributeNames:  map[string]string{"#o": attrOwner},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: owner}},
 	})
-	if conditionFailed(err) {
-		return nil // expired and taken by another run
-	}
-	if err != nil {
-		return fmt.Errorf("release the %s lease in %s: %w", name, s.table, err)
-	}
-	return nil
+	// A failed condition: the lease expired and another run took it.
+	_, err = applied(err, "release the "+name+" lease in "+s.table)
+	return err
 }
 
 // ClaimHeartbeat records a heartbeat at now if the last one is at least
@@ -286,13 +271,7 @@ func (s *Store) ClaimHeartbeat(ctx context.Context, now time.Time, every time.Du
 		ExpressionAttributeNames:  map[string]string{"#sk": attrSK, "#a": attrAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":due": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(-every).UnixNano(), 10)}},
 	})
-	if conditionFailed(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("record the heartbeat in %s: %w", s.table, err)
-	}
-	return true, nil
+	return applied(err, "record the heartbeat in "+s.table)
 }
 
 // query calls each for every item of partition pk.
@@ -356,9 +335,18 @@ func (s *Store) delete(ctx context.Context, pk, sk string) error {
 	return err
 }
 
-func conditionFailed(err error) bool {
+// applied reads the answer to a conditional write: true when it was made,
+// false with no error when its condition failed (another run's write
+// came first), and any other error wrapped with what the write was for.
+func applied(err error, what string) (bool, error) {
 	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "ConditionalCheckFailedException"
+	switch {
+	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "ConditionalCheckFailedException":
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("%s: %w", what, err)
+	}
+	return true, nil
 }
 
 func str(item map[string]types.AttributeValue, k string) string {

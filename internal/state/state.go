@@ -142,13 +142,8 @@ func (s *Store) put(ctx context.Context, r Record) (bool, error) {
 		ExpressionAttributeNames:  map[string]string{"#v": attrVerified},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.UnixNano(), 10)}},
 	})
-	if conditionFailed(err) {
-		return false, nil // a newer verification is on record
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, nil
+	// A failed condition: a newer verification is on record.
+	return applied(err, "write the record")
 }
 
 // Transition records r only if the account's status on record is still
@@ -176,13 +171,7 @@ func (s *Store) Transition(ctx context.Context, from callback.Status, r Record) 
 		}
 	}
 	_, err = s.db.PutItem(ctx, in)
-	if conditionFailed(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("record account %s in %s: %w", r.AccountID, s.table, err)
-	}
-	return true, nil
+	return applied(err, "record account "+r.AccountID+" in "+s.table)
 }
 
 // ForgetIf removes an account's record only if its status is still
@@ -205,13 +194,7 @@ func (s *Store) ForgetIf(ctx context.Context, accountID string, status callback.
 		in.ExpressionAttributeValues = nil
 	}
 	_, err := s.db.DeleteItem(ctx, in)
-	if conditionFailed(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("forget account %s in %s: %w", accountID, s.table, err)
-	}
-	return true, nil
+	return applied(err, "forget account "+accountID+" in "+s.table)
 }
 
 func recordItem(r Record) (map[string]types.AttributeValue, error) {
