@@ -92,10 +92,8 @@ func testPayload(event Event, members int) Payload {
 	case EventOnboardingDeleted:
 		p.Accounts = nil
 	case EventHeartbeat:
-		p.Counts = &Counts{}
-		for _, a := range p.Accounts {
-			p.Counts.Add(a.Status)
-		}
+		c := CountsOf(p.Accounts)
+		p.Counts = &c
 		p.Accounts = nil
 		pending, dropped := 2, 0
 		p.PendingEvents, p.DroppedEvents = &pending, &dropped

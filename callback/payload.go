@@ -74,6 +74,15 @@ type Counts struct {
 	Unreachable  int `json:"unreachable"`
 }
 
+// CountsOf tallies accounts by status.
+func CountsOf(accounts []Account) Counts {
+	var c Counts
+	for _, a := range accounts {
+		c.Add(a.Status)
+	}
+	return c
+}
+
 // Add counts one account of status st.
 func (c *Counts) Add(st Status) {
 	c.Accounts++

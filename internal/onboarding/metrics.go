@@ -21,15 +21,19 @@ func emitMetrics(w io.Writer, at time.Time, stackID string, counts callback.Coun
 	if w == nil {
 		return nil
 	}
-	values := map[string]int{
-		params.MetricOfStatus(""):                                  counts.Accounts,
-		params.MetricOfStatus(string(callback.StatusVerified)):     counts.Verified,
-		params.MetricOfStatus(string(callback.StatusGaps)):         counts.Gaps,
-		params.MetricOfStatus(string(callback.StatusFinding)):      counts.Finding,
-		params.MetricOfStatus(string(callback.StatusUnverifiable)): counts.Unverifiable,
-		params.MetricOfStatus(string(callback.StatusUnreachable)):  counts.Unreachable,
-		params.MetricNeedsAttention:                                counts.Finding + counts.Unverifiable + counts.Unreachable,
-		params.MetricPending:                                       pending,
+	// In the order they are written: each metric's name once.
+	values := []struct {
+		name  string
+		value int
+	}{
+		{params.MetricOfStatus(""), counts.Accounts},
+		{params.MetricOfStatus(string(callback.StatusVerified)), counts.Verified},
+		{params.MetricOfStatus(string(callback.StatusGaps)), counts.Gaps},
+		{params.MetricOfStatus(string(callback.StatusFinding)), counts.Finding},
+		{params.MetricOfStatus(string(callback.StatusUnverifiable)), counts.Unverifiable},
+		{params.MetricOfStatus(string(callback.StatusUnreachable)), counts.Unreachable},
+		{params.MetricNeedsAttention, counts.Finding + counts.Unverifiable + counts.Unreachable},
+		{params.MetricPending, pending},
 	}
 	type metric struct {
 		Name string `json:"Name"`
@@ -37,9 +41,9 @@ func emitMetrics(w io.Writer, at time.Time, stackID string, counts callback.Coun
 	}
 	var metrics []metric
 	line := map[string]any{params.MetricDimension: stackNameOf(stackID)}
-	for _, name := range metricOrder {
-		metrics = append(metrics, metric{Name: name, Unit: "Count"})
-		line[name] = values[name]
+	for _, v := range values {
+		metrics = append(metrics, metric{Name: v.name, Unit: "Count"})
+		line[v.name] = v.value
 	}
 	line["_aws"] = map[string]any{
 		"Timestamp": at.UnixMilli(),
@@ -55,18 +59,6 @@ func emitMetrics(w io.Writer, at time.Time, stackID string, counts callback.Coun
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
-}
-
-// metricOrder lists the metrics in the order they are written.
-var metricOrder = []string{
-	params.MetricOfStatus(""),
-	params.MetricOfStatus(string(callback.StatusVerified)),
-	params.MetricOfStatus(string(callback.StatusGaps)),
-	params.MetricOfStatus(string(callback.StatusFinding)),
-	params.MetricOfStatus(string(callback.StatusUnverifiable)),
-	params.MetricOfStatus(string(callback.StatusUnreachable)),
-	params.MetricNeedsAttention,
-	params.MetricPending,
 }
 
 // stackNameOf returns NAME of arn:...:stack/NAME/ID.

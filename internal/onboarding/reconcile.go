@@ -193,10 +193,8 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 			known = append(known, callback.Account{AccountID: id, RoleARN: r.RoleARN, Status: r.Status})
 		}
 	}
-	counts := &callback.Counts{}
-	for _, a := range known {
-		counts.Add(a.Status)
-	}
+	tally := callback.CountsOf(known)
+	counts := &tally
 	org := s.organizationOf(ctx)
 	requestID := "schedule:" + ev.ScheduledTime
 	build := func(event callback.Event, accounts []callback.Account) callback.Payload {
@@ -270,7 +268,7 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 	}
 	flushed := s.flush(ctx, cfg, secret)
 	run.Delivered, run.Pending, run.Dropped = flushed.delivered, flushed.pending, flushed.dropped
-	s.emit(ctx, known, flushed.pending)
+	s.emit(ctx, tally, flushed.pending)
 	log.InfoContext(ctx, "scheduled re-verification",
 		"accounts", run.Accounts, "verified", counts.Verified, "gaps", counts.Gaps, "finding", counts.Finding,
 		"unverifiable", counts.Unverifiable, "unreachable", counts.Unreachable,
@@ -281,12 +279,8 @@ func (s *Service) Reconcile(ctx context.Context, raw json.RawMessage) (Run, erro
 }
 
 // emit writes the verification's metrics; a failure is logged.
-func (s *Service) emit(ctx context.Context, accounts []callback.Account, pending int) {
-	var c callback.Counts
-	for _, a := range accounts {
-		c.Add(a.Status)
-	}
-	if err := emitMetrics(s.Metrics, s.Now(), s.Settings.StackID, c, pending); err != nil {
+func (s *Service) emit(ctx context.Context, counts callback.Counts, pending int) {
+	if err := emitMetrics(s.Metrics, s.Now(), s.Settings.StackID, counts, pending); err != nil {
 		s.Logger.WarnContext(ctx, "metrics not written", "error", err)
 	}
 }

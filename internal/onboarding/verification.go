@@ -120,7 +120,7 @@ func (s *Service) verification(ctx context.Context, req customresource.Request) 
 	}
 	customresource.SetPhase(ctx, "delivering the callback")
 	vendor := s.deliver(ctx, cfg, secret, req.RequestID, payload)
-	s.emit(ctx, out.accounts, vendor.Pending)
+	s.emit(ctx, callback.CountsOf(out.accounts), vendor.Pending)
 
 	if out.failed() {
 		if rollingBack {

@@ -133,11 +133,8 @@ func timelineEntry(m *callback.Message, receivedAt time.Time, stale bool) Timeli
 	e := TimelineEntry{ID: m.ID, Event: p.Event, OccurredAt: p.OccurredAt.UTC(), ReceivedAt: receivedAt.UTC(), StackID: p.StackID, Stale: stale}
 	switch p.Event {
 	case callback.EventOnboardingCreated, callback.EventOnboardingUpdated, callback.EventOnboardingDeleted:
-		c := &callback.Counts{}
-		for _, a := range p.Accounts {
-			c.Add(a.Status)
-		}
-		e.Counts = c
+		c := callback.CountsOf(p.Accounts)
+		e.Counts = &c
 	case callback.EventHeartbeat:
 		if p.Counts != nil {
 			c := *p.Counts
