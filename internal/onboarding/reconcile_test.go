@@ -57,6 +57,22 @@ func stateTable(t *testing.T) *state.Store {
 	return state.New(dynamodb.NewFromConfig(fn), name)
 }
 
+// seedVerified records the accounts as verified, as a stack's creation
+// does: the first at the time given, each next one a minute later (the
+// order a scheduled run, oldest first, verifies them in).
+func seedVerified(t *testing.T, store *state.Store, at time.Time, ids ...string) {
+	t.Helper()
+	var seed []state.Record
+	for i, id := range ids {
+		arn := "arn:aws:iam::" + id + ":role/VendorReadOnly"
+		seed = append(seed, state.Record{AccountID: id, RoleARN: arn, Status: callback.StatusVerified, PermissionSet: permissions.Version,
+			VerifiedAt: at.Add(time.Duration(i) * time.Minute), Account: callback.Account{AccountID: id, RoleARN: arn, Status: callback.StatusVerified}})
+	}
+	if _, err := store.Save(t.Context(), seed); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // vendor is the vendor's endpoint as the function's sender meets it: up
 // or down, validating as the real sender does, keeping what it took.
 type vendor struct {
@@ -170,15 +186,7 @@ func TestReconcileTellsOnlyChangesAndLosesNothingWhileTheVendorIsDown(t *testing
 	s.Metrics = metrics
 
 	// What the stack's creation recorded: every role verified.
-	var seed []state.Record
-	for _, id := range []string{mgmtAccount, m1, m2, m3} {
-		arn := "arn:aws:iam::" + id + ":role/VendorReadOnly"
-		seed = append(seed, state.Record{AccountID: id, RoleARN: arn, Status: callback.StatusVerified, PermissionSet: permissions.Version, VerifiedAt: clock.Add(-time.Hour),
-			Account: callback.Account{AccountID: id, RoleARN: arn, Status: callback.StatusVerified}})
-	}
-	if _, err := store.Save(ctx, seed); err != nil {
-		t.Fatal(err)
-	}
+	seedVerified(t, store, clock.Add(-time.Hour), mgmtAccount, m1, m2, m3)
 
 	// Run 1: nothing changed; the day's heartbeat goes out.
 	run, err := s.Reconcile(ctx, scheduled("exec-1", clock, "daily"))
@@ -282,13 +290,7 @@ func TestReconcileRunsOneAtATime(t *testing.T) {
 	v := &vendor{}
 	clock := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	s, store := reconcileService(t, o, v, &clock)
-	var seed []state.Record
-	for _, id := range []string{mgmtAccount, "222222222222"} {
-		seed = append(seed, state.Record{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/VendorReadOnly", Status: callback.StatusVerified, VerifiedAt: clock.Add(-time.Hour)})
-	}
-	if _, err := store.Save(t.Context(), seed); err != nil {
-		t.Fatal(err)
-	}
+	seedVerified(t, store, clock.Add(-time.Hour), mgmtAccount, "222222222222")
 	gate := make(chan struct{})
 	s.Verifier = &blockingVerifier{inner: &fakeVerifier{report: o.report}, gate: gate}
 	done := make(chan Run, 2)
@@ -525,14 +527,7 @@ func TestReconcileCutShortResumesWithTheAccountsNotReached(t *testing.T) {
 	v := &vendor{}
 	clock := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	s, store := reconcileService(t, o, v, &clock)
-	var seed []state.Record
-	for i, id := range append([]string{mgmtAccount}, members...) {
-		seed = append(seed, state.Record{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/VendorReadOnly", Status: callback.StatusVerified,
-			VerifiedAt: clock.Add(-time.Hour + time.Duration(i)*time.Minute)})
-	}
-	if _, err := store.Save(t.Context(), seed); err != nil {
-		t.Fatal(err)
-	}
+	seedVerified(t, store, clock.Add(-time.Hour), append([]string{mgmtAccount}, members...)...)
 	cut := &deadlineVerifier{n: 3} // the management account and two members
 	s.Verifier = cut
 	s.CallbackBudget = 200 * time.Millisecond
@@ -602,13 +597,7 @@ func TestReconcileLeavesOutWhatAnUpdateRecordedMeanwhile(t *testing.T) {
 	v := &vendor{}
 	clock := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	s, store := reconcileService(t, o, v, &clock)
-	var seed []state.Record
-	for _, id := range []string{mgmtAccount, m1, m2} {
-		seed = append(seed, state.Record{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/VendorReadOnly", Status: callback.StatusVerified, VerifiedAt: clock.Add(-time.Hour)})
-	}
-	if _, err := store.Save(t.Context(), seed); err != nil {
-		t.Fatal(err)
-	}
+	seedVerified(t, store, clock.Add(-time.Hour), mgmtAccount, m1, m2)
 	s.Ledger = &racingLedger{ledgerAPI: store, store: store,
 		race: state.Record{AccountID: m1, RoleARN: "arn:aws:iam::" + m1 + ":role/VendorReadOnly", Status: callback.StatusGaps, VerifiedAt: clock.Add(-time.Minute)}}
 	run, err := s.Reconcile(t.Context(), scheduled("exec-1", clock, "off"))
@@ -653,13 +642,7 @@ func TestReconcileReportsAChangeOnlyIfASecondLookSeesIt(t *testing.T) {
 	v := &vendor{}
 	clock := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	s, store := reconcileService(t, o, v, &clock)
-	var seed []state.Record
-	for _, id := range []string{mgmtAccount, m1, m2} {
-		seed = append(seed, state.Record{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/VendorReadOnly", Status: callback.StatusVerified, VerifiedAt: clock.Add(-time.Hour)})
-	}
-	if _, err := store.Save(t.Context(), seed); err != nil {
-		t.Fatal(err)
-	}
+	seedVerified(t, store, clock.Add(-time.Hour), mgmtAccount, m1, m2)
 	inner := &fakeVerifier{report: o.report}
 	s.Verifier = &flakyVerifier{inner: inner, flaky: map[string]int{m1: 0}}
 	run, err := s.Reconcile(t.Context(), scheduled("exec-1", clock, "off"))
