@@ -14,6 +14,9 @@ const (
 	HeaderTimestamp     = "webhook-timestamp"
 	HeaderSignature     = "webhook-signature"
 	HeaderIdentityProof = "x-rolecall-identity-proof"
+	// HeaderKeyID lists the key ids (Secret.KeyID) of the secrets that
+	// signed, space separated, in the order of the signatures.
+	HeaderKeyID = "x-rolecall-key-id"
 )
 
 // The headers that bind an identity proof to one callback. Each must be

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
@@ -69,6 +70,32 @@ func GenerateSecret(r io.Reader) (string, error) {
 		return "", fmt.Errorf("generate callback secret: %w", err)
 	}
 	return SecretPrefix + base64.StdEncoding.EncodeToString(key), nil
+}
+
+// KeyIDPrefix starts every key id.
+const KeyIDPrefix = "rk_"
+
+// KeyID names the secret without revealing it: "rk_" and the first 16
+// bytes of SHA-256 over a fixed label and the key, in hex. A sender puts
+// the key ids of its secrets in the x-rolecall-key-id header, so a
+// receiver with many customers finds the one secret to check a callback
+// with (and the customer it belongs to) in one lookup. It is one-way: the
+// key id of a 256-bit key tells nothing about the key. It authenticates
+// nothing either; the signature does.
+func (s Secret) KeyID() string {
+	h := sha256.New()
+	h.Write([]byte("rolecall callback key id\x00"))
+	h.Write(s.key)
+	return KeyIDPrefix + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// KeyIDOf returns the key id of a "whsec_" secret.
+func KeyIDOf(secret string) (string, error) {
+	s, err := ParseSecret(secret)
+	if err != nil {
+		return "", err
+	}
+	return s.KeyID(), nil
 }
 
 // String hides the key.

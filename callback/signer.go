@@ -106,7 +106,34 @@ func (s *Signer) Sign(ctx context.Context, id string, body []byte) (http.Header,
 	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	h.Set(HeaderSignature, signatureHeader(s.secrets, id, ts, body))
 	h.Set(HeaderIdentityProof, pr)
+	h.Set(HeaderKeyID, keyIDHeader(s.secrets))
 	return h, nil
+}
+
+// keyIDHeader returns the x-rolecall-key-id value.
+func keyIDHeader(secrets []Secret) string {
+	ids := make([]string, len(secrets))
+	for i, s := range secrets {
+		ids[i] = s.KeyID()
+	}
+	return strings.Join(ids, " ")
+}
+
+// KeyIDs returns the key ids a callback's headers list (HeaderKeyID), at
+// most 8, each checked for form; a callback from a sender older than key
+// ids lists none.
+func KeyIDs(h http.Header) ([]string, error) {
+	raw := strings.Fields(h.Get(HeaderKeyID))
+	if len(raw) > 8 {
+		return nil, fmt.Errorf("%w: %s lists %d key ids, at most 8", ErrMalformedHeader, HeaderKeyID, len(raw))
+	}
+	for _, id := range raw {
+		rest, ok := strings.CutPrefix(id, KeyIDPrefix)
+		if _, err := hex.DecodeString(rest); !ok || err != nil || len(rest) != 32 {
+			return nil, fmt.Errorf("%w: %s holds %.40q, not %s and 32 hex digits", ErrMalformedHeader, HeaderKeyID, id, KeyIDPrefix)
+		}
+	}
+	return raw, nil
 }
 
 // prove signs the sts:GetCallerIdentity request that binds body, the
