@@ -1,13 +1,11 @@
 package receiver
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rolecall/rolecall/callback"
+	"github.com/rolecall/rolecall/internal/ledger"
 )
 
 // maxEventIDs bounds the accepted ids an Onboarding remembers.
@@ -24,146 +23,35 @@ const maxEventIDs = 512
 // maxTimeline bounds an Onboarding's timeline; the oldest entries go first.
 const maxTimeline = 10000
 
-// Onboarding states.
+// The onboarding model is the ledger's.
+type (
+	Onboarding     = ledger.Onboarding
+	Heartbeat      = ledger.Heartbeat
+	TimelineEntry  = ledger.TimelineEntry
+	TimelineChange = ledger.TimelineChange
+	EventRef       = ledger.EventRef
+	Outcome        = ledger.Outcome
+)
+
+// Onboarding states and Apply's outcomes.
 const (
-	// StatusActive: created (or updated) and verified; ingest.
-	StatusActive = "active"
-	// StatusPaused: the stack is being deleted; stop ingesting.
-	StatusPaused = "paused"
-	// StatusFailed: the stack's creation failed on what the verification
-	// found; the onboarding was never opened. A later onboarding.created
-	// opens it.
-	StatusFailed = "failed"
+	StatusActive     = ledger.StatusActive
+	StatusPaused     = ledger.StatusPaused
+	StatusFailed     = ledger.StatusFailed
+	OutcomeStored    = ledger.OutcomeStored
+	OutcomeDuplicate = ledger.OutcomeDuplicate
+	OutcomeStale     = ledger.OutcomeStale
 )
 
 var (
 	// ErrNotFound: no onboarding is stored under the key.
 	ErrNotFound = errors.New("no onboarding stored")
-	// ErrManagementAccountChanged: the organization is stored under another
-	// management account. An organization's management account never
-	// changes, so this is someone else's claim.
-	ErrManagementAccountChanged = errors.New("organization is registered to another management account")
+	// ErrManagementAccountChanged: see ledger.
+	ErrManagementAccountChanged = ledger.ErrManagementAccountChanged
 )
 
-// Onboarding is what the receiver knows about one organization (or one
-// account, for a single-account stack): the merge of every event accepted.
-//
-// An organization may report through more than one stack: with a
-// delegated administrator, one stack runs in the administrator's account
-// (the StackSet, every member) and one in the management account (its own
-// role). Stacks keeps each stack's own view; the fields above it are the
-// merge (see mergeStacks).
-type Onboarding struct {
-	// Key names the file: the organization id, or the management account
-	// id when there is no organization.
-	Key            string `json:"key"`
-	OrganizationID string `json:"organization_id,omitempty"`
-	// ManagementAccountID is the organization's management account; an
-	// organization is bound to it by its first event.
-	ManagementAccountID string                 `json:"management_account_id"`
-	Status              string                 `json:"status"`
-	StackID             string                 `json:"stack_id"`
-	Region              string                 `json:"region"`
-	Accounts            []callback.Account     `json:"accounts"` // by account id
-	CUR                 callback.CUR           `json:"cur"`
-	InventoryRegions    []string               `json:"inventory_regions"`
-	PermissionSet       callback.PermissionSet `json:"permission_set"`
-	Notes               []string               `json:"notes"`
-	ExternalIDRotatedAt *time.Time             `json:"external_id_rotated_at,omitempty"`
-	PausedAt            *time.Time             `json:"paused_at,omitempty"`
-	// LastEvent is the newest event applied; an older one arriving later
-	// is recorded but not applied.
-	LastEvent EventRef `json:"last_event"`
-	// CallerARN is who signed the last accepted event's identity proof.
-	CallerARN string    `json:"caller_arn"`
-	UpdatedAt time.Time `json:"updated_at"`
-	// EventIDs are the ids accepted, oldest first, at most 512: a
-	// re-delivery of one of them is answered without processing it.
-	EventIDs []string `json:"event_ids"`
-	// Stacks are the reporting stacks' own views, by stack id. Each holds
-	// that stack's accounts, status, settings and last event; its Key,
-	// EventIDs and Stacks are unused.
-	Stacks map[string]*Onboarding `json:"stacks,omitempty"`
-	// StackAccountID is, in a stack's view, the account the stack runs in.
-	StackAccountID string `json:"stack_account_id,omitempty"`
-	// CallAs is, in a stack's view, how it runs the StackSet.
-	CallAs string `json:"call_as,omitempty"`
-	// Heartbeat is the last daily digest of the scheduled
-	// re-verification (payload 1.3).
-	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
-	// Timeline is every event accepted, in the order received, at most
-	// the last 10,000: what happened to the organization and when.
-	Timeline []TimelineEntry `json:"timeline,omitempty"`
-}
-
-// Heartbeat is a heartbeat's news: the stack was alive at At, with these
-// counts, and this many callbacks waiting in its outbox.
-type Heartbeat struct {
-	At      time.Time       `json:"at"`
-	StackID string          `json:"stack_id"`
-	Counts  callback.Counts `json:"counts"`
-	Pending *int            `json:"pending_events,omitempty"`
-}
-
-// TimelineEntry is one accepted event in short: what happened, when, and
-// to which accounts. An event about the whole set (created, updated,
-// deleted, a heartbeat) is kept as counts; one about some accounts (added,
-// removed, drifted, restored, failed) lists them.
-type TimelineEntry struct {
-	ID         string           `json:"id"`
-	Event      callback.Event   `json:"event"`
-	OccurredAt time.Time        `json:"occurred_at"`
-	ReceivedAt time.Time        `json:"received_at"`
-	StackID    string           `json:"stack_id"`
-	Stale      bool             `json:"stale,omitempty"`
-	Counts     *callback.Counts `json:"counts,omitempty"`
-	Accounts   []TimelineChange `json:"accounts,omitempty"`
-}
-
-// TimelineChange is one account in a timeline entry.
-type TimelineChange struct {
-	AccountID      string          `json:"account_id"`
-	Status         callback.Status `json:"status"`
-	PreviousStatus callback.Status `json:"previous_status,omitempty"`
-}
-
-// timelineEntry summarises an accepted message.
-func timelineEntry(m *callback.Message, receivedAt time.Time, stale bool) TimelineEntry {
-	p := &m.Payload
-	e := TimelineEntry{ID: m.ID, Event: p.Event, OccurredAt: p.OccurredAt.UTC(), ReceivedAt: receivedAt.UTC(), StackID: p.StackID, Stale: stale}
-	switch p.Event {
-	case callback.EventOnboardingCreated, callback.EventOnboardingUpdated, callback.EventOnboardingDeleted:
-		c := callback.CountsOf(p.Accounts)
-		e.Counts = &c
-	case callback.EventHeartbeat:
-		if p.Counts != nil {
-			c := *p.Counts
-			e.Counts = &c
-		}
-	default:
-		for _, a := range p.Accounts {
-			e.Accounts = append(e.Accounts, TimelineChange{AccountID: a.AccountID, Status: a.Status, PreviousStatus: a.PreviousStatus})
-		}
-	}
-	return e
-}
-
-// EventRef names one event.
-type EventRef struct {
-	ID         string         `json:"id"`
-	Event      callback.Event `json:"event"`
-	OccurredAt time.Time      `json:"occurred_at"`
-}
-
-// Outcome is what Store.Apply did with a message.
-type Outcome string
-
-// Outcomes of Apply.
-const (
-	OutcomeStored    Outcome = "stored"
-	OutcomeDuplicate Outcome = "duplicate"
-	OutcomeStale     Outcome = "stale"
-)
+// KeyOf returns the key p is stored under.
+func KeyOf(p *callback.Payload) string { return ledger.KeyOf(p) }
 
 // Store keeps one JSON file per organization in a directory. Every write
 // goes to a temporary file in the same directory, is synced, and is renamed
@@ -190,12 +78,6 @@ func (s *Store) Dir() string { return s.dir }
 
 var keyPattern = regexp.MustCompile(`^(o-[a-z0-9]{10,32}|[0-9]{12})$`)
 
-// KeyOf returns the key p is stored under: its organization id, or its
-// management account id when it has none.
-func KeyOf(p *callback.Payload) string {
-	return cmp.Or(p.OrganizationID, p.ManagementAccountID)
-}
-
 // Get returns the onboarding stored under key (an organization id, or a
 // management account id for a single-account stack).
 func (s *Store) Get(ctx context.Context, key string) (*Onboarding, error) {
@@ -217,26 +99,23 @@ func (s *Store) Seen(ctx context.Context, p *callback.Payload, id string) (bool,
 	return slices.Contains(o.EventIDs, id), nil
 }
 
-// Apply merges a verified message into its organization's onboarding and
-// writes it. onboarding.created and .updated replace the account set,
-// account.added and .removed adjust it, onboarding.deleted pauses the
-// onboarding. An id already accepted changes nothing (OutcomeDuplicate);
-// an event older than the last one applied is recorded but not applied
-// (OutcomeStale).
+// Apply merges a verified message into its organization's onboarding
+// (ledger.Apply) and writes it. An id already accepted changes nothing
+// (OutcomeDuplicate).
 func (s *Store) Apply(ctx context.Context, m *callback.Message, receivedAt time.Time) (Outcome, *Onboarding, error) {
 	if err := ctx.Err(); err != nil {
 		return "", nil, err
 	}
 	p := &m.Payload
 	key := KeyOf(p)
-	management := cmp.Or(p.OrganizationManagementAccountID, p.ManagementAccountID)
+	management := ledger.ManagementAccountOf(p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
 	o, err := s.read(key)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		o = &Onboarding{Key: key, OrganizationID: p.OrganizationID, ManagementAccountID: management}
+		o = ledger.New(p)
 	case err != nil:
 		return "", nil, err
 	case o.ManagementAccountID != management:
@@ -244,35 +123,8 @@ func (s *Store) Apply(ctx context.Context, m *callback.Message, receivedAt time.
 	case slices.Contains(o.EventIDs, m.ID):
 		return OutcomeDuplicate, o, nil
 	}
-	if o.Stacks == nil {
-		o.Stacks = map[string]*Onboarding{}
-		if o.StackID != "" {
-			// Stored before stacks were kept apart: all of it is one
-			// stack's.
-			v := *o
-			v.Stacks, v.EventIDs = nil, nil
-			o.Stacks[o.StackID] = &v
-		}
-	}
-	st := o.Stacks[p.StackID]
-	if st == nil {
-		st = &Onboarding{StackID: p.StackID}
-		o.Stacks[p.StackID] = st
-	}
-
-	outcome := OutcomeStored
-	// Compare whole seconds: EventBridge stamps events to the second, so an
-	// account event in the same second as an update is not older than it.
-	// Each stack's events are ordered among themselves.
-	if st.LastEvent.ID != "" && p.OccurredAt.Truncate(time.Second).Before(st.LastEvent.OccurredAt.Truncate(time.Second)) {
-		outcome = OutcomeStale
-	} else {
-		merge(st, m)
-		st.StackAccountID, st.CallAs = p.ManagementAccountID, p.CallAs
-		mergeStacks(o)
-		o.UpdatedAt = receivedAt.UTC()
-	}
-	o.Timeline = append(o.Timeline, timelineEntry(m, receivedAt, outcome == OutcomeStale))
+	outcome, entry := ledger.Apply(o, m, receivedAt)
+	o.Timeline = append(o.Timeline, entry)
 	if n := len(o.Timeline); n > maxTimeline {
 		o.Timeline = slices.Clone(o.Timeline[n-maxTimeline:])
 	}
@@ -284,140 +136,6 @@ func (s *Store) Apply(ctx context.Context, m *callback.Message, receivedAt time.
 		return "", nil, err
 	}
 	return outcome, o, nil
-}
-
-// mergeStacks sets the organization's view from its stacks' views: an
-// account's entry comes from the stack that runs in that account, if one
-// reports it (a management account's own stack knows its role best),
-// else from the stack that reported last; the settings and the last event
-// come from the stack that reported last; the organization is active while
-// any stack is, failed if every stack failed, paused otherwise.
-func mergeStacks(o *Onboarding) {
-	stacks := slices.SortedFunc(maps.Values(o.Stacks), func(a, b *Onboarding) int {
-		return a.LastEvent.OccurredAt.Compare(b.LastEvent.OccurredAt)
-	})
-	if len(stacks) == 0 {
-		return
-	}
-	latest := stacks[len(stacks)-1]
-	accounts := map[string]callback.Account{}
-	owned := map[string]bool{}
-	for _, st := range stacks { // oldest first: later reports win
-		for _, a := range st.Accounts {
-			if owned[a.AccountID] && st.StackAccountID != a.AccountID {
-				continue
-			}
-			accounts[a.AccountID] = a
-			if st.StackAccountID == a.AccountID {
-				owned[a.AccountID] = true
-			}
-		}
-	}
-	o.Accounts = slices.SortedFunc(maps.Values(accounts), func(a, b callback.Account) int { return cmp.Compare(a.AccountID, b.AccountID) })
-	if o.Accounts == nil {
-		o.Accounts = []callback.Account{}
-	}
-	o.OrganizationID = cmp.Or(latest.OrganizationID, o.OrganizationID)
-	o.StackID, o.Region = latest.StackID, latest.Region
-	o.CUR, o.InventoryRegions, o.PermissionSet, o.Notes = latest.CUR, latest.InventoryRegions, latest.PermissionSet, latest.Notes
-	o.LastEvent, o.CallerARN = latest.LastEvent, latest.CallerARN
-	for _, st := range stacks {
-		if hb := st.Heartbeat; hb != nil && (o.Heartbeat == nil || !hb.At.Before(o.Heartbeat.At)) {
-			o.Heartbeat = hb
-		}
-	}
-	o.ExternalIDRotatedAt, o.PausedAt = nil, nil
-	active, failed := 0, 0
-	for _, st := range stacks {
-		switch st.Status {
-		case StatusActive:
-			active++
-		case StatusFailed:
-			failed++
-		case StatusPaused:
-			o.PausedAt = st.PausedAt
-		}
-		if st.ExternalIDRotatedAt != nil && (o.ExternalIDRotatedAt == nil || st.ExternalIDRotatedAt.After(*o.ExternalIDRotatedAt)) {
-			o.ExternalIDRotatedAt = st.ExternalIDRotatedAt
-		}
-	}
-	switch {
-	case active > 0:
-		o.Status, o.PausedAt = StatusActive, nil
-	case failed == len(stacks):
-		o.Status = StatusFailed
-	default:
-		o.Status = StatusPaused
-	}
-}
-
-// merge applies m to o.
-func merge(o *Onboarding, m *callback.Message) {
-	p := &m.Payload
-	o.CallerARN = m.Caller.ARN
-	o.LastEvent = EventRef{ID: m.ID, Event: p.Event, OccurredAt: p.OccurredAt.UTC()}
-	o.Notes = p.Notes
-	byID := func(a, b callback.Account) int { return cmp.Compare(a.AccountID, b.AccountID) }
-	upsert := func(accounts []callback.Account) {
-		for _, a := range accounts {
-			a.PreviousStatus = "" // the timeline keeps the change
-			if i := slices.IndexFunc(o.Accounts, func(b callback.Account) bool { return b.AccountID == a.AccountID }); i >= 0 {
-				o.Accounts[i] = a
-			} else {
-				o.Accounts = append(o.Accounts, a)
-			}
-		}
-	}
-	if p.Event == callback.EventVerificationFailed && o.Status != "" {
-		// A failed update rolls the stack's settings back: keep the
-		// onboarding's settings, record what the verification found.
-		upsert(p.Accounts)
-		slices.SortFunc(o.Accounts, byID)
-		return
-	}
-	o.OrganizationID = p.OrganizationID
-	o.StackID, o.Region = p.StackID, p.Region
-	o.CUR, o.InventoryRegions, o.PermissionSet = p.CUR, p.InventoryRegions, p.PermissionSet
-	if p.ExternalIDRotated {
-		at := p.OccurredAt.UTC()
-		o.ExternalIDRotatedAt = &at
-	}
-	switch p.Event {
-	case callback.EventOnboardingCreated, callback.EventOnboardingUpdated:
-		o.Accounts = slices.Clone(p.Accounts)
-		o.Status, o.PausedAt = StatusActive, nil
-	case callback.EventVerificationFailed:
-		// The first word about this organization is a failed creation:
-		// keep what was found, but the onboarding was never opened.
-		o.Accounts = slices.Clone(p.Accounts)
-		o.Status = StatusFailed
-	case callback.EventAccountAdded, callback.EventVerificationDrifted, callback.EventVerificationRestored:
-		upsert(p.Accounts)
-	case callback.EventHeartbeat:
-		if p.Counts != nil {
-			o.Heartbeat = &Heartbeat{At: p.OccurredAt.UTC(), StackID: p.StackID, Counts: *p.Counts, Pending: p.PendingEvents}
-		}
-	case callback.EventAccountRemoved:
-		gone := map[string]bool{}
-		for _, a := range p.Accounts {
-			gone[a.AccountID] = true
-		}
-		o.Accounts = slices.DeleteFunc(o.Accounts, func(a callback.Account) bool { return gone[a.AccountID] })
-	case callback.EventOnboardingDeleted:
-		// The accounts' last known statuses, as the function recorded them.
-		if len(p.Accounts) > 0 {
-			o.Accounts = slices.Clone(p.Accounts)
-		}
-		at := p.OccurredAt.UTC()
-		o.Status, o.PausedAt = StatusPaused, &at
-	}
-	if o.Status == "" {
-		o.Status = StatusActive // an account event before the creation's
-	}
-	slices.SortFunc(o.Accounts, byID)
-	if o.Accounts == nil {
-		o.Accounts = []callback.Account{}
-	}
 }
 
 func (s *Store) path(key string) (string, error) {
