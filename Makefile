@@ -59,6 +59,37 @@ $(TOOLS_STAMP): tools/requirements.txt
 	touch $@
 	@echo "tools: moto_server, cfn-lint and sam are in $(VENV)/bin"
 
+# apt-get install, through sudo unless make runs as root.
+APT_INSTALL = sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
+# A shell function that prints where internal/pgtest.BinDir looks for initdb:
+# $ROLECALL_PG_BIN if set, else pg_config --bindir if it has initdb, else the
+# highest /usr/lib/postgresql/*/bin with initdb; nothing when none has it.
+PG_BINDIR = pg_bindir() { \
+	if [ -n "$${ROLECALL_PG_BIN:-}" ]; then echo "$$ROLECALL_PG_BIN"; return; fi; \
+	local d; d=$$(pg_config --bindir 2>/dev/null || true); \
+	if [ -n "$$d" ] && [ -x "$$d/initdb" ]; then echo "$$d"; return; fi; \
+	for f in /usr/lib/postgresql/*/bin/initdb; do if [ -x "$$f" ]; then echo "$${f%/initdb}"; fi; done | sort -V | tail -n1; \
+	}
+
+.PHONY: postgres
+postgres: ## install PostgreSQL's server binaries from Debian's packages when none are found (the store tests start their own throwaway clusters)
+	@$(PG_BINDIR); dir=$$(pg_bindir); \
+	if [ -n "$${ROLECALL_PG_BIN:-}" ] && [ ! -x "$$dir/initdb" ]; then echo "postgres: ROLECALL_PG_BIN is $$dir, which has no initdb: set it to the directory of PostgreSQL's initdb and postgres, or unset it"; exit 1; fi; \
+	if [ -n "$$dir" ]; then echo "postgres: found $$("$$dir/postgres" --version) in $$dir"; exit 0; fi; \
+	echo "postgres: no initdb in pg_config --bindir or /usr/lib/postgresql/*/bin; installing Debian's postgresql package"; \
+	$(APT_INSTALL) postgresql; \
+	dir=$$(pg_bindir); \
+	if [ -z "$$dir" ]; then echo "postgres: installed the postgresql package, yet there is no initdb in pg_config --bindir or /usr/lib/postgresql/*/bin: set ROLECALL_PG_BIN to the directory that holds initdb"; exit 1; fi; \
+	echo "postgres: installed $$("$$dir/postgres" --version) in $$dir"
+
+.PHONY: chromium
+chromium: ## install Chromium from Debian's packages when missing (the operator page's test drives it headless)
+	@if command -v chromium >/dev/null; then echo "chromium: found $$(chromium --version 2>/dev/null) at $$(command -v chromium)"; exit 0; fi; \
+	echo "chromium: no chromium on PATH; installing Debian's chromium package"; \
+	$(APT_INSTALL) chromium; \
+	command -v chromium >/dev/null || { echo "chromium: installed the chromium package, yet there is no chromium on PATH"; exit 1; }; \
+	echo "chromium: installed $$(chromium --version 2>/dev/null) at $$(command -v chromium)"
+
 .PHONY: requirements
 requirements: ## re-pin tools/requirements.txt (with hashes) from tools/requirements.in
 	python3 -m venv $(BUILD)/pip-tools
@@ -209,7 +240,7 @@ gate: build ## run the read-only gate on every committed template and on every v
 	done
 
 .PHONY: unit
-unit: tools ## go test -race ./... (integration tests start their own moto)
+unit: tools postgres chromium ## go test -race ./... (integration tests start their own moto)
 	$(GO) test -race -timeout 30m ./...
 
 .PHONY: test
