@@ -1,0 +1,197 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rolecall/rolecall/callback"
+	"github.com/rolecall/rolecall/internal/ledger"
+	"github.com/rolecall/rolecall/internal/vendordb"
+	"github.com/rolecall/rolecall/internal/verify"
+)
+
+// Confirmer checks roles with the vendor's own credentials: assume each
+// with the external ID, run the read probes.
+type Confirmer interface {
+	Confirm(ctx context.Context, roles []verify.Role) []verify.Report
+}
+
+// EngineConfirmer is a Confirmer on internal/verify's engine, built with
+// the credentials of the vendor's ingestion principal.
+type EngineConfirmer struct{ Engine *verify.Engine }
+
+// Confirm implements Confirmer.
+func (e EngineConfirmer) Confirm(ctx context.Context, roles []verify.Role) []verify.Report {
+	var mu sync.Mutex
+	var out []verify.Report
+	e.Engine.VerifyAll(ctx, slices.Values(roles), func(r verify.Report) {
+		mu.Lock()
+		out = append(out, r)
+		mu.Unlock()
+	})
+	return out
+}
+
+// confirmedOK is a role the vendor confirmed: assumed, every read probe
+// passed, no write possible.
+func confirmedOK(status string) bool { return status == string(verify.StatusVerified) }
+
+// confirmWorthy are the events after which the vendor confirms: a role set
+// was created, changed or put right.
+func confirmWorthy(e callback.Event) bool {
+	switch e {
+	case callback.EventOnboardingCreated, callback.EventOnboardingUpdated, callback.EventAccountAdded,
+		callback.EventVerificationRestored, callback.EventVerificationDrifted:
+		return true
+	}
+	return false
+}
+
+// afterRecord starts what a stored callback calls for: the vendor's
+// confirmation of the organization's roles, and the close of a rotation.
+func (s *Service) afterRecord(c *vendordb.Customer, m *callback.Message, rec *vendordb.Recorded) {
+	if rec.Outcome != ledger.OutcomeStored {
+		return
+	}
+	p := &m.Payload
+	rotated := p.ExternalIDRotated && c.PendingExternalIDSealed != ""
+	if s.cfg.Confirmer == nil {
+		if rotated {
+			// Without credentials of its own, the vendor takes the stack's
+			// word: its function assumed every role with the new value.
+			if err := s.closeRotation(s.baseCtx, c.ID, "the stack's callback "+m.ID); err != nil {
+				s.log.Error("rotation not closed", "customer", c.ID, "err", err)
+			}
+		}
+		return
+	}
+	if confirmWorthy(p.Event) || rotated {
+		s.scheduleConfirm(c.ID, ledger.KeyOf(p))
+	}
+}
+
+// scheduleConfirm confirms an organization in the background: one run per
+// organization at a time, and one more if asked again meanwhile.
+func (s *Service) scheduleConfirm(customerID, orgKey string) {
+	s.inflightMu.Lock()
+	defer s.inflightMu.Unlock()
+	if s.inflight[orgKey] {
+		s.again[orgKey] = true
+		return
+	}
+	s.inflight[orgKey] = true
+	s.confirming.Add(1)
+	go func() {
+		defer s.confirming.Done()
+		for {
+			if err := s.ConfirmOrganization(s.baseCtx, customerID, orgKey); err != nil {
+				s.log.Error("vendor confirmation failed", "customer", customerID, "org", orgKey, "err", err)
+			}
+			s.inflightMu.Lock()
+			if !s.again[orgKey] {
+				delete(s.inflight, orgKey)
+				s.inflightMu.Unlock()
+				return
+			}
+			delete(s.again, orgKey)
+			s.inflightMu.Unlock()
+		}
+	}()
+}
+
+// ConfirmOrganization assumes every role the organization reported with
+// the customer's external ID (the pending one while a rotation waits for
+// the stack to use it), runs the read probes, and stores the results. A
+// rotation closes when every role answered to the new value.
+func (s *Service) ConfirmOrganization(ctx context.Context, customerID, orgKey string) error {
+	if s.cfg.Confirmer == nil {
+		return errNoConfirmer
+	}
+	c, err := s.db.Customer(ctx, customerID)
+	if err != nil {
+		return err
+	}
+	if c.RevokedAt != nil {
+		return nil
+	}
+	org, o, err := s.db.Onboarding(ctx, orgKey)
+	if err != nil {
+		return err
+	}
+	if org.CustomerID != customerID {
+		return vendordb.ErrOrganizationHeld
+	}
+	pending := c.PendingExternalIDSealed != "" && o.ExternalIDRotatedAt != nil && c.RotationStartedAt != nil && !o.ExternalIDRotatedAt.Before(c.RotationStartedAt.Truncate(time.Second))
+	externalID, err := s.openExternalID(c, pending)
+	if err != nil {
+		return err
+	}
+	roles := rolesOf(o, externalID)
+	if len(roles) == 0 {
+		return nil
+	}
+	started := s.now()
+	reports := s.cfg.Confirmer.Confirm(ctx, roles)
+	which := "current"
+	if pending {
+		which = "pending"
+	}
+	results := make([]vendordb.Confirmation, 0, len(reports))
+	reached := 0
+	for _, r := range reports {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		results = append(results, vendordb.Confirmation{AccountID: r.AccountID, RoleARN: r.RoleARN, Status: string(r.Status), ExternalID: which, CheckedAt: started, Report: b})
+		if r.Status != verify.StatusUnreachable {
+			reached++
+		}
+	}
+	eventID, err := s.eventID()
+	if err != nil {
+		return err
+	}
+	if err := s.db.SaveConfirmations(ctx, orgKey, customerID, s.now(), results, confirmedOK, eventID); err != nil {
+		return err
+	}
+	ok := 0
+	for _, r := range results {
+		if confirmedOK(r.Status) {
+			ok++
+		}
+	}
+	s.printf("%s customer %s: vendor confirmed %d of %d roles of %s with the %s external ID (%s)\n",
+		s.now().UTC().Format(time.RFC3339), customerID, ok, len(results), orgKey, which, s.now().Sub(started).Round(time.Millisecond))
+	if pending && reached == len(reports) {
+		return s.closeRotation(ctx, customerID, "the vendor assumed every role with it")
+	}
+	return nil
+}
+
+// rolesOf lists an onboarding's roles to confirm.
+func rolesOf(o *ledger.Onboarding, externalID string) []verify.Role {
+	var roles []verify.Role
+	for _, a := range o.Accounts {
+		if a.RoleARN == "" {
+			continue
+		}
+		r := verify.Role{AccountID: a.AccountID, RoleARN: a.RoleARN, ExternalID: externalID, Management: a.AccountID == o.ManagementAccountID,
+			Regions: o.InventoryRegions}
+		holder := o.CUR.AccountID
+		if holder == "" {
+			holder = o.ManagementAccountID
+		}
+		if o.CUR.Bucket != "" && (r.Management || a.AccountID == holder) {
+			r.CURBucket, r.CURPrefix, r.CURAccountID, r.CURRegion, r.CURKMSKey = o.CUR.Bucket, o.CUR.Prefix, o.CUR.AccountID, o.CUR.Region, o.CUR.KMSKeyARN
+		}
+		roles = append(roles, r)
+	}
+	return roles
+}
+
+var errNoConfirmer = errors.New("the vendor has no AWS credentials to confirm with: run with --confirm")
