@@ -165,9 +165,11 @@ func hashExternalID(id string) string {
 
 // The sealed columns and their additional data: a sealed value opens only
 // in the row and column it was written to.
-func aadSecret(customerID string) string      { return "customers/" + customerID + "/secret" }
-func aadExternalID(customerID string) string  { return "customers/" + customerID + "/external_id" }
-func aadPendingID(customerID string) string   { return "customers/" + customerID + "/pending_external_id" }
+func aadSecret(customerID string) string     { return "customers/" + customerID + "/secret" }
+func aadExternalID(customerID string) string { return "customers/" + customerID + "/external_id" }
+func aadPendingID(customerID string) string {
+	return "customers/" + customerID + "/pending_external_id"
+}
 func (s *Service) openSecret(c *vendordb.Customer) (string, error) {
 	b, err := s.keys.Open(c.SecretSealed, aadSecret(c.ID))
 	if err != nil {

@@ -165,9 +165,9 @@ func (s *Service) pageCustomers(w http.ResponseWriter, r *http.Request) {
 	}
 	data := struct {
 		Title, Vendor, Next string
-		Totals             *vendordb.Totals
-		StatusCounts       []statusCount
-		Rows               []customerRow
+		Totals              *vendordb.Totals
+		StatusCounts        []statusCount
+		Rows                []customerRow
 	}{Title: "Customers", Vendor: s.profile.Name, Totals: totals}
 	for _, st := range Statuses() {
 		data.StatusCounts = append(data.StatusCounts, statusCount{st, counts[st]})

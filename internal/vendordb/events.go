@@ -11,14 +11,14 @@ import (
 // Event names of the operator's own actions and the vendor's checks, kept
 // in the same log as the callbacks' events (callback.Event).
 const (
-	EventCustomerAdded     = "customer.added"
-	EventCustomerRevoked   = "customer.revoked"
-	EventRotationStarted   = "external_id.rotation_started"
-	EventRotationClosed    = "external_id.rotation_closed"
-	EventVendorConfirmed   = "vendor.confirmed"
-	EventCustomerBound     = "customer.bound"
-	outcomeRecorded        = "recorded"
-	eventsLock         int64 = 0x726f6c6576656e74 // "rolevent"
+	EventCustomerAdded         = "customer.added"
+	EventCustomerRevoked       = "customer.revoked"
+	EventRotationStarted       = "external_id.rotation_started"
+	EventRotationClosed        = "external_id.rotation_closed"
+	EventVendorConfirmed       = "vendor.confirmed"
+	EventCustomerBound         = "customer.bound"
+	outcomeRecorded            = "recorded"
+	eventsLock           int64 = 0x726f6c6576656e74 // "rolevent"
 )
 
 // Event is one entry of the append-only log.

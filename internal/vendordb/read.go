@@ -158,7 +158,7 @@ func (d *DB) ListCustomers(ctx context.Context, opts ListOptions) ([]*Listed, er
 		var revoked, rotation sql.NullInt64
 		var management sql.NullString
 		var org struct {
-			key, customer, management, status              sql.NullString
+			key, customer, management, status               sql.NullString
 			accounts, verified, gaps, finding, unverif, unr sql.NullInt64
 			updated, confirmed, failed, confirmedAt         sql.NullInt64
 		}
