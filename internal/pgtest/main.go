@@ -27,6 +27,9 @@ var shared struct {
 //
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 //
+// m is a *testing.M, or anything that runs the tests (to combine it with
+// another package's Main).
+//
 // The cluster starts when the first test calls Database (so a run whose
 // tests need no database starts none) and stops when the tests are done,
 // when m.Run panics, and on SIGINT or SIGTERM (the binary then dies of the
@@ -34,7 +37,7 @@ var shared struct {
 // any deferred call; on Linux the kernel then kills the server, and the
 // next Start removes the directory left behind. If stopping fails, the
 // exit code is 1.
-func Main(m *testing.M) (code int) {
+func Main(m interface{ Run() int }) (code int) {
 	shared.mu.Lock()
 	shared.inMain = true
 	shared.mu.Unlock()

@@ -80,8 +80,9 @@ func Shared(t testing.TB) *emulator.Server {
 }
 
 // Main runs a test package that uses Shared, and stops the shared server
-// when its tests are done: call it from TestMain.
-func Main(m *testing.M) {
+// when its tests are done: call it from TestMain. m is a *testing.M, or
+// anything that runs the tests (RunFunc combines it with another Main).
+func Main(m interface{ Run() int }) {
 	code := m.Run()
 	if shared.srv != nil {
 		if err := shared.srv.Stop(); err != nil {
@@ -93,6 +94,13 @@ func Main(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// RunFunc runs tests as a function: emulatortest.Main(RunFunc(func() int
+// { return pgtest.Main(m) })) shares moto and PostgreSQL in one package.
+type RunFunc func() int
+
+// Run implements Main's argument.
+func (f RunFunc) Run() int { return f() }
 
 const tailSize = 16 << 10
 
