@@ -164,9 +164,9 @@ func TestOpenRefusesANewerOrAlteredSchema(t *testing.T) {
 
 func TestOpenSaysWhatIsWrongWithTheDatabase(t *testing.T) {
 	for dsn, want := range map[string]string{
-		"":                          "pass --database",
-		"mysql://u@h/db":            "only postgres:// URLs and SQLite file paths",
-		"sqlite:/tmp/x.db?mode=ro":  "without query options",
+		"":                         "pass --database",
+		"mysql://u@h/db":           "only postgres:// URLs and SQLite file paths",
+		"sqlite:/tmp/x.db?mode=ro": "without query options",
 		"postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2": "127.0.0.1:1",
 	} {
 		_, err := Open(t.Context(), dsn, Options{})
