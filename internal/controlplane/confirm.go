@@ -39,7 +39,6 @@ func (e EngineConfirmer) Confirm(ctx context.Context, roles []verify.Role) []ver
 // confirmedOK is a role the vendor confirmed: assumed, every read probe
 // passed, no write possible.
 func confirmedOK(status string) bool { return status == string(verify.StatusVerified) }
-
 // confirmWorthy are the events after which the vendor confirms: a role set
 // was created, changed or put right.
 func confirmWorthy(e callback.Event) bool {
@@ -69,18 +68,45 @@ func (s *Service) afterRecord(c *vendordb.Customer, m *callback.Message, rec *ve
 		}
 		return
 	}
-	if confirmWorthy(p.Event) || rotated {
-		s.scheduleConfirm(c.ID, ledger.KeyOf(p))
+	switch {
+	case rotated, p.Event == callback.EventOnboardingCreated, p.Event == callback.EventOnboardingUpdated:
+		s.scheduleConfirm(c.ID, ledger.KeyOf(p), nil)
+	case confirmWorthy(p.Event):
+		// Only the accounts the event names: an account joining a
+		// thousand-account organization costs one assumption, not a
+		// thousand.
+		var ids []string
+		for _, a := range p.Accounts {
+			ids = append(ids, a.AccountID)
+		}
+		s.scheduleConfirm(c.ID, ledger.KeyOf(p), ids)
 	}
 }
 
-// scheduleConfirm confirms an organization in the background: one run per
-// organization at a time, and one more if asked again meanwhile.
-func (s *Service) scheduleConfirm(customerID, orgKey string) {
+// confirmJob is what is queued for an organization: all its roles, or
+// these accounts'.
+type confirmJob struct {
+	customerID string
+	all        bool
+	accounts   map[string]bool
+}
+
+// scheduleConfirm confirms an organization's roles in the background (all
+// of them when accounts is nil): one run per organization at a time;
+// requests that arrive meanwhile are merged into the next run.
+func (s *Service) scheduleConfirm(customerID, orgKey string, accounts []string) {
 	s.inflightMu.Lock()
 	defer s.inflightMu.Unlock()
+	job := s.queued[orgKey]
+	if job == nil {
+		job = &confirmJob{customerID: customerID, accounts: map[string]bool{}}
+		s.queued[orgKey] = job
+	}
+	job.all = job.all || accounts == nil
+	for _, a := range accounts {
+		job.accounts[a] = true
+	}
 	if s.inflight[orgKey] {
-		s.again[orgKey] = true
 		return
 	}
 	s.inflight[orgKey] = true
@@ -88,17 +114,22 @@ func (s *Service) scheduleConfirm(customerID, orgKey string) {
 	go func() {
 		defer s.confirming.Done()
 		for {
-			if err := s.ConfirmOrganization(s.baseCtx, customerID, orgKey); err != nil {
-				s.log.Error("vendor confirmation failed", "customer", customerID, "org", orgKey, "err", err)
-			}
 			s.inflightMu.Lock()
-			if !s.again[orgKey] {
+			job := s.queued[orgKey]
+			delete(s.queued, orgKey)
+			if job == nil {
 				delete(s.inflight, orgKey)
 				s.inflightMu.Unlock()
 				return
 			}
-			delete(s.again, orgKey)
 			s.inflightMu.Unlock()
+			var only map[string]bool
+			if !job.all {
+				only = job.accounts
+			}
+			if err := s.confirm(s.baseCtx, job.customerID, orgKey, only); err != nil {
+				s.log.Error("vendor confirmation failed", "customer", job.customerID, "org", orgKey, "err", err)
+			}
 		}
 	}()
 }
@@ -108,6 +139,12 @@ func (s *Service) scheduleConfirm(customerID, orgKey string) {
 // the stack to use it), runs the read probes, and stores the results. A
 // rotation closes when every role answered to the new value.
 func (s *Service) ConfirmOrganization(ctx context.Context, customerID, orgKey string) error {
+	return s.confirm(ctx, customerID, orgKey, nil)
+}
+
+// confirm confirms the organization's roles, or only those of the
+// accounts in only.
+func (s *Service) confirm(ctx context.Context, customerID, orgKey string, only map[string]bool) error {
 	if s.cfg.Confirmer == nil {
 		return errNoConfirmer
 	}
@@ -131,6 +168,9 @@ func (s *Service) ConfirmOrganization(ctx context.Context, customerID, orgKey st
 		return err
 	}
 	roles := rolesOf(o, externalID)
+	if only != nil {
+		roles = slices.DeleteFunc(roles, func(r verify.Role) bool { return !only[r.AccountID] })
+	}
 	if len(roles) == 0 {
 		return nil
 	}
@@ -156,7 +196,7 @@ func (s *Service) ConfirmOrganization(ctx context.Context, customerID, orgKey st
 	if err != nil {
 		return err
 	}
-	if err := s.db.SaveConfirmations(ctx, orgKey, customerID, s.now(), results, confirmedOK, eventID); err != nil {
+	if err := s.db.SaveConfirmations(ctx, orgKey, customerID, s.now(), results, only == nil, string(verify.StatusVerified), eventID); err != nil {
 		return err
 	}
 	ok := 0
@@ -167,7 +207,7 @@ func (s *Service) ConfirmOrganization(ctx context.Context, customerID, orgKey st
 	}
 	s.printf("%s customer %s: vendor confirmed %d of %d roles of %s with the %s external ID (%s)\n",
 		s.now().UTC().Format(time.RFC3339), customerID, ok, len(results), orgKey, which, s.now().Sub(started).Round(time.Millisecond))
-	if pending && reached == len(reports) {
+	if pending && only == nil && reached == len(reports) {
 		return s.closeRotation(ctx, customerID, "the vendor assumed every role with it")
 	}
 	return nil

@@ -64,7 +64,7 @@ type Service struct {
 	// inflight keeps one confirmation per organization running.
 	inflightMu sync.Mutex
 	inflight   map[string]bool
-	again      map[string]bool
+	queued     map[string]*confirmJob
 	baseCtx    context.Context
 	stop       context.CancelFunc
 }
@@ -81,7 +81,7 @@ func New(cfg Config) (*Service, error) {
 		rand:     cmp.Or[io.Reader](cfg.Rand, rand.Reader),
 		out:      cmp.Or[io.Writer](cfg.Out, io.Discard),
 		inflight: map[string]bool{},
-		again:    map[string]bool{},
+		queued:   map[string]*confirmJob{},
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -22,30 +22,40 @@ type Confirmation struct {
 	Report json.RawMessage
 }
 
-// SaveConfirmations replaces an organization's confirmations with a run's,
-// sets its counts (ok counts the roles whose status is ok), and appends a
-// vendor.confirmed event.
-func (d *DB) SaveConfirmations(ctx context.Context, orgKey, customerID string, at time.Time, results []Confirmation, ok func(status string) bool, eventID string) error {
+// SaveConfirmations stores a confirmation run's results: with all, they
+// replace every confirmation of the organization (a run over all its
+// roles); otherwise they replace those accounts' only. The organization's
+// counts are then recounted from the table (okStatus counts as confirmed)
+// and a vendor.confirmed event is appended.
+func (d *DB) SaveConfirmations(ctx context.Context, orgKey, customerID string, at time.Time, results []Confirmation, all bool, okStatus, eventID string) error {
 	return d.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM confirmations WHERE org_key = ?`), orgKey); err != nil {
-			return fmt.Errorf("confirmations of %s: %w", orgKey, err)
+		if all {
+			if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM confirmations WHERE org_key = ?`), orgKey); err != nil {
+				return fmt.Errorf("confirmations of %s: %w", orgKey, err)
+			}
 		}
 		good, bad := 0, 0
-		byStatus := map[string]int{}
 		for _, c := range results {
+			if !all {
+				if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM confirmations WHERE org_key = ? AND account_id = ?`), orgKey, c.AccountID); err != nil {
+					return fmt.Errorf("confirmations of %s: %w", orgKey, err)
+				}
+			}
 			if _, err := tx.ExecContext(ctx, d.q(`INSERT INTO confirmations (org_key, account_id, customer_id, role_arn, status, external_id, checked_at, report)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), orgKey, c.AccountID, customerID, c.RoleARN, c.Status, c.ExternalID, micros(c.CheckedAt), string(c.Report)); err != nil {
 				return fmt.Errorf("confirmation of %s in %s: %w", c.AccountID, orgKey, err)
 			}
-			byStatus[c.Status]++
-			if ok(c.Status) {
+			if c.Status == okStatus {
 				good++
 			} else {
 				bad++
 			}
 		}
-		res, err := tx.ExecContext(ctx, d.q(`UPDATE organizations SET confirmed = ?, confirm_failed = ?, confirmed_at = ? WHERE org_key = ? AND customer_id = ?`),
-			good, bad, micros(at), orgKey, customerID)
+		res, err := tx.ExecContext(ctx, d.q(`UPDATE organizations SET
+				confirmed = (SELECT COUNT(*) FROM confirmations c WHERE c.org_key = organizations.org_key AND c.status = ?),
+				confirm_failed = (SELECT COUNT(*) FROM confirmations c WHERE c.org_key = organizations.org_key AND c.status <> ?),
+				confirmed_at = ?
+			WHERE org_key = ? AND customer_id = ?`), okStatus, okStatus, micros(at), orgKey, customerID)
 		if err != nil {
 			return fmt.Errorf("confirmations of %s: %w", orgKey, err)
 		}
@@ -53,7 +63,7 @@ func (d *DB) SaveConfirmations(ctx context.Context, orgKey, customerID string, a
 			return fmt.Errorf("confirmations of %s: the organization is not customer %s's: %w", orgKey, customerID, ErrNotFound)
 		}
 		return d.appendEvent(ctx, tx, Event{CustomerID: customerID, OrgKey: orgKey, EventID: eventID, Event: EventVendorConfirmed, Outcome: outcomeRecorded,
-			OccurredAt: at, ReceivedAt: at, Entry: mustJSON(map[string]any{"confirmed": good, "failed": bad, "by_status": byStatus})})
+			OccurredAt: at, ReceivedAt: at, Entry: mustJSON(map[string]any{"roles": len(results), "confirmed": good, "not_confirmed": bad, "all": all})})
 	})
 }
 

@@ -129,7 +129,7 @@ func TestMigrationFromThePreviousVersion(t *testing.T) {
 			err = db.SaveConfirmations(ctx, "o-bbbbbbbbbb", "cus_bbbbbbbbbbbbbbbb", t0, []Confirmation{
 				{AccountID: "111111111111", RoleARN: "r1", Status: "verified", ExternalID: "current", CheckedAt: t0, Report: []byte(`{}`)},
 				{AccountID: "222222222222", RoleARN: "r2", Status: "unreachable", ExternalID: "current", CheckedAt: t0, Report: []byte(`{}`)},
-			}, func(s string) bool { return s == "verified" }, "op_c")
+			}, true, "verified", "op_c")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -449,7 +449,7 @@ func TestStatusInSQLIsCustomerStatus(t *testing.T) {
 			}
 			if c.confFail {
 				if err := db.SaveConfirmations(ctx, mgmt, id, t0, []Confirmation{{AccountID: mgmt, RoleARN: "r", Status: "unreachable", ExternalID: "current", CheckedAt: t0, Report: []byte("{}")}},
-					func(s string) bool { return s == "verified" }, "op_conf"+id); err != nil {
+					true, "verified", "op_conf"+id); err != nil {
 					t.Fatal(err)
 				}
 			}
