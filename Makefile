@@ -109,9 +109,9 @@ iamdata: $(IAMDATA_PKG)/package.json ## regenerate internal/iamdata/actions.tsv 
 ## ---- the rehearsal ------------------------------------------------------
 
 .PHONY: demo
-demo: tools ## rehearse an onboarding on the local emulator (ACCOUNTS=20, VENDOR=argmin, TAMPER=admin|wildcard|denyself|all, CALLAS=DELEGATED_ADMIN)
+demo: tools ## rehearse an onboarding on the local emulator (ACCOUNTS=20, VENDOR=argmin, TAMPER=admin|wildcard|denyself|all, CALLAS=DELEGATED_ADMIN, KEEP=1 pauses with the vendor's page up)
 	@mkdir -p $(BUILD)
-	$(GO) run ./cmd/demo -vendor $(VENDOR) -accounts $(ACCOUNTS) $(if $(TAMPER),-tamper $(TAMPER)) $(if $(CALLAS),-call-as $(CALLAS)) -log $(BUILD)/demo.log
+	$(GO) run ./cmd/demo -vendor $(VENDOR) -accounts $(ACCOUNTS) $(if $(TAMPER),-tamper $(TAMPER)) $(if $(CALLAS),-call-as $(CALLAS)) $(if $(KEEP),-keep) -log $(BUILD)/demo.log
 
 ## ---- build --------------------------------------------------------------
 

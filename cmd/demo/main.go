@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,6 +25,7 @@ func main() {
 	logFile := flag.String("log", ".build/demo.log", "file for the function's JSON log and the emulator's output")
 	runtimeDir := flag.String("runtime", ".build/runtime", "directory for the Lambda runtime emulator and the function's bootstrap, built for this host")
 	callAs := flag.String("call-as", "SELF", "SELF: the management account runs the StackSet; DELEGATED_ADMIN: a delegated administrator does, and the management account gets its role from a second stack")
+	keep := flag.Bool("keep", false, "pause before the stack is deleted, with the vendor's operator page up, until Enter is pressed")
 	flag.Parse()
 	if *callAs != "SELF" && *callAs != "DELEGATED_ADMIN" {
 		fmt.Fprintf(os.Stderr, "demo: -call-as %q: use SELF or DELEGATED_ADMIN\n", *callAs)
@@ -62,7 +64,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
-	_, err = rehearsal.Run(ctx, rehearsal.Options{Profile: p, Accounts: *accounts, Tamper: tamperings, CallAs: *callAs, Runtime: &rt, Out: os.Stdout, Log: logw})
+	_, err = rehearsal.Run(ctx, rehearsal.Options{Profile: p, Accounts: *accounts, Tamper: tamperings, CallAs: *callAs, Runtime: &rt, Out: os.Stdout, Log: logw, Keep: keepReader(*keep)})
 	if ctx.Err() != nil {
 		fmt.Fprintln(os.Stderr, "\ndemo: interrupted; everything it started is stopped")
 		os.Exit(130)
@@ -73,4 +75,12 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("The function's log and the emulator's output are in", *logFile)
+}
+
+// keepReader is what the rehearsal waits on with -keep: the terminal.
+func keepReader(keep bool) io.Reader {
+	if !keep {
+		return nil
+	}
+	return os.Stdin
 }

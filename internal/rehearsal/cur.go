@@ -13,8 +13,8 @@ import (
 
 	"github.com/rolecall/rolecall/callback"
 	"github.com/rolecall/rolecall/internal/emulator"
+	"github.com/rolecall/rolecall/internal/ledger"
 	"github.com/rolecall/rolecall/internal/params"
-	"github.com/rolecall/rolecall/internal/receiver"
 )
 
 // curRegion is where the rehearsal moves the CUR bucket: not the stack's.
@@ -31,7 +31,7 @@ type CURPlacement struct {
 	// Verification is the verification's answer, when the update ran.
 	Verification Response
 	// Holder is the account whose role reads the bucket, and its record
-	// at the receiver after the update.
+	// at the vendor after the update.
 	Holder       string
 	HolderStored callback.Account
 	// Management is the management account's record.
@@ -128,7 +128,7 @@ func (r *rehearsal) placement(ctx context.Context, name string, changes map[stri
 	p.HolderStored, _ = accountOf(stored, holder)
 	p.Management, _ = accountOf(stored, r.org.ManagementAccountID)
 	r.res.CUR = append(r.res.CUR, p)
-	r.printf("   receiver: the CUR is s3://%s/%s (account %s, region %s); the role in %s is %s\n",
+	r.printf("   vendor: the CUR is s3://%s/%s (account %s, region %s); the role in %s is %s\n",
 		stored.CUR.Bucket, stored.CUR.Prefix, orDash(stored.CUR.AccountID), orDash(stored.CUR.Region), holder, p.HolderStored.Status)
 	for _, d := range append(p.HolderStored.Diagnoses, p.Management.Diagnoses...) {
 		if strings.HasPrefix(d.Code, "cur_") {
@@ -155,7 +155,7 @@ func createReportBucket(ctx context.Context, admin aws.Config, bucket, region, k
 	return err
 }
 
-func accountOf(o *receiver.Onboarding, id string) (callback.Account, bool) {
+func accountOf(o *ledger.Onboarding, id string) (callback.Account, bool) {
 	for _, a := range o.Accounts {
 		if a.AccountID == id {
 			return a, true

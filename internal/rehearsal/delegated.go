@@ -93,7 +93,7 @@ func (r *rehearsal) coverManagement(ctx context.Context) error {
 	}
 	r.res.CoveredStored = stored
 	a, _ := accountOf(stored, r.org.ManagementAccountID)
-	r.printf("   receiver: the management account %s is %s, reported by both stacks; the organization has %d roles from %d stacks\n", a.AccountID, a.Status, len(stored.Accounts), len(stored.Stacks))
+	r.printf("   vendor: the management account %s is %s, reported by both stacks; the organization has %d roles from %d stacks\n", a.AccountID, a.Status, len(stored.Accounts), len(stored.Stacks))
 	if a.Status != callback.StatusVerified || hasDiagnosis(a, "management_account_not_covered") {
 		return fmt.Errorf("the management account is %s after the administrator's update, want verified", a.Status)
 	}

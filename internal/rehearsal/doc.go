@@ -3,8 +3,10 @@
 // the generated templates resource by resource (the management role as the
 // nested stack, the member role through a service-managed StackSet), runs
 // the real onboarding function in-process with CloudFormation's events and
-// a pre-signed response URL, and lets the reference receiver stand in for
-// the vendor. make demo and the end-to-end test both drive it.
+// a pre-signed response URL, and runs rolecall-vendor's control plane as
+// the vendor (SQLite in a temporary directory: it issues the customer's
+// external ID and secret, receives every callback and confirms every role
+// through the emulator). make demo and the end-to-end test both drive it.
 //
 // What moto cannot do is played here and said so: CloudFormation itself
 // (template evaluation is cfnlocal's, over the very template a customer

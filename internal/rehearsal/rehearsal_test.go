@@ -56,7 +56,7 @@ func vendorProfile(t *testing.T) *profile.Profile {
 }
 
 // The whole onboarding, as make demo runs it, with a tampered role: every
-// answer CloudFormation reads, what the vendor's receiver stores after each
+// answer CloudFormation reads, what the vendor stores after each
 // step, and that nothing is left running.
 func TestRehearsalEndToEnd(t *testing.T) {
 	t.Parallel()
@@ -75,7 +75,7 @@ func TestRehearsalEndToEnd(t *testing.T) {
 	}
 	t.Logf("report:\n%s", out.String())
 
-	// Time passes: the receiver's timeline holds what the scheduled runs
+	// Time passes: the vendor's timeline holds what the scheduled runs
 	// reported, once each and in order, and the metrics showed the drift.
 	if sc := res.Scheduled; sc == nil || len(sc.Timeline) != 4 || sc.Attention < 1 {
 		t.Errorf("scheduled runs: %+v", res.Scheduled)
@@ -121,7 +121,7 @@ func TestRehearsalEndToEnd(t *testing.T) {
 	}
 	stored := res.CreateStored
 	if stored == nil || stored.OrganizationID != res.Org.ID || stored.ManagementAccountID != res.Org.ManagementAccountID || len(stored.Accounts) != all {
-		t.Fatalf("the receiver stored %+v; want %d roles of organization %s", stored, all, res.Org.ID)
+		t.Fatalf("the vendor stored %+v; want %d roles of organization %s", stored, all, res.Org.ID)
 	}
 	want := map[string]bool{res.Org.ManagementAccountID: true}
 	for _, a := range res.Org.Accounts {
@@ -134,7 +134,7 @@ func TestRehearsalEndToEnd(t *testing.T) {
 		delete(want, a.AccountID)
 	}
 	if len(want) != 0 {
-		t.Errorf("the receiver has no role for %v", want)
+		t.Errorf("the vendor has no role for %v", want)
 	}
 
 	// Rotation: verified with the new external ID, recorded as a rotation.
@@ -142,7 +142,7 @@ func TestRehearsalEndToEnd(t *testing.T) {
 		t.Errorf("rotation answered %s (%s) with id %s; want SUCCESS keeping %s", res.Rotate.Status, res.Rotate.Reason, res.Rotate.PhysicalResourceID, c.PhysicalResourceID)
 	}
 	if res.RotateStored == nil || res.RotateStored.ExternalIDRotatedAt == nil {
-		t.Error("the receiver did not record the external-ID rotation")
+		t.Error("the vendor did not record the external-ID rotation")
 	}
 
 	// A new account: its role verified and added.
@@ -151,11 +151,11 @@ func TestRehearsalEndToEnd(t *testing.T) {
 		found = found || a.AccountID == res.JoinedAccount && a.Status == callback.StatusVerified
 	}
 	if !found || len(res.JoinStored.Accounts) != all+1 {
-		t.Errorf("after the join the receiver has %d roles, new account %s verified: %v", len(res.JoinStored.Accounts), res.JoinedAccount, found)
+		t.Errorf("after the join the vendor has %d roles, new account %s verified: %v", len(res.JoinStored.Accounts), res.JoinedAccount, found)
 	}
-	// An account leaves: removed from the receiver's record.
+	// An account leaves: removed from the vendor's record.
 	if res.LeaveStored == nil || len(res.LeaveStored.Accounts) != all || slices.ContainsFunc(res.LeaveStored.Accounts, func(a callback.Account) bool { return a.AccountID == res.LeftAccount }) {
-		t.Errorf("after account %s left the receiver holds %+v", res.LeftAccount, res.LeaveStored)
+		t.Errorf("after account %s left the vendor holds %+v", res.LeftAccount, res.LeaveStored)
 	}
 
 	// Tampering: each variant fails the update, naming the account, the
@@ -211,7 +211,7 @@ func TestRehearsalEndToEnd(t *testing.T) {
 
 	// Delete: the vendor told, the onboarding paused.
 	if res.Delete.Status != cfn.StatusSuccess || res.DeleteStored == nil || res.DeleteStored.Status != "paused" {
-		t.Errorf("delete answered %s; receiver status %v", res.Delete.Status, res.DeleteStored)
+		t.Errorf("delete answered %s; vendor status %v", res.Delete.Status, res.DeleteStored)
 	}
 
 	t.Run("the execution role grants exactly what the function uses", func(t *testing.T) {
@@ -243,7 +243,7 @@ func lastBytes(b []byte, n int) string {
 	return string(b)
 }
 
-// Deleting the stack never waits on the vendor: with the receiver down,
+// Deleting the stack never waits on the vendor: with the vendor's endpoint down,
 // Delete still answers SUCCESS and says the callback was not delivered.
 func TestRehearsalDeleteSucceedsWhenTheVendorIsDown(t *testing.T) {
 	t.Parallel()
@@ -258,7 +258,7 @@ func TestRehearsalDeleteSucceedsWhenTheVendorIsDown(t *testing.T) {
 		t.Errorf("CallbackStatus %q, want it to say the callback was not delivered", cs)
 	}
 	if res.DeleteStored.Status == "paused" {
-		t.Error("the receiver was down, yet it recorded the deletion")
+		t.Error("the vendor was down, yet it recorded the deletion")
 	}
 }
 
@@ -288,7 +288,7 @@ func checkExecutionRole(t *testing.T, res *Result) {
 	for call := range res.FunctionCalls {
 		if call == "sts:GetCallerIdentity" {
 			// No permission: the callback's identity proof, which the
-			// vendor's receiver sends to STS.
+			// vendor sends to STS.
 			continue
 		}
 		action, known := iamAction[call]
@@ -315,7 +315,7 @@ func checkExecutionRole(t *testing.T, res *Result) {
 // administrator's account and never reaches the management account, whose
 // role comes from a second stack; the report shows the management account
 // as not covered until then, and covered once the administrator's stack
-// verifies again. The vendor's receiver merges both stacks.
+// verifies again. The vendor merges both stacks.
 func TestRehearsalDelegatedAdministrator(t *testing.T) {
 	t.Parallel()
 	p := vendorProfile(t)
@@ -345,7 +345,7 @@ func TestRehearsalDelegatedAdministrator(t *testing.T) {
 		t.Errorf("after the administrator's update the management account is %s, want verified", got.Status)
 	}
 	if n := len(res.CoveredStored.Stacks); n != 2 || res.CoveredStored.ManagementAccountID != mgmt || len(res.CoveredStored.Accounts) != len(res.Org.Accounts)+1 {
-		t.Errorf("the receiver holds %d stacks, bound to %s, %d accounts; want 2, %s, %d", n, res.CoveredStored.ManagementAccountID, len(res.CoveredStored.Accounts), mgmt, len(res.Org.Accounts)+1)
+		t.Errorf("the vendor holds %d stacks, bound to %s, %d accounts; want 2, %s, %d", n, res.CoveredStored.ManagementAccountID, len(res.CoveredStored.Accounts), mgmt, len(res.Org.Accounts)+1)
 	}
 	if !strings.Contains(out.String(), "delegated administrator "+da) {
 		t.Errorf("Preflight does not name the delegated administrator:\n%s", out.String())

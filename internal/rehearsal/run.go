@@ -1,7 +1,10 @@
 package rehearsal
 
 import (
+	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,16 +22,20 @@ import (
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsarn "github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rolecall/rolecall/callback"
+	"github.com/rolecall/rolecall/internal/controlplane"
 	"github.com/rolecall/rolecall/internal/emulator"
+	"github.com/rolecall/rolecall/internal/ledger"
 	"github.com/rolecall/rolecall/internal/onboarding"
 	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/profile"
-	"github.com/rolecall/rolecall/internal/receiver"
 	"github.com/rolecall/rolecall/internal/synth"
+	"github.com/rolecall/rolecall/internal/vault"
+	"github.com/rolecall/rolecall/internal/vendordb"
 	"github.com/rolecall/rolecall/internal/verify"
 	"github.com/rolecall/rolecall/internal/verify/cli"
 )
@@ -45,15 +53,19 @@ type Options struct {
 	// Runtime runs the built bootstrap under the Lambda Runtime Interface
 	// Emulator (see BuildRuntime); nil runs the function in-process.
 	Runtime *Runtime
+	// Keep, if set, pauses before the stack is deleted with the vendor's
+	// page up: the rehearsal prints its address and token and goes on when
+	// a line is read from Keep (the terminal's Enter).
+	Keep io.Reader
 	// Out receives the readable report.
 	Out io.Writer
 	// Log receives the function's JSON log and the emulator's output; nil
 	// discards them.
 	Log io.Writer
-	// DataDir holds the receiver's store; empty means a temporary
+	// DataDir holds the vendor's SQLite database; empty means a temporary
 	// directory removed at the end.
 	DataDir string
-	// VendorDownAtDelete stops the receiver before the stack is deleted, to
+	// VendorDownAtDelete stops the vendor's endpoint before the stack is deleted, to
 	// show that deletion never waits on the vendor.
 	VendorDownAtDelete bool
 	// CallAs DELEGATED_ADMIN rehearses a delegated administrator's
@@ -76,32 +88,32 @@ type Result struct {
 	StackSetName      string
 	Preflight         Response
 	Create            Response
-	// CreateStored is what the vendor's receiver holds after Create.
-	CreateStored *receiver.Onboarding
+	// CreateStored is what the vendor holds after Create.
+	CreateStored *ledger.Onboarding
 	Rotate       Response
-	RotateStored *receiver.Onboarding
+	RotateStored *ledger.Onboarding
 	// JoinedAccount is the account that joined an OU after onboarding.
 	JoinedAccount string
-	JoinStored    *receiver.Onboarding
+	JoinStored    *ledger.Onboarding
 	// LeftAccount left the organization after that; LeaveStored is what
-	// the receiver holds then.
+	// the vendor holds then.
 	LeftAccount string
-	LeaveStored *receiver.Onboarding
+	LeaveStored *ledger.Onboarding
 	// KeptAccount joined while the vendor's endpoint was down: its
 	// account.added waited in the stack's outbox and went out, first, with
-	// the next callback. KeptStored is what the receiver held right after
+	// the next callback. KeptStored is what the vendor held right after
 	// the event (without it).
 	KeptAccount string
-	KeptStored  *receiver.Onboarding
+	KeptStored  *ledger.Onboarding
 	// DeadLetterAccount joined while the function could not read its own
 	// secret (a Deny someone put on its role): its event went to the
 	// dead-letter queue. DeadLetters is how many events the
 	// verification after that counted there; Replayed how many the replay
-	// then handled, and ReplayStored what the receiver holds after it.
+	// then handled, and ReplayStored what the vendor holds after it.
 	DeadLetterAccount string
 	DeadLetters       string
 	Replayed          int
-	ReplayStored      *receiver.Onboarding
+	ReplayStored      *ledger.Onboarding
 	// Scheduled is what the scheduled re-verification reported.
 	Scheduled *Scheduled
 	// CUR has one entry per CUR placement rehearsed.
@@ -112,16 +124,23 @@ type Result struct {
 	DelegatedAdmin string
 	Payer          *StackResult
 	Covered        Response
-	CoveredStored  *receiver.Onboarding
+	CoveredStored  *ledger.Onboarding
 	// Tampered has one entry per Options.Tamper variant.
 	Tampered []Tampered
 	// StrayDelete is a Delete sent while the stack was not being deleted.
 	StrayDelete  Response
 	Delete       Response
-	DeleteStored *receiver.Onboarding
+	DeleteStored *ledger.Onboarding
 	// VerifyExitCode is the verify tool's exit status, run by a security
 	// reviewer after the onboarding.
 	VerifyExitCode int
+	// RotationClosed: the vendor confirmed the new external ID and made it
+	// the customer's current one.
+	RotationClosed bool
+	// VendorURL is the customer's page on the vendor's operator page,
+	// VendorToken its access token, CustomerID the customer the vendor
+	// issued.
+	VendorURL, VendorToken, CustomerID string
 	// Endpoints are the loopback addresses the rehearsal served on; all
 	// are closed when Run returns.
 	Endpoints []string
@@ -189,11 +208,17 @@ type rehearsal struct {
 	org            *emulator.Org
 	dataDir        string
 	tempDir        bool
-	store          *receiver.Store
-	stopReceiver   context.CancelFunc
-	receiverDone   chan error
-	receiverURL    string
-	// vendorDown makes the receiver answer 404, as an endpoint that is
+	// The vendor: rolecall-vendor's control plane on SQLite in dataDir,
+	// the customer it issued, and its operator token.
+	vendor       *controlplane.Service
+	vendorDB     *vendordb.DB
+	customer     *controlplane.HandOver
+	vendorToken  string
+	vendorURL    string
+	stopReceiver context.CancelFunc
+	receiverDone chan error
+	receiverURL  string
+	// vendorDown makes the vendor's callback endpoint answer 404, as an endpoint that is
 	// misdeployed for a while.
 	vendorDown atomic.Bool
 
@@ -255,7 +280,7 @@ func (r *rehearsal) run(ctx context.Context) error {
 		fn   func(context.Context) error
 	}
 	steps := []stepFn{
-		{"Local AWS: an organization, its CUR bucket, and the vendor's receiver", r.setUp},
+		{"Local AWS: an organization, its CUR bucket, and the vendor (rolecall-vendor)", r.setUp},
 		{"Create the onboarding stack, resource by resource, from " + synth.ManagementTemplatePath, r.create},
 		{"Rotate the external ID (an Update that keeps the old value as PreviousExternalId)", r.rotate},
 		{"Accounts join an OU and one leaves: the StackSet follows, EventBridge tells the function; news the vendor misses waits in the outbox, an event the function cannot handle in the dead-letter queue", r.join},
@@ -265,7 +290,7 @@ func (r *rehearsal) run(ctx context.Context) error {
 	}
 	if r.delegated() {
 		steps = []stepFn{
-			{"Local AWS: an organization with a delegated administrator for StackSets, its CUR bucket, and the vendor's receiver", r.setUp},
+			{"Local AWS: an organization with a delegated administrator for StackSets, its CUR bucket, and the vendor (rolecall-vendor)", r.setUp},
 			{"Create the delegated administrator's stack (StackSetCallAs DELEGATED_ADMIN): the StackSet, every member; the management account is not covered yet", r.create},
 			{"Create the management account's own stack (StackSetCallAs SELF, DeployToOrganization false), trusting the administrator's function", r.createPayerStack},
 			{"Update the administrator's stack: it now verifies the management account's role too", r.coverManagement},
@@ -278,8 +303,11 @@ func (r *rehearsal) run(ctx context.Context) error {
 		}
 		steps = append(steps, stepFn{"Tampering (" + strings.Join(names, ", ") + "): a member role is changed behind the stack's back, then the stack is updated", r.tamper})
 	}
+	steps = append(steps, stepFn{"A security reviewer runs the verify tool", r.reviewerVerifies})
+	if r.opts.Keep != nil {
+		steps = append(steps, stepFn{"The vendor's operator page, kept up (KEEP=1)", r.keepUp})
+	}
 	steps = append(steps,
-		stepFn{"A security reviewer runs the verify tool", r.reviewerVerifies},
 		stepFn{"Delete the stack: the vendor is told first, then the roles go", func(ctx context.Context) error {
 			if err := r.delete(ctx); err != nil {
 				return err
@@ -343,9 +371,12 @@ func (r *rehearsal) setUp(ctx context.Context) error {
 	}
 	r.reviewerID = reviewerARN
 
+	if err := r.startVendor(ctx); err != nil {
+		return err
+	}
 	r.values = map[string]string{
-		params.ExternalID.Name:                      NewExternalID(),
-		params.CallbackSecret.Name:                  NewCallbackSecret(),
+		params.ExternalID.Name:                      r.customer.ExternalID,
+		params.CallbackSecret.Name:                  r.customer.Secret,
 		params.CURBucketName.Name:                   bucket,
 		params.CURReportPrefix.Name:                 "cur/",
 		params.LogGroupNames.Name:                   "/aws/bedrock/modelinvocations",
@@ -358,37 +389,66 @@ func (r *rehearsal) setUp(ctx context.Context) error {
 			return err
 		}
 	}
-	return r.startReceiver(ctx)
+	return nil
 }
 
-// startReceiver runs the reference receiver on loopback, verifying identity
-// proofs against the emulator's STS, as the vendor's endpoint.
-func (r *rehearsal) startReceiver(ctx context.Context) error {
+// startVendor runs rolecall-vendor's control plane as the vendor, on
+// loopback with a SQLite database: it issues the customer's external ID and
+// callback secret, receives every callback (each identity proof checked
+// against the emulator's STS), and confirms every reported role by
+// assuming it as the vendor's ingestion principal.
+func (r *rehearsal) startVendor(ctx context.Context) error {
 	r.dataDir = r.opts.DataDir
 	if r.dataDir == "" {
-		dir, err := os.MkdirTemp("", "rolecall-receiver-")
+		dir, err := os.MkdirTemp("", "rolecall-vendor-")
 		if err != nil {
 			return err
 		}
 		r.dataDir, r.tempDir = dir, true
 	}
-	store, err := receiver.OpenStore(r.dataDir)
+	keyLine, err := vault.NewKey("rehearsal")
 	if err != nil {
 		return err
 	}
-	r.store = store
-	verifier, err := callback.NewVerifier(callback.VerifierConfig{
-		Secrets:  []string{r.values[params.CallbackSecret.Name]},
-		Audience: r.opts.Profile.Callback.Audience,
+	keys, err := vault.ParseKeys(keyLine)
+	if err != nil {
+		return err
+	}
+	r.vendorDB, err = vendordb.Open(ctx, filepath.Join(r.dataDir, "vendor.db"), vendordb.Options{})
+	if err != nil {
+		return err
+	}
+	confirmer, principal, err := r.vendorConfirmer(ctx)
+	if err != nil {
+		return err
+	}
+	r.vendor, err = controlplane.New(controlplane.Config{
+		DB: r.vendorDB, Keys: keys, Profile: r.opts.Profile,
 		// The function signs its identity proof for the endpoint its SDK
 		// uses; the front forwards STS to moto.
 		STSEndpoint: r.fakes.Endpoint(),
 		STSRegion:   emulator.DefaultRegion,
+		Confirmer:   confirmer,
+		Out:         newPrefixWriter(r.out, "   vendor: "),
+		Logger:      r.log,
 	})
 	if err != nil {
 		return err
 	}
-	h, err := receiver.New(receiver.Config{Verifier: verifier, Store: store, Out: newPrefixWriter(r.out, "   receiver: "), Logger: r.log})
+	r.customer, err = r.vendor.AddCustomer(ctx, controlplane.AddRequest{Name: "Example Corp", Region: emulator.DefaultRegion})
+	if err != nil {
+		return err
+	}
+	token := make([]byte, 24)
+	if _, err := rand.Read(token); err != nil {
+		return err
+	}
+	r.vendorToken = hex.EncodeToString(token)
+	u, err := url.Parse(r.opts.Profile.Callback.URL)
+	if err != nil {
+		return err
+	}
+	h, err := r.vendor.Handler(controlplane.HandlerOptions{CallbackPath: u.Path, Token: r.vendorToken})
 	if err != nil {
 		return err
 	}
@@ -396,13 +456,15 @@ func (r *rehearsal) startReceiver(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.receiverURL = "http://" + ln.Addr().String() + "/callback"
+	r.receiverURL = "http://" + ln.Addr().String() + u.Path
+	r.vendorURL = "http://" + ln.Addr().String() + "/customers/" + r.customer.CustomerID
 	r.res.Endpoints = append(r.res.Endpoints, ln.Addr().String())
+	r.res.VendorURL, r.res.VendorToken, r.res.CustomerID = r.vendorURL, r.vendorToken, r.customer.CustomerID
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.stopReceiver = cancel
 	r.receiverDone = make(chan error, 1)
 	down := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if r.vendorDown.Load() {
+		if r.vendorDown.Load() && req.URL.Path == u.Path {
 			// A misdeployed endpoint (404) is not retried by the sender,
 			// so the failure reaches Lambda at once; an outage (503)
 			// would be retried for minutes first.
@@ -411,10 +473,60 @@ func (r *rehearsal) startReceiver(ctx context.Context) error {
 		}
 		h.ServeHTTP(w, req)
 	})
-	go func() { r.receiverDone <- receiver.Serve(rctx, ln, down, "", "") }()
-	r.printf("   %s's endpoint %s is played by the reference receiver on %s\n", r.opts.Profile.Name, r.opts.Profile.Callback.URL, r.receiverURL)
-	r.printf("   (it checks the Standard Webhooks signature and the AWS identity proof against the emulator's STS)\n")
+	go func() { r.receiverDone <- controlplane.Serve(rctx, ln, down, "", "") }()
+	r.printf("   %s's endpoint %s is played by rolecall-vendor on %s (SQLite, %s)\n", r.opts.Profile.Name, r.opts.Profile.Callback.URL, r.receiverURL, r.vendorDB.Where())
+	r.printf("   (each callback is checked with its customer's secret only, and its AWS identity proof against the emulator's STS)\n")
+	r.printf("   $ rolecall-vendor customers add --name \"Example Corp\" --region %s\n", r.customer.Region)
+	r.printf("   customer %s: external ID %s, callback secret whsec_... (key id %s)\n", r.customer.CustomerID, r.customer.ExternalID, r.customer.KeyID)
+	r.printf("   the vendor confirms every reported role as %s\n", principal)
+	r.printf("   operator page: %s (token %s)\n", r.vendorURL, r.vendorToken)
 	return nil
+}
+
+// keepUp prints the vendor's page and waits for a line from Keep.
+func (r *rehearsal) keepUp(ctx context.Context) error {
+	r.vendor.WaitConfirmations()
+	r.printf("   The vendor's operator page is up:\n\n     %s\n     %s\n\n", strings.TrimSuffix(r.vendorURL, "/customers/"+r.customer.CustomerID)+"/", r.vendorURL)
+	r.printf("   Sign in with any user name and the token as password: %s\n", r.vendorToken)
+	r.printf("   (or: curl -H 'Authorization: Bearer %s' %s/api/v1/customers/%s)\n", r.vendorToken, strings.TrimSuffix(r.vendorURL, "/customers/"+r.customer.CustomerID), r.customer.CustomerID)
+	r.printf("   Press Enter to delete the stack and finish.\n")
+	line := make(chan error, 1)
+	go func() {
+		_, err := bufio.NewReader(r.opts.Keep).ReadString('\n')
+		line <- err
+	}()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-line:
+		return nil
+	}
+}
+
+// vendorConfirmer is the vendor's ingestion principal in the emulator: the
+// profile's principal (a role in the vendor's account), assumed, with
+// sts:AssumeRole on customer roles.
+func (r *rehearsal) vendorConfirmer(ctx context.Context) (controlplane.Confirmer, string, error) {
+	arn := r.opts.Profile.Principal("aws")
+	parsed, err := awsarn.Parse(arn)
+	if err != nil || !strings.HasPrefix(parsed.Resource, "role/") {
+		return nil, "", fmt.Errorf("the vendor profile's principal %q is not a role ARN the rehearsal can play", arn)
+	}
+	name := parsed.Resource[strings.LastIndex(parsed.Resource, "/")+1:]
+	admin, err := r.aws.AccountConfig(ctx, parsed.AccountID)
+	if err != nil {
+		return nil, "", err
+	}
+	adminARN := "arn:aws:sts::" + parsed.AccountID + ":assumed-role/" + emulator.OrganizationAccountAccessRole + "/emulator-admin"
+	if _, err := emulator.CreateRole(ctx, admin, name, emulator.TrustPolicy(adminARN), emulator.AllowPolicy("sts:AssumeRole")); err != nil {
+		return nil, "", err
+	}
+	session, err := emulator.AssumeRole(ctx, admin, arn, "", "ingestion")
+	if err != nil {
+		return nil, "", err
+	}
+	engine := verify.New(r.fakes.Through(session), verify.Options{S3PathStyle: true, Concurrency: 32, Regions: []string{emulator.DefaultRegion}})
+	return controlplane.EngineConfirmer{Engine: engine}, arn, nil
 }
 
 func (r *rehearsal) create(ctx context.Context) error {
@@ -443,8 +555,8 @@ func (r *rehearsal) create(ctx context.Context) error {
 type StackResult struct {
 	StackID           string
 	Preflight, Create Response
-	// Stored is what the vendor's receiver holds after the Create.
-	Stored            *receiver.Onboarding
+	// Stored is what the vendor holds after the Create.
+	Stored            *ledger.Onboarding
 	ManagementRoleARN string
 	StackSetName      string
 }
@@ -525,7 +637,7 @@ func (r *rehearsal) createStack(ctx context.Context, admin aws.Config, account, 
 
 // startFunction builds the onboarding function as Lambda would run it:
 // under a session of its execution role, with the template's environment.
-// The vendor's callback URL is the one change: the receiver plays it.
+// The vendor's callback URL is the one change: rolecall-vendor plays it.
 func (r *rehearsal) startFunction(ctx context.Context) error {
 	session, err := emulator.AssumeRole(ctx, r.d.Admin, r.d.FunctionRoleARN, "", "onboarding-function")
 	if err != nil {
@@ -572,7 +684,7 @@ func (r *rehearsal) startFunction(ctx context.Context) error {
 
 // startRIE runs the built bootstrap under AWS's runtime interface
 // emulator, configured only through its environment: the template's
-// variables (the vendor's callback URL replaced by the receiver's), what
+// variables (the vendor's callback URL replaced by rolecall-vendor's), what
 // Lambda sets (region, the execution role's credentials, the function's
 // name, memory, timeout and log group), and AWS_ENDPOINT_URL, which points
 // the SDK at the emulator. Events go through the emulator's invoke
@@ -639,9 +751,14 @@ func (r *rehearsal) rotate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	old := r.values[params.ExternalID.Name]
-	r.values[params.PreviousExternalID.Name] = old
-	r.values[params.ExternalID.Name] = NewExternalID()
+	rot, err := r.vendor.RotateExternalID(ctx, r.customer.CustomerID, false)
+	if err != nil {
+		return err
+	}
+	r.printf("   $ rolecall-vendor customers rotate %s\n", r.customer.CustomerID)
+	r.printf("   the vendor issues %s; the customer updates the stack with it, the old value as PreviousExternalId\n", rot.ExternalID)
+	r.values[params.PreviousExternalID.Name] = rot.Previous
+	r.values[params.ExternalID.Name] = rot.ExternalID
 	if err := r.d.reload(r.mgmt, r.values); err != nil {
 		return err
 	}
@@ -681,7 +798,16 @@ func (r *rehearsal) rotate(ctx context.Context) error {
 	if r.res.RotateStored.ExternalIDRotatedAt != nil {
 		rotated = "recorded at " + r.res.RotateStored.ExternalIDRotatedAt.Format(time.RFC3339)
 	}
-	r.printf("   receiver: external-ID rotation %s; the vendor now switches to the new value, then the customer clears PreviousExternalId\n", rotated)
+	r.printf("   vendor: external-ID rotation %s\n", rotated)
+	v, err := r.vendor.Customer(ctx, r.customer.CustomerID, 0)
+	if err != nil {
+		return err
+	}
+	if v.PendingExternalID != "" || v.ExternalID != rot.ExternalID {
+		return fmt.Errorf("the vendor did not close the rotation: it could not assume every role with the new external ID")
+	}
+	r.res.RotationClosed = true
+	r.printf("   the vendor assumed every role with the new value and closed the rotation; the customer may clear PreviousExternalId\n")
 	return nil
 }
 
@@ -714,12 +840,12 @@ func (r *rehearsal) join(ctx context.Context) error {
 	joined := false
 	for _, a := range r.res.JoinStored.Accounts {
 		if a.AccountID == id {
-			r.printf("   receiver: account.added %s %s %s; the organization now has %d roles\n", a.AccountID, a.RoleARN, a.Status, len(r.res.JoinStored.Accounts))
+			r.printf("   vendor: account.added %s %s %s; the organization now has %d roles\n", a.AccountID, a.RoleARN, a.Status, len(r.res.JoinStored.Accounts))
 			joined = true
 		}
 	}
 	if !joined {
-		return fmt.Errorf("the receiver has no role for the new account %s", id)
+		return fmt.Errorf("the vendor has no role for the new account %s", id)
 	}
 
 	// An account leaves: the StackSet removes its instance, EventBridge
@@ -745,10 +871,10 @@ func (r *rehearsal) join(ctx context.Context) error {
 	}
 	for _, a := range r.res.LeaveStored.Accounts {
 		if a.AccountID == leaver.ID {
-			return fmt.Errorf("the receiver still lists account %s, which left", leaver.ID)
+			return fmt.Errorf("the vendor still lists account %s, which left", leaver.ID)
 		}
 	}
-	r.printf("   receiver: account.removed %s; the organization now has %d roles\n", leaver.ID, len(r.res.LeaveStored.Accounts))
+	r.printf("   vendor: account.removed %s; the organization now has %d roles\n", leaver.ID, len(r.res.LeaveStored.Accounts))
 
 	// Another account joins while the vendor's endpoint is down: the
 	// function keeps the news in its outbox; the next callback takes it.
@@ -767,7 +893,7 @@ func (r *rehearsal) join(ctx context.Context) error {
 		return err
 	}
 	if _, ok := accountOf(r.res.KeptStored, kept); ok {
-		return fmt.Errorf("the receiver has account %s although its endpoint was down", kept)
+		return fmt.Errorf("the vendor has account %s although its endpoint was down", kept)
 	}
 	r.printf("   the vendor's endpoint answers 404 for a while: the function kept account.added for %s in the stack's outbox (the event is done: nothing for Lambda to retry)\n", kept)
 
@@ -842,12 +968,12 @@ func (r *rehearsal) replay(ctx context.Context) error {
 	}
 	a, ok := accountOf(r.res.ReplayStored, r.res.DeadLetterAccount)
 	if !ok {
-		return fmt.Errorf("after the replay the receiver still has no role for account %s", r.res.DeadLetterAccount)
+		return fmt.Errorf("after the replay the vendor still has no role for account %s", r.res.DeadLetterAccount)
 	}
-	r.printf("   replayed %d event(s) from the queue; receiver: account.added %s %s\n", n, a.AccountID, a.Status)
+	r.printf("   replayed %d event(s) from the queue; vendor: account.added %s %s\n", n, a.AccountID, a.Status)
 	k, ok := accountOf(r.res.ReplayStored, r.res.KeptAccount)
 	if !ok {
-		return fmt.Errorf("the receiver never got account %s, whose account.added waited in the outbox", r.res.KeptAccount)
+		return fmt.Errorf("the vendor never got account %s, whose account.added waited in the outbox", r.res.KeptAccount)
 	}
 	r.printf("   and account.added %s %s, kept in the outbox while the endpoint was down, went out first with the next callback\n", k.AccountID, k.Status)
 	return nil
@@ -886,7 +1012,7 @@ func (r *rehearsal) delete(ctx context.Context) error {
 		return err
 	}
 	if !r.opts.VendorDownAtDelete {
-		r.printf("   receiver: onboarding %s is %s\n", r.res.DeleteStored.Key, r.res.DeleteStored.Status)
+		r.printf("   vendor: onboarding %s is %s\n", r.res.DeleteStored.Key, r.res.DeleteStored.Status)
 	}
 	// Then CloudFormation removes the roles: the StackSet's instances and
 	// the nested stack.
@@ -901,9 +1027,11 @@ func (r *rehearsal) delete(ctx context.Context) error {
 	return nil
 }
 
-// stored reads what the vendor's receiver holds for this organization.
-func (r *rehearsal) stored(ctx context.Context) (*receiver.Onboarding, error) {
-	return r.store.Get(ctx, r.org.ID)
+// stored reads what the vendor holds for this organization, once its
+// confirmations in flight are done.
+func (r *rehearsal) stored(ctx context.Context) (*ledger.Onboarding, error) {
+	r.vendor.WaitConfirmations()
+	return r.vendorDB.Timeline(ctx, r.org.ID, 100000)
 }
 
 // invoke sends one custom-resource event, prints the response with the
@@ -932,12 +1060,12 @@ func (r *rehearsal) printResponse(logicalID string, resp Response, keys ...strin
 	}
 }
 
-func (r *rehearsal) printStored(o *receiver.Onboarding) {
+func (r *rehearsal) printStored(o *ledger.Onboarding) {
 	counts := map[callback.Status]int{}
 	for _, a := range o.Accounts {
 		counts[a.Status]++
 	}
-	r.printf("   receiver stored organization %s (%s): %d roles, %d verified; signed by %s\n", o.Key, o.Status, len(o.Accounts), counts[callback.StatusVerified], o.CallerARN)
+	r.printf("   vendor stored organization %s (%s): %d roles, %d verified; signed by %s\n", o.Key, o.Status, len(o.Accounts), counts[callback.StatusVerified], o.CallerARN)
 	show := o.Accounts
 	if len(show) > 12 {
 		show = show[:10]
@@ -970,7 +1098,7 @@ func (r *rehearsal) stopReceiving() error {
 	r.stopReceiver()
 	r.stopReceiver = nil
 	if err := <-r.receiverDone; err != nil {
-		return fmt.Errorf("stop the receiver: %w", err)
+		return fmt.Errorf("stop the vendor's server: %w", err)
 	}
 	return nil
 }
@@ -981,6 +1109,14 @@ func (r *rehearsal) close() error {
 		errs = append(errs, f.stop())
 	}
 	errs = append(errs, r.stopReceiving())
+	if r.vendor != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		errs = append(errs, r.vendor.Close(ctx))
+		cancel()
+	}
+	if r.vendorDB != nil {
+		errs = append(errs, r.vendorDB.Close())
+	}
 	if r.fakes != nil {
 		errs = append(errs, r.fakes.Close())
 	}

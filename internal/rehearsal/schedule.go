@@ -14,19 +14,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/rolecall/rolecall/callback"
+	"github.com/rolecall/rolecall/internal/ledger"
 	"github.com/rolecall/rolecall/internal/onboarding"
 	"github.com/rolecall/rolecall/internal/params"
-	"github.com/rolecall/rolecall/internal/receiver"
 	"github.com/rolecall/rolecall/internal/synth"
 )
 
 // Scheduled is what the "time passes" act saw: the account whose role
 // drifted and was restored, the account that joined with no event, and
-// the receiver's timeline entries the scheduled runs added, in order.
+// the vendor's timeline entries the scheduled runs added, in order.
 type Scheduled struct {
 	Drifted  string
 	Quiet    string
-	Timeline []receiver.TimelineEntry
+	Timeline []ledger.TimelineEntry
 	// Attention is AccountsNeedingAttention in the function's metrics
 	// line after the drift was reported.
 	Attention float64
@@ -85,7 +85,7 @@ func (r *rehearsal) timePasses(ctx context.Context) error {
 		return err
 	}
 	if a, _ := accountOf(stored, victim.ID); a.Status != callback.StatusVerified || len(stored.Timeline) != seen {
-		return fmt.Errorf("the receiver heard something while its endpoint was down: %s is %s, %d new events", victim.ID, a.Status, len(stored.Timeline)-seen)
+		return fmt.Errorf("the vendor heard something while its endpoint was down: %s is %s, %d new events", victim.ID, a.Status, len(stored.Timeline)-seen)
 	}
 	m, ok := r.metrics.last()
 	if !ok {
@@ -136,7 +136,7 @@ func (r *rehearsal) timePasses(ctx context.Context) error {
 			}
 		}
 		got = append(got, label)
-		r.printf("   receiver timeline: %s  %s\n", e.OccurredAt.Format(time.RFC3339), label)
+		r.printf("   vendor timeline: %s  %s\n", e.OccurredAt.Format(time.RFC3339), label)
 	}
 	want := []string{
 		"verification.drifted " + victim.ID + " verified->finding",
@@ -145,10 +145,10 @@ func (r *rehearsal) timePasses(ctx context.Context) error {
 		"verification.restored " + victim.ID + " finding->verified",
 	}
 	if !slices.Equal(got, want) {
-		return fmt.Errorf("the receiver's timeline after the scheduled runs is\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		return fmt.Errorf("the vendor's timeline after the scheduled runs is\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 	if a, _ := accountOf(stored, victim.ID); a.Status != callback.StatusVerified {
-		return fmt.Errorf("after the restoration the receiver has %s as %s", victim.ID, a.Status)
+		return fmt.Errorf("after the restoration the vendor has %s as %s", victim.ID, a.Status)
 	}
 	return nil
 }

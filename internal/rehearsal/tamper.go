@@ -123,7 +123,7 @@ type Tampered struct {
 	Update Response
 	// Rollback is its answer to CloudFormation's rollback: SUCCESS.
 	Rollback Response
-	// Stored is the account as the vendor's receiver stored it.
+	// Stored is the account as the vendor stored it.
 	Stored callback.Account
 }
 
@@ -162,7 +162,7 @@ func (r *rehearsal) tamper(ctx context.Context) error {
 				res.Stored = a
 			}
 		}
-		r.printf("     receiver: %s is %s", victim.ID, res.Stored.Status)
+		r.printf("     vendor: %s is %s", victim.ID, res.Stored.Status)
 		for _, f := range res.Stored.Findings {
 			label := f.Action
 			if f.NotAction {
