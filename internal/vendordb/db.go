@@ -193,3 +193,22 @@ func nullTime(v sql.NullInt64) *time.Time {
 	t := fromMicros(v.Int64)
 	return &t
 }
+
+// Backup writes a consistent copy of a SQLite database to path, which must
+// not exist (VACUUM INTO: readers and writers go on meanwhile). A
+// PostgreSQL database is backed up with pg_dump, not here.
+func (d *DB) Backup(ctx context.Context, path string) error {
+	if d.dialect != SQLite {
+		return errors.New("back up PostgreSQL with pg_dump (or your provider's snapshots); backup copies SQLite files only")
+	}
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("backup %s exists: give a new file name", path)
+	}
+	if strings.ContainsRune(path, '\'') {
+		return fmt.Errorf("backup path %q: no quotes, please", path)
+	}
+	if _, err := d.db.ExecContext(ctx, "VACUUM INTO '"+path+"'"); err != nil {
+		return fmt.Errorf("back up to %s: %w", path, err)
+	}
+	return os.Chmod(path, 0o600)
+}

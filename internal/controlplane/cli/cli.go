@@ -50,6 +50,7 @@ Usage:
   rolecall-vendor keys new [--id ID]
   rolecall-vendor keys rewrap
   rolecall-vendor migrate
+  rolecall-vendor backup --to FILE                     (SQLite; PostgreSQL: pg_dump)
 
 Every command takes:
   --database D   SQLite file path (default rolecall-vendor.db) or postgres://...  ($ROLECALL_VENDOR_DATABASE)
@@ -97,6 +98,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = keys(ctx, args[1], args[2:], env)
 	case "migrate":
 		err = migrate(ctx, args[1:], env)
+	case "backup":
+		err = backup(ctx, args[1:], env)
 	default:
 		err = usageError(fmt.Sprintf("unknown command %q", args[0]))
 	}
@@ -472,6 +475,27 @@ func migrate(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "migrate: %s (%s) is at schema version %d, the latest this build knows\n", db.Where(), db.Dialect(), v)
+	return nil
+}
+
+func backup(ctx context.Context, args []string, env Env) error {
+	fs, c := newFlags("backup", env)
+	to := fs.String("to", "", "the backup file to write (must not exist)")
+	if err := noPositional(fs, args); err != nil {
+		return err
+	}
+	if *to == "" {
+		return usageError("backup: --to FILE is required")
+	}
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Backup(ctx, *to); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "backup: %s written (mode 0600). The secrets in it are sealed: keep $%s's keys backed up apart from it, or it cannot be read.\n", *to, vault.EnvKeys)
 	return nil
 }
 
