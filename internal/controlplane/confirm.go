@@ -39,6 +39,7 @@ func (e EngineConfirmer) Confirm(ctx context.Context, roles []verify.Role) []ver
 // confirmedOK is a role the vendor confirmed: assumed, every read probe
 // passed, no write possible.
 func confirmedOK(status string) bool { return status == string(verify.StatusVerified) }
+
 // confirmWorthy are the events after which the vendor confirms: a role set
 // was created, changed or put right.
 func confirmWorthy(e callback.Event) bool {
