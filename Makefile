@@ -131,10 +131,11 @@ size: build ## print the zipped function size and its start-to-ready time
 	$(GO) test -run '^$$' -bench StartToReady -benchtime 20x ./lambda | grep -E 'ms/start|^ok'
 
 .PHONY: bench
-bench: ## run the benchmarks: org-wide verification, peak heap, callback payloads, start-to-ready
+bench: postgres ## run the benchmarks: org-wide verification, peak heap, callback payloads, start-to-ready, the vendor's ingest and customer list on SQLite and PostgreSQL
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/verify
 	$(GO) test -run '^$$' -bench . ./callback
 	$(GO) test -run '^$$' -bench StartToReady -benchtime 20x ./lambda
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./internal/vendordb
 
 # sam build (BuildMethod: makefile) calls this with ARTIFACTS_DIR set.
 .PHONY: build-OnboardingFunction
