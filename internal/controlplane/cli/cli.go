@@ -5,6 +5,8 @@ package cli
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -47,6 +49,7 @@ Usage:
   rolecall-vendor customers revoke CUSTOMER_ID [--reason TEXT]
   rolecall-vendor customers confirm CUSTOMER_ID       (needs the ingestion principal's AWS credentials)
   rolecall-vendor serve [--listen ADDR] [--confirm] [--tls-cert F --tls-key F]
+  rolecall-vendor token                                (a new random access token for $ROLECALL_VENDOR_TOKEN)
   rolecall-vendor keys new [--id ID]
   rolecall-vendor keys rewrap
   rolecall-vendor migrate
@@ -100,6 +103,15 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = migrate(ctx, args[1:], env)
 	case "backup":
 		err = backup(ctx, args[1:], env)
+	case "token":
+		if len(args) > 1 {
+			err = usageError("token takes no arguments")
+			break
+		}
+		b := make([]byte, 24)
+		if _, err = rand.Read(b); err == nil {
+			fmt.Fprintln(env.Stdout, hex.EncodeToString(b))
+		}
 	default:
 		err = usageError(fmt.Sprintf("unknown command %q", args[0]))
 	}

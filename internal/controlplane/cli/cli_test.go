@@ -203,7 +203,11 @@ func TestServe(t *testing.T) {
 	if code, _, errOut := run(t, env, "serve", "--listen", "127.0.0.1:0"); code != 1 || !strings.Contains(errOut, "at least 24") {
 		t.Fatalf("serve with a short token: %d %s", code, errOut)
 	}
-	env["ROLECALL_VENDOR_TOKEN"] = strings.Repeat("t", 32)
+	code, token, _ := run(t, env, "token")
+	if code != 0 || len(strings.TrimSpace(token)) != 48 {
+		t.Fatalf("token: %d %q", code, token)
+	}
+	env["ROLECALL_VENDOR_TOKEN"] = strings.TrimSpace(token)
 	ctx, cancel := context.WithCancel(t.Context())
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
