@@ -67,7 +67,7 @@ func TestRehearsalEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(t.Context(), Options{Runtime: testRuntime, Profile: p, Accounts: members, Tamper: Tamperings(), Out: &out, Log: logs})
+	res, err := Run(t.Context(), Options{Runtime: testRuntime, Profile: p, Accounts: members, Tamper: Tamperings(), Out: &out, Log: logs, Inspect: inspectInChromium})
 	if err != nil {
 		logs.Close()
 		tail, _ := os.ReadFile(logs.Name())
@@ -136,6 +136,10 @@ func TestRehearsalEndToEnd(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("the vendor has no role for %v", want)
 	}
+	// The vendor assumed every role itself, as its ingestion principal.
+	if res.VendorConfirmed != all {
+		t.Errorf("the vendor confirmed %d roles after the Create, want %d", res.VendorConfirmed, all)
+	}
 
 	// Rotation: verified with the new external ID, recorded as a rotation.
 	if res.Rotate.Status != cfn.StatusSuccess || res.Rotate.PhysicalResourceID != c.PhysicalResourceID {
@@ -143,6 +147,9 @@ func TestRehearsalEndToEnd(t *testing.T) {
 	}
 	if res.RotateStored == nil || res.RotateStored.ExternalIDRotatedAt == nil {
 		t.Error("the vendor did not record the external-ID rotation")
+	}
+	if !res.RotationClosed {
+		t.Error("the vendor did not close the rotation it started")
 	}
 
 	// A new account: its role verified and added.

@@ -57,6 +57,9 @@ type Options struct {
 	// page up: the rehearsal prints its address and token and goes on when
 	// a line is read from Keep (the terminal's Enter).
 	Keep io.Reader
+	// Inspect, if set, is called at the same point with the vendor's page,
+	// for the end-to-end test to look at it in a browser.
+	Inspect func(ctx context.Context, page VendorPage) error
 	// Out receives the readable report.
 	Out io.Writer
 	// Log receives the function's JSON log and the emulator's output; nil
@@ -134,6 +137,9 @@ type Result struct {
 	// VerifyExitCode is the verify tool's exit status, run by a security
 	// reviewer after the onboarding.
 	VerifyExitCode int
+	// VendorConfirmed is how many roles the vendor confirmed itself after
+	// the Create (assumed with the external ID, read probes run).
+	VendorConfirmed int
 	// RotationClosed: the vendor confirmed the new external ID and made it
 	// the customer's current one.
 	RotationClosed bool
@@ -304,8 +310,8 @@ func (r *rehearsal) run(ctx context.Context) error {
 		steps = append(steps, stepFn{"Tampering (" + strings.Join(names, ", ") + "): a member role is changed behind the stack's back, then the stack is updated", r.tamper})
 	}
 	steps = append(steps, stepFn{"A security reviewer runs the verify tool", r.reviewerVerifies})
-	if r.opts.Keep != nil {
-		steps = append(steps, stepFn{"The vendor's operator page, kept up (KEEP=1)", r.keepUp})
+	if r.opts.Keep != nil || r.opts.Inspect != nil {
+		steps = append(steps, stepFn{"The vendor's operator page, kept up", r.keepUp})
 	}
 	steps = append(steps,
 		stepFn{"Delete the stack: the vendor is told first, then the roles go", func(ctx context.Context) error {
@@ -483,9 +489,30 @@ func (r *rehearsal) startVendor(ctx context.Context) error {
 	return nil
 }
 
-// keepUp prints the vendor's page and waits for a line from Keep.
+// VendorPage is the vendor's operator page while the rehearsal runs.
+type VendorPage struct {
+	// BaseURL serves the customers page at /; CustomerURL is the
+	// rehearsed customer's page.
+	BaseURL, CustomerURL, Token string
+	CustomerID, OrganizationKey string
+	DB                          *vendordb.DB
+}
+
+// keepUp hands the vendor's page to Inspect, then prints it and waits for
+// a line from Keep.
 func (r *rehearsal) keepUp(ctx context.Context) error {
 	r.vendor.WaitConfirmations()
+	if r.opts.Inspect != nil {
+		page := VendorPage{BaseURL: strings.TrimSuffix(r.vendorURL, "/customers/"+r.customer.CustomerID), CustomerURL: r.vendorURL, Token: r.vendorToken,
+			CustomerID: r.customer.CustomerID, OrganizationKey: r.org.ID, DB: r.vendorDB}
+		if err := r.opts.Inspect(ctx, page); err != nil {
+			return fmt.Errorf("the vendor's page: %w", err)
+		}
+		r.printf("   the vendor's page was inspected in a browser\n")
+	}
+	if r.opts.Keep == nil {
+		return nil
+	}
 	r.printf("   The vendor's operator page is up:\n\n     %s\n     %s\n\n", strings.TrimSuffix(r.vendorURL, "/customers/"+r.customer.CustomerID)+"/", r.vendorURL)
 	r.printf("   Sign in with any user name and the token as password: %s\n", r.vendorToken)
 	r.printf("   (or: curl -H 'Authorization: Bearer %s' %s/api/v1/customers/%s)\n", r.vendorToken, strings.TrimSuffix(r.vendorURL, "/customers/"+r.customer.CustomerID), r.customer.CustomerID)
@@ -498,7 +525,10 @@ func (r *rehearsal) keepUp(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-line:
+	case err := <-line:
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read the terminal: %w", err)
+		}
 		return nil
 	}
 }
@@ -548,7 +578,15 @@ func (r *rehearsal) create(ctx context.Context) error {
 	sr, err := r.createStack(ctx, admin, account, stackName)
 	r.res.StackID, r.res.Preflight, r.res.Create, r.res.CreateStored = sr.StackID, sr.Preflight, sr.Create, sr.Stored
 	r.res.ManagementRoleARN, r.res.StackSetName = sr.ManagementRoleARN, sr.StackSetName
-	return err
+	if err != nil || r.delegated() {
+		return err
+	}
+	org, _, err := r.vendorDB.Onboarding(ctx, r.org.ID)
+	if err != nil {
+		return err
+	}
+	r.res.VendorConfirmed = org.Confirmed
+	return nil
 }
 
 // StackResult is what creating one onboarding stack did.

@@ -204,10 +204,7 @@ func (d *DB) Backup(ctx context.Context, path string) error {
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("backup %s exists: give a new file name", path)
 	}
-	if strings.ContainsRune(path, '\'') {
-		return fmt.Errorf("backup path %q: no quotes, please", path)
-	}
-	if _, err := d.db.ExecContext(ctx, "VACUUM INTO '"+path+"'"); err != nil {
+	if _, err := d.db.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
 		return fmt.Errorf("back up to %s: %w", path, err)
 	}
 	return os.Chmod(path, 0o600)

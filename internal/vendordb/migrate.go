@@ -152,7 +152,7 @@ func (d *DB) migrate(ctx context.Context, upTo int) error {
 		var v int
 		var sum string
 		if err := rows.Scan(&v, &sum); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return err
 		}
 		applied[v] = sum
