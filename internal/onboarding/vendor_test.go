@@ -2,33 +2,41 @@ package onboarding
 
 import (
 	"context"
-	"fmt"
+	"encoding/json"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
-	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rolecall/rolecall/callback"
+	"github.com/rolecall/rolecall/internal/controlplane"
+	"github.com/rolecall/rolecall/internal/emulator/emulatortest"
 	"github.com/rolecall/rolecall/internal/iamdata"
+	"github.com/rolecall/rolecall/internal/ledger"
+	"github.com/rolecall/rolecall/internal/params"
 	"github.com/rolecall/rolecall/internal/permissions"
-	"github.com/rolecall/rolecall/internal/receiver"
+	"github.com/rolecall/rolecall/internal/profile"
+	"github.com/rolecall/rolecall/internal/vault"
+	"github.com/rolecall/rolecall/internal/vendordb"
 	"github.com/rolecall/rolecall/internal/verify"
 )
 
 // Every kind of finding the verifier can make, and an unverifiable
-// account, reaches the vendor: the payload validates, is signed, and the
-// reference receiver verifies and stores each one with its evidence as
+// account, reaches the vendor: the payload validates, is signed with the
+// secret the vendor issued the customer, and the vendor's control plane
+// (rolecall-vendor) verifies and stores each one with its evidence as
 // written. Findings come from the read-only gate on the example policy of
 // each kind (as the verifier makes them from a policy it read back), plus
 // the simulator's.
-func TestEveryFindingKindReachesTheVendorsReceiver(t *testing.T) {
+func TestEveryFindingKindReachesTheVendorsControlPlane(t *testing.T) {
 	type want struct {
 		kind              string
 		action, statement string
@@ -81,34 +89,62 @@ func TestEveryFindingKindReachesTheVendorsReceiver(t *testing.T) {
 		instance("333333333333", cftypes.StackInstanceStatusCurrent, cftypes.StackInstanceDetailedStatusSucceeded, ""),
 	}}
 
-	// The vendor: the reference receiver, checking identity proofs against
-	// a stand-in STS that names the management account.
-	sts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintf(w, "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:sts::%s:assumed-role/fn/x</Arn><UserId>AROAX:x</UserId><Account>%s</Account></GetCallerIdentityResult></GetCallerIdentityResponse>", mgmtAccount, mgmtAccount)
-	}))
-	defer sts.Close()
-	const whsec = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	cbVerifier, err := callback.NewVerifier(callback.VerifierConfig{Secrets: []string{whsec}, Audience: "hooks.vendor.example", STSEndpoint: sts.URL})
+	// The vendor: rolecall-vendor on SQLite, checking identity proofs
+	// against the local STS, with one customer added. The function holds
+	// that customer's external ID and secret, as the Launch Stack form
+	// left them in the onboarding secret.
+	srv := emulatortest.Shared(t)
+	ctx := t.Context()
+	db, err := vendordb.Open(ctx, filepath.Join(t.TempDir(), "vendor.db"), vendordb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := receiver.OpenStore(filepath.Join(t.TempDir(), "store"))
+	defer db.Close()
+	key, err := vault.NewKey("k1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := receiver.New(receiver.Config{Verifier: cbVerifier, Store: store, Logger: slog.New(slog.DiscardHandler)})
+	keys, err := vault.ParseKeys(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := profile.Parse([]byte(testProfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := controlplane.New(controlplane.Config{DB: db, Keys: keys, Profile: prof,
+		STSEndpoint: srv.Endpoint(), STSRegion: srv.Region(), STSClient: srv.Config().HTTPClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	customer, err := cp.AddCustomer(ctx, controlplane.AddRequest{Name: "Acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	callbackURL, err := url.Parse(prof.Callback.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := cp.Handler(controlplane.HandlerOptions{CallbackPath: callbackURL.Path, Token: "operator-token-for-tests-only-0123456789"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	vendor := httptest.NewServer(h)
 	defer vendor.Close()
+	// The function's credentials: a session in the management account.
+	fn, err := srv.AccountConfig(ctx, mgmtAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	s := newService(v, stacks, nil)
-	s.Settings.CallbackURL = vendor.URL + "/hooks"
-	s.NewSender = func(_, audience string) (deliverer, error) {
+	s.Secrets = issuedSecret{externalID: customer.ExternalID, secret: customer.Secret}
+	s.Settings.CallbackURL = vendor.URL + callbackURL.Path
+	s.Settings.Audience = prof.Callback.Audience
+	s.NewSender = func(secret, audience string) (deliverer, error) {
 		signer, err := callback.NewSigner(callback.SignerConfig{
-			Secrets: []string{whsec}, Audience: audience, STSEndpoint: sts.URL,
-			Credentials: credentials.NewStaticCredentialsProvider("AKIAMANAGEMENT000001", "secret", ""),
+			Secrets: []string{secret}, Audience: audience, STSEndpoint: srv.Endpoint(), STSRegion: srv.Region(),
+			Credentials: fn.Credentials,
 		})
 		if err != nil {
 			return nil, err
@@ -116,13 +152,27 @@ func TestEveryFindingKindReachesTheVendorsReceiver(t *testing.T) {
 		return callback.NewSender(callback.SenderConfig{Signer: signer, AllowLoopback: true, Logger: slog.New(slog.DiscardHandler),
 			Sleep: func(context.Context, time.Duration) error { return nil }})
 	}
-	_, createErr := s.Create(fnCtx(t), verificationRequest(cfn.RequestCreate))
+	req := verificationRequest(cfn.RequestCreate)
+	req.Properties[params.ExternalID.Name] = customer.ExternalID
+	_, createErr := s.Create(fnCtx(t), req)
 	if createErr == nil {
 		t.Fatal("a finding and an unverifiable account must fail the Create")
 	}
-	o, err := store.Get(t.Context(), "o-abc123defg")
+	for _, r := range v.seen {
+		if r.ExternalID != customer.ExternalID {
+			t.Fatalf("role %s verified with external ID %q, want the customer's", r.RoleARN, r.ExternalID)
+		}
+	}
+	org, _, err := db.Onboarding(ctx, "o-abc123defg")
 	if err != nil {
 		t.Fatalf("the vendor stored nothing (%v); the Create said: %v", err, createErr)
+	}
+	if org.CustomerID != customer.CustomerID || org.ManagementAccountID != mgmtAccount {
+		t.Errorf("the organization is held by %s under %s, want %s under %s", org.CustomerID, org.ManagementAccountID, customer.CustomerID, mgmtAccount)
+	}
+	o, err := db.Timeline(ctx, "o-abc123defg", 1000)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var finding, unverifiable callback.Account
 	for _, a := range o.Accounts {
@@ -146,7 +196,49 @@ func TestEveryFindingKindReachesTheVendorsReceiver(t *testing.T) {
 	if unverifiable.Status != callback.StatusUnverifiable || len(unverifiable.Unproven) != 2 || unverifiable.Unproven[1].Code != "AccessDenied" {
 		t.Errorf("stored unverifiable account %+v", unverifiable)
 	}
-	if o.Status != receiver.StatusFailed {
-		t.Errorf("the failed creation opened the onboarding: %s", o.Status)
+	if o.Status != ledger.StatusFailed || org.Status != ledger.StatusFailed {
+		t.Errorf("the failed creation opened the onboarding: %s (row %s)", o.Status, org.Status)
 	}
+	if len(o.Timeline) != 1 || o.Timeline[0].Event != callback.EventVerificationFailed {
+		t.Fatalf("timeline %+v, want the failed creation", o.Timeline)
+	}
+
+	// CloudFormation sends the request again: the function delivers the
+	// same event, and the vendor answers it without a second entry.
+	if _, err := s.Create(fnCtx(t), req); err == nil {
+		t.Fatal("the retried Create succeeded")
+	}
+	o, err = db.Timeline(ctx, "o-abc123defg", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Timeline) != 1 {
+		t.Fatalf("after the retry the timeline has %d entries, want 1: %+v", len(o.Timeline), o.Timeline)
+	}
+}
+
+// testProfile is the vendor the function's settings (env) name.
+const testProfile = `
+id: vendor
+name: Vendor
+principalArn: arn:aws:iam::999999999999:role/VendorIngestion
+roleName: VendorReadOnly
+callback:
+  url: https://hooks.vendor.example/aws
+  audience: hooks.vendor.example
+supportContact: support@vendor.example
+publish:
+  bucketPrefix: vendor-onboarding
+  regions: [us-east-1]
+`
+
+// issuedSecret is the onboarding secret holding what the vendor issued.
+type issuedSecret struct{ externalID, secret string }
+
+func (s issuedSecret) GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	b, err := json.Marshal(params.Secret{ExternalID: s.externalID, CallbackSecret: s.secret})
+	if err != nil {
+		return nil, err
+	}
+	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(string(b))}, nil
 }
