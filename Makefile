@@ -125,6 +125,13 @@ build: ## build the Lambda's bootstrap for linux/arm64 into .build/bootstrap
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_GOFLAGS) -o $(BUILD)/bootstrap ./lambda
 	@echo "build: $(BUILD)/bootstrap, $$(stat -c %s $(BUILD)/bootstrap) bytes (linux/arm64)"
 
+.PHONY: vendor-static
+vendor-static: ## build rolecall-vendor with cgo off (SQLite is Go): one static binary, .build/rolecall-vendor
+	mkdir -p $(BUILD)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BUILD)/rolecall-vendor ./cmd/rolecall-vendor
+	@file $(BUILD)/rolecall-vendor 2>/dev/null | grep -q "statically linked" || { echo "vendor-static: .build/rolecall-vendor is not statically linked"; exit 1; }
+	@echo "vendor-static: .build/rolecall-vendor, $$(stat -c %s $(BUILD)/rolecall-vendor) bytes, statically linked, cgo off"
+
 .PHONY: size
 size: build ## print the zipped function size and its start-to-ready time
 	$(GO) run ./cmd/rolecall-publish size -bootstrap $(BUILD)/bootstrap
@@ -245,7 +252,7 @@ unit: tools postgres chromium ## go test -race ./... (integration tests start th
 	$(GO) test -race -timeout 30m ./...
 
 .PHONY: test
-test: tools fmt-check vet check-generated check-iamdata gate cfn-lint sam-validate sam-build vuln staticcheck golangci-lint unit ## everything CI runs
+test: tools fmt-check vet check-generated check-iamdata gate vendor-static cfn-lint sam-validate sam-build vuln staticcheck golangci-lint unit ## everything CI runs
 	@echo "test: all checks passed"
 
 .PHONY: verify

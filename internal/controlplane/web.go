@@ -22,7 +22,16 @@ import (
 //go:embed templates/*.html
 var templateFiles embed.FS
 
-var pages = template.Must(template.New("").ParseFS(templateFiles, "templates/*.html"))
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	// roleName shortens a role ARN to its path and name; the page shows
+	// the whole ARN on hover.
+	"roleName": func(arn string) string {
+		if i := strings.Index(arn, ":role"); i >= 0 {
+			return strings.TrimPrefix(arn[i+1:], "role")
+		}
+		return arn
+	},
+}).ParseFS(templateFiles, "templates/*.html"))
 
 // EnvToken holds the operators' and ingestion systems' access token.
 const EnvToken = "ROLECALL_VENDOR_TOKEN" //nolint:gosec // G101: a variable name, not a secret
@@ -140,7 +149,7 @@ func rowOf(l *vendordb.Listed) customerRow {
 		}
 	}
 	if !last.IsZero() {
-		r.UpdatedAt = last.Format("2006-01-02 15:04 MST")
+		r.UpdatedAt = last.Format("2006-01-02 15:04")
 	}
 	return r
 }
