@@ -4,8 +4,8 @@
 // vendor's operators, serves them to ingestion systems as JSON, and
 // confirms every reported role with the vendor's own credentials.
 //
-//	rolecall-vendor --profile vendors/argmin.yaml customers add --name "Example Corp"
-//	ROLECALL_VENDOR_TOKEN=... rolecall-vendor --profile argmin serve --listen :8080
+//	rolecall-vendor --profile vendors/<vendor>.yaml customers add --name "Example Corp"
+//	ROLECALL_VENDOR_TOKEN=... rolecall-vendor --profile <vendor> serve --listen :8080
 //
 // Run it without arguments for the full usage. SIGINT or SIGTERM stops
 // serve gracefully.

@@ -88,7 +88,7 @@ func TestAPIGivesIngestionWhatItNeeds(t *testing.T) {
 	}
 	o := c.Organizations[0]
 	if o.CUR == nil || o.CUR.Bucket != "cur-300000000061" || strings.Join(o.InventoryRegions, ",") != "us-east-1" || len(o.Roles) != 3 ||
-		o.Roles[2].RoleARN != "arn:aws:iam::300000000063:role/ArgminReadOnly" || c.ManagementAccountID != "300000000061" {
+		o.Roles[2].RoleARN != "arn:aws:iam::300000000063:role/VendorReadOnly" || c.ManagementAccountID != "300000000061" {
 		t.Fatalf("the customer's organization: %+v", o)
 	}
 	if code := in.apiGet(t, "/api/v1/customers/cus_aaaaaaaaaaaaaaaa", testToken, nil); code != 404 {

@@ -46,7 +46,7 @@ func (o sentOrg) count(s callback.Status) int {
 
 func gapsRole(account string) callback.Account {
 	a := role(account, callback.StatusGaps)
-	a.Diagnoses = []callback.Diagnosis{{Code: "permission_gap", Message: "The role may not call ce:GetCostAndUsage (granted by policy ArgminCostRead). The onboarding stack grants these, so a policy was removed or changed after onboarding: update the stack (or its StackSet) so CloudFormation restores it, then verify again."}}
+	a.Diagnoses = []callback.Diagnosis{{Code: "permission_gap", Message: "The role may not call ce:GetCostAndUsage (granted by policy VendorCostRead). The onboarding stack grants these, so a policy was removed or changed after onboarding: update the stack (or its StackSet) so CloudFormation restores it, then verify again."}}
 	a.FailedProbes = []callback.Probe{{Action: "ce:GetCostAndUsage", Region: "us-east-1", Outcome: callback.OutcomeDenied}}
 	return a
 }

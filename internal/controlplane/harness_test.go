@@ -39,7 +39,18 @@ type instance struct {
 
 func testProfile(t testing.TB) *profile.Profile {
 	t.Helper()
-	p, err := profile.Load(filepath.Join("..", "..", "vendors", "argmin.yaml"))
+	return firstProfile(t, filepath.Join("..", "..", "vendors"))
+}
+
+// firstProfile loads the first vendor profile in dir: the tests run with
+// whichever brand the checkout has (brand names live in vendors/ only).
+func firstProfile(t testing.TB, dir string) *profile.Profile {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no vendor profile in %s", dir)
+	}
+	p, err := profile.Load(paths[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +119,7 @@ func newStack(t testing.TB, srv *emulator.Server, account, secret string) *stack
 
 // payload is a valid callback from s's organization.
 func (s *stack) payload(event callback.Event, org string, at time.Time, accounts ...callback.Account) callback.Payload {
-	stackID := "arn:aws:cloudformation:us-east-1:" + s.account + ":stack/argmin-onboarding/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+	stackID := "arn:aws:cloudformation:us-east-1:" + s.account + ":stack/vendor-onboarding/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 	var arns []string
 	for _, a := range accounts {
 		arns = append(arns, a.RoleARN)
@@ -123,7 +134,7 @@ func (s *stack) payload(event callback.Event, org string, at time.Time, accounts
 const fixedDigest = "0000000000000000000000000000000000000000000000000000000000000000"
 
 func role(account string, status callback.Status) callback.Account {
-	return callback.Account{AccountID: account, RoleARN: "arn:aws:iam::" + account + ":role/ArgminReadOnly", Status: status,
+	return callback.Account{AccountID: account, RoleARN: "arn:aws:iam::" + account + ":role/VendorReadOnly", Status: status,
 		Diagnoses: []callback.Diagnosis{}, FailedProbes: []callback.Probe{}, Findings: []callback.Finding{}, Unproven: []callback.Unproven{}}
 }
 

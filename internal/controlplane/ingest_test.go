@@ -191,14 +191,14 @@ func TestSecretsAreUnreadableInADatabaseDump(t *testing.T) {
 			var plain []string
 			for _, name := range []string{"Acme", "Bee", "Cee"} {
 				h := add(t, in, name)
-				plain = append(plain, h.Secret, strings.TrimPrefix(h.Secret, callback.SecretPrefix), h.ExternalID, strings.TrimPrefix(h.ExternalID, "argmin-"))
+				plain = append(plain, h.Secret, strings.TrimPrefix(h.Secret, callback.SecretPrefix), h.ExternalID, strings.TrimPrefix(h.ExternalID, testProfile(t).ID+"-"))
 			}
 			list, _ := in.db.ListCustomers(ctx, vendordb.ListOptions{})
 			rot, err := in.svc.RotateExternalID(ctx, list[0].ID, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			plain = append(plain, rot.ExternalID, strings.TrimPrefix(rot.ExternalID, "argmin-"))
+			plain = append(plain, rot.ExternalID, strings.TrimPrefix(rot.ExternalID, testProfile(t).ID+"-"))
 
 			var dump []byte
 			if engine == vendordb.Postgres {
@@ -250,7 +250,7 @@ func TestRotationClosesOnTheStacksRotatedCallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rot.Previous != h.ExternalID || rot.ExternalID == h.ExternalID || !strings.Contains(rot.Command, "ParameterKey=PreviousExternalId,ParameterValue="+h.ExternalID) ||
-		!strings.Contains(rot.Command, "--stack-name argmin-onboarding") || !strings.Contains(rot.Command, "ParameterKey=CallbackSecret,UsePreviousValue=true") {
+		!strings.Contains(rot.Command, "--stack-name vendor-onboarding") || !strings.Contains(rot.Command, "ParameterKey=CallbackSecret,UsePreviousValue=true") {
 		t.Fatalf("rotation instructions:\n%+v", rot)
 	}
 	if _, err := in.svc.RotateExternalID(ctx, h.CustomerID, false); !errors.Is(err, ErrRotationPending) {

@@ -32,7 +32,7 @@ func accounts(n int, status callback.Status) []callback.Account {
 	out := make([]callback.Account, n)
 	for i := range out {
 		id := fmt.Sprintf("%012d", 400000000000+i)
-		out[i] = callback.Account{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/vendors/ArgminReadOnly", Status: status,
+		out[i] = callback.Account{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/vendors/VendorReadOnly", Status: status,
 			Diagnoses: []callback.Diagnosis{{Code: "bedrock_logging_off", Message: "Bedrock model invocation logging is off in us-east-1, so the vendor sees no per-invocation data there."}}}
 	}
 	return out

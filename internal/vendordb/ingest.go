@@ -38,8 +38,9 @@ type Recorded struct {
 //     states (ledger.ManagementAccountOf: the account the identity proof
 //     proved, or, for a delegated administrator's stack, the management
 //     account it names); every later callback must state the same one;
-//   - the organization must be unclaimed or the customer's own: the first
-//     customer to send one claims it;
+//   - the organization must be unclaimed, the customer's own, or held by a
+//     revoked customer (whose claim lapses): the first customer to send
+//     one claims it;
 //   - an event id already stored changes nothing (OutcomeDuplicate);
 //   - otherwise the callback is merged into the organization's onboarding
 //     (ledger.Apply) and appended to the log.
@@ -75,6 +76,23 @@ func (d *DB) Record(ctx context.Context, customerID string, m *callback.Message,
 		found := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("read organization %s: %w", key, err)
+		}
+		if found && holder != customerID {
+			// A revoked customer's claims lapse: the organization goes to
+			// the next customer that proves itself, starting afresh (the
+			// old holder's events stay in the log, under its id).
+			var holderRevoked sql.NullInt64
+			if err := tx.QueryRowContext(ctx, d.q(`SELECT revoked_at FROM customers WHERE id = ?`), holder).Scan(&holderRevoked); err != nil {
+				return fmt.Errorf("read customer %s: %w", holder, err)
+			}
+			if holderRevoked.Valid {
+				for _, q := range []string{`DELETE FROM confirmations WHERE org_key = ?`, `DELETE FROM organizations WHERE org_key = ?`} {
+					if _, err := tx.ExecContext(ctx, d.q(q), key); err != nil {
+						return fmt.Errorf("release organization %s: %w", key, err)
+					}
+				}
+				found = false
+			}
 		}
 		switch {
 		case found && holder != customerID:

@@ -63,12 +63,13 @@ func (d *DB) Onboarding(ctx context.Context, key string) (*Organization, *ledger
 // Timeline returns an organization's onboarding with its timeline: the
 // last limit callbacks accepted, oldest first.
 func (d *DB) Timeline(ctx context.Context, key string, limit int) (*ledger.Onboarding, error) {
-	_, o, err := d.Onboarding(ctx, key)
+	org, o, err := d.Onboarding(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT entry FROM events WHERE org_key = ? AND event_id <> '' AND event NOT LIKE 'customer.%' AND event NOT LIKE 'external_id.%' AND event NOT LIKE 'vendor.%'
-		ORDER BY seq DESC LIMIT ?`), key, limit)
+	// The holder's events only: a lapsed claim's stay in the log.
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT entry FROM events WHERE org_key = ? AND customer_id = ? AND event NOT LIKE 'customer.%' AND event NOT LIKE 'external_id.%' AND event NOT LIKE 'vendor.%'
+		ORDER BY seq DESC LIMIT ?`), key, org.CustomerID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read the timeline of %s: %w", key, err)
 	}

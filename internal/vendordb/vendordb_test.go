@@ -54,13 +54,13 @@ func customer(id, name, keyID string) *Customer {
 
 func message(id string, event callback.Event, org, management string, at time.Time, accounts ...callback.Account) *callback.Message {
 	p := callback.Payload{Version: callback.Version, Event: event, ID: id, OccurredAt: at, SentAt: at, OrganizationID: org, ManagementAccountID: management,
-		StackID: "arn:aws:cloudformation:us-east-1:" + management + ":stack/argmin-onboarding/1", Region: "us-east-1", Accounts: accounts,
+		StackID: "arn:aws:cloudformation:us-east-1:" + management + ":stack/vendor-onboarding/1", Region: "us-east-1", Accounts: accounts,
 		CUR: callback.CUR{Bucket: "cur-" + management, Prefix: "cur/"}, InventoryRegions: []string{"us-east-1"}}
 	return &callback.Message{ID: id, Timestamp: at, Payload: p, Caller: callback.Identity{Account: management, ARN: "arn:aws:sts::" + management + ":assumed-role/fn/x"}}
 }
 
 func account(id string, status callback.Status) callback.Account {
-	return callback.Account{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/ArgminReadOnly", Status: status}
+	return callback.Account{AccountID: id, RoleARN: "arn:aws:iam::" + id + ":role/VendorReadOnly", Status: status}
 }
 
 func TestMigrationsFromEmpty(t *testing.T) {
@@ -233,6 +233,29 @@ func TestBindingAndClaims(t *testing.T) {
 		if got := strings.Join(names, ","); got != "onboarding.created,customer.bound,customer.added" {
 			t.Fatalf("A's log, newest first: %s", got)
 		}
+		// A squatter revoked: its claim lapses, and the organization goes
+		// to the next customer that proves itself, starting afresh.
+		if _, err := db.Record(ctx, b, message("b2", callback.EventOnboardingCreated, "o-ssssssssss", "222222222222", t0, account("222222222222", callback.StatusVerified)), t0); err != nil {
+			t.Fatal(err)
+		}
+		c3 := "cus_cccccccccccccccc"
+		if err := db.AddCustomer(ctx, customer(c3, "Cee", "rk_c"), "op_c3"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Record(ctx, c3, message("c1", callback.EventOnboardingCreated, "o-ssssssssss", "555555555555", t0, account("555555555555", callback.StatusVerified)), t0); !errors.Is(err, ErrOrganizationHeld) {
+			t.Fatalf("claiming the squatted organization: %v, want ErrOrganizationHeld", err)
+		}
+		if _, err := db.UpdateCustomer(ctx, b, func(c *Customer) (*Event, error) { now := t0; c.RevokedAt = &now; return nil, nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Record(ctx, c3, message("c2", callback.EventOnboardingCreated, "o-ssssssssss", "555555555555", t0, account("555555555555", callback.StatusVerified)), t0); err != nil {
+			t.Fatalf("claiming a revoked squatter's organization: %v", err)
+		}
+		lapsed, err := db.Timeline(ctx, "o-ssssssssss", 100)
+		if err != nil || lapsed.ManagementAccountID != "555555555555" || len(lapsed.Accounts) != 1 || len(lapsed.Timeline) != 1 {
+			t.Fatalf("the organization after the lapse: %+v, %v; want the new holder's only", lapsed, err)
+		}
+
 		// Revoked: refused.
 		if _, err := db.UpdateCustomer(ctx, a, func(c *Customer) (*Event, error) { now := t0; c.RevokedAt = &now; return nil, nil }); err != nil {
 			t.Fatal(err)
