@@ -1,9 +1,12 @@
 package controlplane
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	"github.com/rolecall/rolecall/internal/emulator/emulatortest"
 	"github.com/rolecall/rolecall/internal/ledger"
 	"github.com/rolecall/rolecall/internal/pgtest"
+	"github.com/rolecall/rolecall/internal/vault"
 	"github.com/rolecall/rolecall/internal/vendordb"
 	"github.com/rolecall/rolecall/internal/verify"
 )
@@ -350,4 +354,123 @@ func TestVendorConfirmationIsStoredAndClosesARotation(t *testing.T) {
 	if stub.ids[0] != h.ExternalID || stub.ids[len(stub.ids)-1] != rot.ExternalID {
 		t.Fatalf("confirmed with %v; want the current ID first, the new one last", stub.ids)
 	}
+}
+
+// signRaw signs any body as s's function would, without checking it.
+func signRaw(t *testing.T, s *stack, id string, body []byte) http.Header {
+	t.Helper()
+	srv := emulatortest.Shared(t)
+	signer, err := callback.NewSigner(callback.SignerConfig{Secrets: []string{s.secret}, Credentials: s.creds.Credentials,
+		Audience: testProfile(t).Callback.Audience, STSEndpoint: srv.Endpoint(), STSRegion: srv.Region()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := signer.Sign(t.Context(), id, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// Every refusal the endpoint makes, with its status, a generic answer (the
+// detail goes to the log only), and nothing stored; and the failures that
+// must let the sender's retry through.
+func TestEndpointRefusalsAndRetries(t *testing.T) {
+	srv := emulatortest.Shared(t)
+	dsn := sqliteDSN(t)
+	keys := testKeys(t)
+	in := newInstance(t, srv, dsn, keys, nil)
+	ctx := t.Context()
+	h := add(t, in, "Refusals")
+	st := newStack(t, srv, "300000000071", h.Secret)
+	now := time.Now().UTC().Truncate(time.Second)
+	created := st.payload(callback.EventOnboardingCreated, "o-refuse0001", now, role("300000000071", callback.StatusVerified))
+	body, hdr := signedOf(t, st, created)
+
+	generic := map[string]bool{"invalid callback": true, "not authenticated": true, "not allowed": true, "try again later": true, "Request Entity Too Large": true}
+	refuse := func(name string, body []byte, h http.Header, want int) {
+		t.Helper()
+		code, r := in.post(t, body, h)
+		if code != want || (r.Error != "" && !generic[r.Error] && !strings.HasPrefix(r.Error, "body larger than")) {
+			t.Errorf("%s: %d %+v, want %d with a generic answer", name, code, r, want)
+		}
+	}
+	tampered := bytes.Replace(body, []byte(`"verified"`), []byte(`"finding"`), 1)
+	refuse("a tampered body", tampered, hdr, http.StatusUnauthorized)
+	refuse("a payload that is not one", []byte(`{"version":"0"}`), signRaw(t, st, "evt_bad", []byte(`{"version":"0"}`)), http.StatusBadRequest)
+	refuse("a body over the limit", bytes.Repeat([]byte("x"), 16<<20+1), hdr, http.StatusRequestEntityTooLarge)
+	if _, _, err := in.db.Onboarding(ctx, "o-refuse0001"); !errors.Is(err, vendordb.ErrNotFound) {
+		t.Fatalf("a refused callback was stored: %v", err)
+	}
+
+	// STS unreachable: 503 with Retry-After, and nothing remembered, so the
+	// same callback is accepted once STS answers.
+	down := newInstanceWithSTS(t, srv.Endpoint(), dsn, keys, &http.Client{Transport: unreachable{}})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, down.ts.URL+down.path, bytes.NewReader(body))
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := down.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("STS down: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	// The store fails: 500, and the id is released for the retry.
+	if _, err := in.db.SQL().ExecContext(ctx, "ALTER TABLE events RENAME TO events_away"); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := in.post(t, body, hdr)
+	if _, err := in.db.SQL().ExecContext(ctx, "ALTER TABLE events_away RENAME TO events"); err != nil {
+		t.Fatal(err)
+	}
+	if code != http.StatusInternalServerError {
+		t.Fatalf("a failing store: %d, want 500", code)
+	}
+	if code, r := in.post(t, body, hdr); code != http.StatusOK || r.Status != "stored" {
+		t.Fatalf("the retry after a failed store: %d %+v, want stored", code, r)
+	}
+
+	// An id another instance has verified but not stored yet: 409, which
+	// the sender retries after its backoff.
+	next := st.payload(callback.EventAccountAdded, "o-refuse0001", now.Add(time.Second), role("300000000072", callback.StatusVerified))
+	if ok, err := in.db.ReplayAdd(ctx, h.CustomerID, next.ID, now.Add(10*time.Minute), now); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if code, _ := in.send(t, st, next); code != http.StatusConflict {
+		t.Fatalf("an id in flight: %d, want 409", code)
+	}
+}
+
+// unreachable is a network on which STS does not answer.
+type unreachable struct{}
+
+func (unreachable) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("dial tcp: connection refused")
+}
+
+// newInstanceWithSTS is newInstance whose STS requests go through client.
+func newInstanceWithSTS(t *testing.T, stsEndpoint, dsn string, keys *vault.Keyring, client *http.Client) *instance {
+	t.Helper()
+	db, err := vendordb.Open(t.Context(), dsn, vendordb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	p := testProfile(t)
+	svc, err := New(Config{DB: db, Keys: keys, Profile: p, STSEndpoint: stsEndpoint, STSRegion: "us-east-1", STSClient: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(p.Callback.URL)
+	hd, err := svc.Handler(HandlerOptions{CallbackPath: u.Path, Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(hd)
+	t.Cleanup(ts.Close)
+	return &instance{svc: svc, db: db, ts: ts, path: u.Path}
 }
