@@ -2,6 +2,9 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"strings"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -201,13 +204,24 @@ func (s *Service) confirm(ctx context.Context, customerID, orgKey string, only m
 		return err
 	}
 	ok := 0
+	others := map[string]int{}
 	for _, r := range results {
 		if confirmedOK(r.Status) {
 			ok++
+		} else {
+			others[r.Status]++
 		}
 	}
-	s.printf("%s customer %s: vendor confirmed %d of %d roles of %s with the %s external ID (%s)\n",
-		s.now().UTC().Format(time.RFC3339), customerID, ok, len(results), orgKey, which, s.now().Sub(started).Round(time.Millisecond))
+	var not []string
+	for _, st := range slices.Sorted(maps.Keys(others)) {
+		not = append(not, fmt.Sprintf("%d %s", others[st], st))
+	}
+	detail := ""
+	if len(not) > 0 {
+		detail = "; not confirmed: " + strings.Join(not, ", ")
+	}
+	s.printf("%s customer %s: vendor confirmed %d of %d roles of %s with the %s external ID (%s)%s\n",
+		s.now().UTC().Format(time.RFC3339), customerID, ok, len(results), orgKey, which, s.now().Sub(started).Round(time.Millisecond), detail)
 	if pending && only == nil && reached == len(reports) {
 		return s.closeRotation(ctx, customerID, "the vendor assumed every role with it")
 	}

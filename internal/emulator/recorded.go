@@ -85,7 +85,14 @@ type RecordedFakes struct {
 	endpoint string
 	hs       *http.Server
 	proxy    *httputil.ReverseProxy
-	done     chan struct{}
+	// direct reaches the front without the server's gate: the front's
+	// proxy takes the gate when it forwards to moto, and a client that
+	// held it too would lock it twice (see Through).
+	direct *http.Client
+	done   chan struct{}
+	// received, if set, is called as the next request arrives, once
+	// (tests); guarded by mu.
+	received func()
 
 	mu       sync.Mutex
 	answered map[string]int
@@ -128,6 +135,11 @@ func (s *Server) StartRecordedFakes(ctx context.Context) (*RecordedFakes, error)
 			http.Error(w, "recorded fakes: forward to moto: "+err.Error(), http.StatusBadGateway)
 		},
 	}
+	if gt, ok := s.gated.Transport.(*gatedTransport); ok {
+		f.direct = &http.Client{Transport: gt.base}
+	} else {
+		f.direct = &http.Client{Transport: http.DefaultTransport}
+	}
 	f.hs = &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second, ConnState: f.track}
 	go func() {
 		defer close(f.done)
@@ -140,10 +152,15 @@ func (s *Server) StartRecordedFakes(ctx context.Context) (*RecordedFakes, error)
 func (f *RecordedFakes) Endpoint() string { return f.endpoint }
 
 // Through returns a copy of cfg (a config the Server issued) that sends
-// every request through the front.
+// every request through the front. Its requests do not take the server's
+// gate themselves: the front takes it when it forwards one to moto. Taking
+// it on both sides would be a read lock held twice, which deadlocks as soon
+// as an authorisation window waits between the two (an account's first
+// AccountConfig while requests are in flight through the front).
 func (f *RecordedFakes) Through(cfg aws.Config) aws.Config {
 	c := cfg.Copy()
 	c.BaseEndpoint = aws.String(f.endpoint)
+	c.HTTPClient = f.direct
 	return c
 }
 
@@ -209,6 +226,13 @@ func (f *RecordedFakes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.record(r, body)
+	f.mu.Lock()
+	hook := f.received
+	f.received = nil
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	if ps, form := f.playedCall(r, body); ps != nil {
 		f.answerPlayed(w, r, body, ps, form)
 		return

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -181,6 +182,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	if r.out == nil {
 		r.out = io.Discard
 	}
+	r.out = &syncWriter{w: r.out}
 	logw := opts.Log
 	if logw == nil {
 		logw = io.Discard
@@ -1174,33 +1176,52 @@ func (r *rehearsal) close() error {
 }
 
 // prefixWriter prefixes each line written to w, also when a line arrives
-// in several writes.
+// in several writes. It is safe for concurrent use (the vendor prints from
+// its request handlers and its confirmations), and writes each call's
+// lines to w in one Write.
 type prefixWriter struct {
 	w      io.Writer
 	prefix string
-	mid    *bool // within a line
+	mu     sync.Mutex
+	mid    bool // within a line
 }
 
-func newPrefixWriter(w io.Writer, prefix string) prefixWriter {
-	return prefixWriter{w: w, prefix: prefix, mid: new(bool)}
+func newPrefixWriter(w io.Writer, prefix string) *prefixWriter {
+	return &prefixWriter{w: w, prefix: prefix}
 }
 
-func (p prefixWriter) Write(b []byte) (int, error) {
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out strings.Builder
 	for _, line := range strings.SplitAfter(string(b), "\n") {
 		if line == "" {
 			continue
 		}
-		if !*p.mid {
-			if _, err := io.WriteString(p.w, p.prefix); err != nil {
-				return 0, err
-			}
+		if !p.mid {
+			out.WriteString(p.prefix)
 		}
-		if _, err := io.WriteString(p.w, line); err != nil {
-			return 0, err
-		}
-		*p.mid = !strings.HasSuffix(line, "\n")
+		out.WriteString(line)
+		p.mid = !strings.HasSuffix(line, "\n")
+	}
+	if _, err := io.WriteString(p.w, out.String()); err != nil {
+		return 0, err
 	}
 	return len(b), nil
+}
+
+// syncWriter serialises writes to w: the report is written by the
+// rehearsal and, at the same time, by the vendor's server and its
+// confirmations.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }
 
 func round(d time.Duration) time.Duration {
