@@ -73,6 +73,18 @@ func testKeys(t testing.TB) *vault.Keyring {
 // newInstance starts a server on dsn whose proofs go to moto's STS.
 func newInstance(t testing.TB, srv *emulator.Server, dsn string, keys *vault.Keyring, confirmer Confirmer) *instance {
 	t.Helper()
+	return startInstance(t, dsn, keys, func(cfg *Config) {
+		cfg.Confirmer = confirmer
+		if srv != nil {
+			cfg.STSEndpoint, cfg.STSRegion = srv.Endpoint(), srv.Region()
+			cfg.STSClient = srv.Config().HTTPClient
+		}
+	})
+}
+
+// startInstance starts a server on dsn with the config edit makes.
+func startInstance(t testing.TB, dsn string, keys *vault.Keyring, edit func(*Config)) *instance {
+	t.Helper()
 	db, err := vendordb.Open(t.Context(), dsn, vendordb.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -80,11 +92,8 @@ func newInstance(t testing.TB, srv *emulator.Server, dsn string, keys *vault.Key
 	t.Cleanup(func() { _ = db.Close() })
 	p := testProfile(t)
 	out := &lockedWriter{w: &bytes.Buffer{}}
-	cfg := Config{DB: db, Keys: keys, Profile: p, Confirmer: confirmer, Out: out}
-	if srv != nil {
-		cfg.STSEndpoint, cfg.STSRegion = srv.Endpoint(), srv.Region()
-		cfg.STSClient = srv.Config().HTTPClient
-	}
+	cfg := Config{DB: db, Keys: keys, Profile: p, Out: out}
+	edit(&cfg)
 	svc, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -455,22 +453,7 @@ func (unreachable) RoundTrip(*http.Request) (*http.Response, error) {
 // newInstanceWithSTS is newInstance whose STS requests go through client.
 func newInstanceWithSTS(t *testing.T, stsEndpoint, dsn string, keys *vault.Keyring, client *http.Client) *instance {
 	t.Helper()
-	db, err := vendordb.Open(t.Context(), dsn, vendordb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	p := testProfile(t)
-	svc, err := New(Config{DB: db, Keys: keys, Profile: p, STSEndpoint: stsEndpoint, STSRegion: "us-east-1", STSClient: client})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(p.Callback.URL)
-	hd, err := svc.Handler(HandlerOptions{CallbackPath: u.Path, Token: testToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(hd)
-	t.Cleanup(ts.Close)
-	return &instance{svc: svc, db: db, ts: ts, path: u.Path}
+	return startInstance(t, dsn, keys, func(cfg *Config) {
+		cfg.STSEndpoint, cfg.STSRegion, cfg.STSClient = stsEndpoint, "us-east-1", client
+	})
 }
