@@ -2,12 +2,12 @@ package controlplane
 
 import (
 	"context"
-	"fmt"
-	"maps"
-	"strings"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
