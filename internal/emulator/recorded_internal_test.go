@@ -21,12 +21,12 @@ func TestRequestsThroughTheFrontSurviveAWindowThatStartsMidway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
+	defer func() { _ = srv.Stop() }()
 	fakes, err := srv.StartRecordedFakes(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fakes.Close()
+	defer func() { _ = fakes.Close() }()
 
 	windowOpen := make(chan struct{})
 	fakes.mu.Lock()

@@ -183,7 +183,7 @@ func checkID(id string) error {
 		return fmt.Errorf("the key ID is %d characters long: %s", len(id), want)
 	}
 	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
 			return fmt.Errorf("the key ID %q has %q: %s", id, c, want)
 		}
 	}
@@ -239,7 +239,9 @@ func (k *Keyring) Seal(plaintext []byte, aad string) (string, error) {
 		return "", errors.New("vault: Seal on an empty keyring: load one with FromEnv or ParseKeys")
 	}
 	cur := k.keys[0]
-	out := cur.aead.Seal(nil, nil, plaintext, additionalData(cur.id, aad))
+	// NewGCMWithRandomNonce draws a fresh random nonce for every Seal and
+	// prepends it: the nil nonce is how its Seal is called.
+	out := cur.aead.Seal(nil, nil, plaintext, additionalData(cur.id, aad)) //nolint:gosec // G407: see above
 	return header(cur.id) + payloadEncoding.EncodeToString(out), nil
 }
 

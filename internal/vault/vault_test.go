@@ -404,7 +404,7 @@ func TestFormatHidesKeys(t *testing.T) {
 			"hex":        hex.EncodeToString(key[:8]),
 			"upper hex":  strings.ToUpper(hex.EncodeToString(key[:8])),
 			"bytes":      string(key[:8]),
-			"decimal":    strings.Trim(fmt.Sprint(key[:6]), "[]"),
+			"decimal":    fmt.Sprintf("%d %d %d %d %d %d", key[0], key[1], key[2], key[3], key[4], key[5]),
 		} {
 			if strings.Contains(all, form) {
 				t.Errorf("formatted ring shows the %s of key %d:\n%s", name, seed, all)
