@@ -200,7 +200,8 @@ func (s *Service) confirm(ctx context.Context, customerID, orgKey string, only m
 	if err != nil {
 		return err
 	}
-	if err := s.db.SaveConfirmations(ctx, orgKey, customerID, s.now(), results, only == nil, string(verify.StatusVerified), eventID); err != nil {
+	proof, proofDetail := orgProofOf(o, reports)
+	if err := s.db.SaveConfirmations(ctx, orgKey, customerID, s.now(), results, only == nil, string(verify.StatusVerified), proof, proofDetail, eventID); err != nil {
 		return err
 	}
 	ok := 0
@@ -222,10 +223,50 @@ func (s *Service) confirm(ctx context.Context, customerID, orgKey string, only m
 	}
 	s.printf("%s customer %s: vendor confirmed %d of %d roles of %s with the %s external ID (%s)%s\n",
 		s.now().UTC().Format(time.RFC3339), customerID, ok, len(results), orgKey, which, s.now().Sub(started).Round(time.Millisecond), detail)
+	switch {
+	case proof == org.Proof:
+		// Nothing new to say.
+	case proof == vendordb.ProofProven:
+		s.printf("%s customer %s: organization %s proven: the management account's role reports it, under %s\n", s.now().UTC().Format(time.RFC3339), customerID, orgKey, o.ManagementAccountID)
+	case proof == vendordb.ProofDisproven:
+		s.printf("%s customer %s: organization %s DISPROVEN: %s; the next customer that proves it may take it\n", s.now().UTC().Format(time.RFC3339), customerID, orgKey, proofDetail)
+		s.log.Warn("organization claim disproven", "customer", customerID, "org", orgKey, "detail", proofDetail)
+	}
 	if pending && only == nil && reached == len(reports) {
 		return s.closeRotation(ctx, customerID, "the vendor assumed every role with it")
 	}
 	return nil
+}
+
+// orgProofOf says what the roles' own accounts report of the organization
+// the customer claims (organizations:DescribeOrganization, one of the
+// probes): proven when the management account's role reports that
+// organization under that management account and no role reports
+// another; disproven when any role reports another (fail closed: the
+// claim is the management account's word, these are AWS's); none when
+// nothing was reported, or the onboarding claims no organization.
+func orgProofOf(o *ledger.Onboarding, reports []verify.Report) (vendordb.OrgProof, string) {
+	if o.OrganizationID == "" {
+		return vendordb.ProofNone, ""
+	}
+	management := false
+	for _, r := range reports {
+		got := r.Organization
+		if got == nil {
+			continue
+		}
+		if got.ID != o.OrganizationID || got.ManagementAccountID != o.ManagementAccountID {
+			return vendordb.ProofDisproven, fmt.Sprintf("the role in %s reports organization %s under management account %s, not %s under %s",
+				r.AccountID, got.ID, got.ManagementAccountID, o.OrganizationID, o.ManagementAccountID)
+		}
+		if r.AccountID == o.ManagementAccountID {
+			management = true
+		}
+	}
+	if management {
+		return vendordb.ProofProven, ""
+	}
+	return vendordb.ProofNone, ""
 }
 
 // rolesOf lists an onboarding's roles to confirm.

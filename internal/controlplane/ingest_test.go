@@ -286,6 +286,8 @@ type stubConfirmer struct {
 	mu     sync.Mutex
 	status verify.Status
 	ids    []string
+	// orgs is the organization each account reports, if any.
+	orgs map[string]*verify.Organization
 }
 
 func (s *stubConfirmer) Confirm(_ context.Context, roles []verify.Role) []verify.Report {
@@ -294,7 +296,7 @@ func (s *stubConfirmer) Confirm(_ context.Context, roles []verify.Role) []verify
 	var out []verify.Report
 	for _, r := range roles {
 		s.ids = append(s.ids, r.ExternalID)
-		out = append(out, verify.Report{AccountID: r.AccountID, RoleARN: r.RoleARN, Status: s.status})
+		out = append(out, verify.Report{AccountID: r.AccountID, RoleARN: r.RoleARN, Status: s.status, Organization: s.orgs[r.AccountID]})
 	}
 	return out
 }
@@ -456,4 +458,45 @@ func newInstanceWithSTS(t *testing.T, stsEndpoint, dsn string, keys *vault.Keyri
 	return startInstance(t, dsn, keys, func(cfg *Config) {
 		cfg.STSEndpoint, cfg.STSRegion, cfg.STSClient = stsEndpoint, "us-east-1", client
 	})
+}
+
+// A customer who claims an organization first, from its own management
+// account, is found out by the vendor's confirmation: its role reports its
+// own organization. The claim lapses, and the organization's real
+// management account takes it, proven.
+func TestAFalseOrganizationClaimIsDisprovenAndLapses(t *testing.T) {
+	srv := emulatortest.Shared(t)
+	stub := &stubConfirmer{status: verify.StatusVerified, orgs: map[string]*verify.Organization{
+		"300000000081": {ID: "o-real000001", ManagementAccountID: "300000000081"},
+		"300000000082": {ID: "o-bees000001", ManagementAccountID: "300000000082"},
+	}}
+	in := newInstance(t, srv, sqliteDSN(t), testKeys(t), stub)
+	ctx := t.Context()
+	acme, bee := add(t, in, "Acme"), add(t, in, "Bee")
+	now := time.Now().UTC().Truncate(time.Second)
+	squatter := newStack(t, srv, "300000000082", bee.Secret)
+	if code, r := in.send(t, squatter, squatter.payload(callback.EventOnboardingCreated, "o-real000001", now, role("300000000082", callback.StatusVerified))); code != 200 {
+		t.Fatalf("the squatter's claim: %d %+v", code, r)
+	}
+	in.svc.WaitConfirmations()
+	org, _, _ := in.db.Onboarding(ctx, "o-real000001")
+	if org.Proof != vendordb.ProofDisproven || !strings.Contains(org.ProofDetail, "o-bees000001") {
+		t.Fatalf("the squatter's claim after confirmation: %+v", org)
+	}
+	if v, _ := in.svc.Customer(ctx, bee.CustomerID, 10); v.Status != StatusAttention {
+		t.Fatalf("the squatter's status: %s, want attention", v.Status)
+	}
+	owner := newStack(t, srv, "300000000081", acme.Secret)
+	if code, r := in.send(t, owner, owner.payload(callback.EventOnboardingCreated, "o-real000001", now, role("300000000081", callback.StatusVerified))); code != 200 {
+		t.Fatalf("the real management account's claim: %d %+v", code, r)
+	}
+	in.svc.WaitConfirmations()
+	org, _, _ = in.db.Onboarding(ctx, "o-real000001")
+	if org.CustomerID != acme.CustomerID || org.Proof != vendordb.ProofProven {
+		t.Fatalf("after the real claim: %+v", org)
+	}
+	var c APICustomer
+	if code := in.apiGet(t, "/api/v1/customers/"+acme.CustomerID, testToken, &c); code != 200 || c.Organizations[0].OrganizationProof != "proven" {
+		t.Fatalf("the API: %d %+v", code, c.Organizations)
+	}
 }

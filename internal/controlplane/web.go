@@ -280,6 +280,10 @@ type APIOrg struct {
 	Roles            []APIRole       `json:"roles,omitempty"`
 	VendorConfirmed  int             `json:"vendor_confirmed"`
 	ConfirmedAt      *time.Time      `json:"vendor_confirmed_at,omitempty"`
+	// OrganizationProof is "proven" when the management account's role
+	// reports this organization, "disproven" when a role reports another
+	// (the claim then lapses), empty until the vendor's confirmation.
+	OrganizationProof string `json:"organization_proof,omitempty"`
 }
 
 // APIRole is one role to ingest with.
@@ -313,7 +317,8 @@ func (s *Service) apiCustomers(w http.ResponseWriter, r *http.Request) {
 		for _, o := range l.Organizations {
 			u := o.UpdatedAt
 			c.UpdatedAt = &u
-			c.Organizations = append(c.Organizations, APIOrg{Key: o.Key, Status: o.Status, Counts: o.Counts, VendorConfirmed: o.Confirmed, ConfirmedAt: o.ConfirmedAt})
+			c.Organizations = append(c.Organizations, APIOrg{Key: o.Key, Status: o.Status, Counts: o.Counts, VendorConfirmed: o.Confirmed, ConfirmedAt: o.ConfirmedAt,
+				OrganizationProof: string(o.Proof)})
 		}
 		out.Customers = append(out.Customers, c)
 	}
@@ -343,7 +348,7 @@ func (s *Service) apiCustomer(w http.ResponseWriter, r *http.Request) {
 		u := ov.Row.UpdatedAt
 		out.UpdatedAt = &u
 		org := APIOrg{Key: ov.Row.Key, OrganizationID: o.OrganizationID, Status: o.Status, Counts: ov.Row.Counts, InventoryRegions: o.InventoryRegions,
-			VendorConfirmed: ov.Row.Confirmed, ConfirmedAt: ov.Row.ConfirmedAt}
+			VendorConfirmed: ov.Row.Confirmed, ConfirmedAt: ov.Row.ConfirmedAt, OrganizationProof: string(ov.Row.Proof)}
 		if o.CUR.Bucket != "" {
 			cur := o.CUR
 			org.CUR = &cur

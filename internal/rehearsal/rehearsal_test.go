@@ -140,6 +140,9 @@ func TestRehearsalEndToEnd(t *testing.T) {
 	if res.VendorConfirmed != all {
 		t.Errorf("the vendor confirmed %d roles after the Create, want %d", res.VendorConfirmed, all)
 	}
+	if res.OrganizationProof != "proven" {
+		t.Errorf("the vendor's proof of the organization: %q, want proven", res.OrganizationProof)
+	}
 
 	// Rotation: verified with the new external ID, recorded as a rotation.
 	if res.Rotate.Status != cfn.StatusSuccess || res.Rotate.PhysicalResourceID != c.PhysicalResourceID {

@@ -141,6 +141,10 @@ type Result struct {
 	// VendorConfirmed is how many roles the vendor confirmed itself after
 	// the Create (assumed with the external ID, read probes run).
 	VendorConfirmed int
+	// OrganizationProof is what the vendor's confirmation found of the
+	// organization the stack claims: proven, when the management
+	// account's role reports it.
+	OrganizationProof string
 	// RotationClosed: the vendor confirmed the new external ID and made it
 	// the customer's current one.
 	RotationClosed bool
@@ -588,6 +592,7 @@ func (r *rehearsal) create(ctx context.Context) error {
 		return err
 	}
 	r.res.VendorConfirmed = org.Confirmed
+	r.res.OrganizationProof = string(org.Proof)
 	return nil
 }
 

@@ -22,12 +22,13 @@ type Confirmation struct {
 	Report json.RawMessage
 }
 
-// SaveConfirmations stores a confirmation run's results: with all, they
+// SaveConfirmations stores a confirmation run's results and, if proof is
+// not ProofNone, what they showed of the organization claim: with all, they
 // replace every confirmation of the organization (a run over all its
 // roles); otherwise they replace those accounts' only. The organization's
 // counts are then recounted from the table (okStatus counts as confirmed)
 // and a vendor.confirmed event is appended.
-func (d *DB) SaveConfirmations(ctx context.Context, orgKey, customerID string, at time.Time, results []Confirmation, all bool, okStatus, eventID string) error {
+func (d *DB) SaveConfirmations(ctx context.Context, orgKey, customerID string, at time.Time, results []Confirmation, all bool, okStatus string, proof OrgProof, proofDetail, eventID string) error {
 	return d.inTx(ctx, func(tx *sql.Tx) error {
 		if all {
 			if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM confirmations WHERE org_key = ?`), orgKey); err != nil {
@@ -62,8 +63,15 @@ func (d *DB) SaveConfirmations(ctx context.Context, orgKey, customerID string, a
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return fmt.Errorf("confirmations of %s: the organization is not customer %s's: %w", orgKey, customerID, ErrNotFound)
 		}
+		if proof != ProofNone {
+			if _, err := tx.ExecContext(ctx, d.q(`UPDATE organizations SET org_proof = ?, org_proof_detail = ?, org_proof_at = ? WHERE org_key = ?`),
+				string(proof), proofDetail, micros(at), orgKey); err != nil {
+				return fmt.Errorf("organization proof of %s: %w", orgKey, err)
+			}
+		}
 		return d.appendEvent(ctx, tx, Event{CustomerID: customerID, OrgKey: orgKey, EventID: eventID, Event: EventVendorConfirmed, Outcome: outcomeRecorded,
-			OccurredAt: at, ReceivedAt: at, Entry: mustJSON(map[string]any{"roles": len(results), "confirmed": good, "not_confirmed": bad, "all": all})})
+			OccurredAt: at, ReceivedAt: at, Entry: mustJSON(map[string]any{"roles": len(results), "confirmed": good, "not_confirmed": bad, "all": all,
+				"organization": string(proof), "organization_detail": proofDetail})})
 	})
 }
 

@@ -39,8 +39,8 @@ type Recorded struct {
 //     proved, or, for a delegated administrator's stack, the management
 //     account it names); every later callback must state the same one;
 //   - the organization must be unclaimed, the customer's own, or held by a
-//     revoked customer (whose claim lapses): the first customer to send
-//     one claims it;
+//     revoked customer or by a claim the vendor found false (which lapse):
+//     the first customer to send one claims it;
 //   - an event id already stored changes nothing (OutcomeDuplicate);
 //   - otherwise the callback is merged into the organization's onboarding
 //     (ledger.Apply) and appended to the log.
@@ -71,21 +71,23 @@ func (d *DB) Record(ctx context.Context, customerID string, m *callback.Message,
 		if err := tx.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM events WHERE customer_id = ? AND event_id = ?`), customerID, m.ID).Scan(&dup); err != nil {
 			return fmt.Errorf("look up event %s: %w", m.ID, err)
 		}
-		var holder, orgManagement, state string
-		err = tx.QueryRowContext(ctx, d.q(`SELECT customer_id, management_account_id, state FROM organizations WHERE org_key = ?`+d.forUpdate()), key).Scan(&holder, &orgManagement, &state)
+		var holder, orgManagement, state, proof string
+		err = tx.QueryRowContext(ctx, d.q(`SELECT customer_id, management_account_id, state, org_proof FROM organizations WHERE org_key = ?`+d.forUpdate()), key).Scan(&holder, &orgManagement, &state, &proof)
 		found := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("read organization %s: %w", key, err)
 		}
 		if found && holder != customerID {
-			// A revoked customer's claims lapse: the organization goes to
-			// the next customer that proves itself, starting afresh (the
-			// old holder's events stay in the log, under its id).
+			// A revoked customer's claims lapse, and so does a claim the
+			// vendor's confirmation found false (the holder's roles report
+			// another organization): the organization goes to the next
+			// customer that proves itself, starting afresh (the old
+			// holder's events stay in the log, under its id).
 			var holderRevoked sql.NullInt64
 			if err := tx.QueryRowContext(ctx, d.q(`SELECT revoked_at FROM customers WHERE id = ?`), holder).Scan(&holderRevoked); err != nil {
 				return fmt.Errorf("read customer %s: %w", holder, err)
 			}
-			if holderRevoked.Valid {
+			if holderRevoked.Valid || OrgProof(proof) == ProofDisproven {
 				for _, q := range []string{`DELETE FROM confirmations WHERE org_key = ?`, `DELETE FROM organizations WHERE org_key = ?`} {
 					if _, err := tx.ExecContext(ctx, d.q(q), key); err != nil {
 						return fmt.Errorf("release organization %s: %w", key, err)

@@ -25,21 +25,39 @@ type Organization struct {
 	// assumed and read with (or could not), as of ConfirmedAt.
 	Confirmed, ConfirmFailed int
 	ConfirmedAt              *time.Time
+	// Proof says whether the organization is the one the customer's roles
+	// report (ProofProven), or not (ProofDisproven, Detail says what they
+	// report); empty until the vendor confirms.
+	Proof       OrgProof
+	ProofDetail string
+	ProofAt     *time.Time
 }
 
+// OrgProof is what the vendor's confirmation found of an organization
+// claim.
+type OrgProof string
+
+// The proofs.
+const (
+	ProofNone      OrgProof = ""
+	ProofProven    OrgProof = "proven"
+	ProofDisproven OrgProof = "disproven"
+)
+
 const orgColumns = `org_key, customer_id, management_account_id, status, accounts, verified, gaps, finding, unverifiable, unreachable,
-	updated_at, confirmed, confirm_failed, confirmed_at`
+	updated_at, confirmed, confirm_failed, confirmed_at, org_proof, org_proof_detail, org_proof_at`
 
 func scanOrg(s scanner, extra ...any) (*Organization, error) {
 	var o Organization
 	var updated int64
-	var confirmedAt sql.NullInt64
+	var confirmedAt, proofAt sql.NullInt64
 	dest := []any{&o.Key, &o.CustomerID, &o.ManagementAccountID, &o.Status, &o.Counts.Accounts, &o.Counts.Verified, &o.Counts.Gaps,
-		&o.Counts.Finding, &o.Counts.Unverifiable, &o.Counts.Unreachable, &updated, &o.Confirmed, &o.ConfirmFailed, &confirmedAt}
+		&o.Counts.Finding, &o.Counts.Unverifiable, &o.Counts.Unreachable, &updated, &o.Confirmed, &o.ConfirmFailed, &confirmedAt,
+		&o.Proof, &o.ProofDetail, &proofAt}
 	if err := s.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
-	o.UpdatedAt, o.ConfirmedAt = fromMicros(updated), nullTime(confirmedAt)
+	o.UpdatedAt, o.ConfirmedAt, o.ProofAt = fromMicros(updated), nullTime(confirmedAt), nullTime(proofAt)
 	return &o, nil
 }
 
@@ -145,7 +163,7 @@ func (d *DB) ListCustomers(ctx context.Context, opts ListOptions) ([]*Listed, er
 			WHERE name > ? OR (name = ? AND id > ?) ORDER BY name, id LIMIT ?)
 		SELECT p.id, p.name, p.created_at, p.revoked_at, p.rotation_started_at, p.management_account_id,
 			o.org_key, o.customer_id, o.management_account_id, o.status, o.accounts, o.verified, o.gaps, o.finding, o.unverifiable, o.unreachable,
-			o.updated_at, o.confirmed, o.confirm_failed, o.confirmed_at
+			o.updated_at, o.confirmed, o.confirm_failed, o.confirmed_at, o.org_proof, o.org_proof_detail
 		FROM page p LEFT JOIN organizations o ON o.customer_id = p.id ORDER BY p.name, p.id, o.org_key`),
 		opts.AfterName, opts.AfterName, opts.AfterID, limit)
 	if err != nil {
@@ -162,10 +180,11 @@ func (d *DB) ListCustomers(ctx context.Context, opts ListOptions) ([]*Listed, er
 			key, customer, management, status               sql.NullString
 			accounts, verified, gaps, finding, unverif, unr sql.NullInt64
 			updated, confirmed, failed, confirmedAt         sql.NullInt64
+			proof, proofDetail                              sql.NullString
 		}
 		if err := rows.Scan(&l.ID, &l.Name, &created, &revoked, &rotation, &management,
 			&org.key, &org.customer, &org.management, &org.status, &org.accounts, &org.verified, &org.gaps, &org.finding, &org.unverif, &org.unr,
-			&org.updated, &org.confirmed, &org.failed, &org.confirmedAt); err != nil {
+			&org.updated, &org.confirmed, &org.failed, &org.confirmedAt, &org.proof, &org.proofDetail); err != nil {
 			return nil, err
 		}
 		if n := len(out); n == 0 || out[n-1].ID != l.ID {
@@ -179,6 +198,7 @@ func (d *DB) ListCustomers(ctx context.Context, opts ListOptions) ([]*Listed, er
 				Counts: callback.Counts{Accounts: int(org.accounts.Int64), Verified: int(org.verified.Int64), Gaps: int(org.gaps.Int64),
 					Finding: int(org.finding.Int64), Unverifiable: int(org.unverif.Int64), Unreachable: int(org.unr.Int64)},
 				UpdatedAt: fromMicros(org.updated.Int64), Confirmed: int(org.confirmed.Int64), ConfirmFailed: int(org.failed.Int64), ConfirmedAt: nullTime(org.confirmedAt),
+				Proof: OrgProof(org.proof.String), ProofDetail: org.proofDetail.String,
 			})
 		}
 	}

@@ -30,7 +30,8 @@ var orgRanks = []string{StatusFailed, StatusFinding, StatusAttention, StatusDele
 
 // orgStatus is one organization's status: failed (the creation failed),
 // deleted (the stack is gone), finding (a role can write), attention (a
-// role is not verified, or the vendor could not confirm one), verified.
+// role is not verified, the vendor could not confirm one, or the
+// organization is not the one the roles report), verified.
 func orgStatus(o *Organization) string {
 	switch {
 	case o.Status == ledger.StatusFailed:
@@ -39,7 +40,7 @@ func orgStatus(o *Organization) string {
 		return StatusDeleted
 	case o.Counts.Finding > 0:
 		return StatusFinding
-	case o.Counts.Verified < o.Counts.Accounts || o.ConfirmFailed > 0:
+	case o.Counts.Verified < o.Counts.Accounts || o.ConfirmFailed > 0 || o.Proof == ProofDisproven:
 		return StatusAttention
 	}
 	return StatusVerified
@@ -71,7 +72,7 @@ const statusSQL = `WITH per_org AS (
 			WHEN status = 'failed' THEN 0
 			WHEN status = 'paused' THEN 3
 			WHEN finding > 0 THEN 1
-			WHEN verified < accounts OR confirm_failed > 0 THEN 2
+			WHEN verified < accounts OR confirm_failed > 0 OR org_proof = 'disproven' THEN 2
 			ELSE 4 END AS r
 		FROM organizations),
 	per_customer AS (

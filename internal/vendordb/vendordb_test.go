@@ -1,6 +1,7 @@
 package vendordb
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -88,56 +89,84 @@ func TestMigrationsFromEmpty(t *testing.T) {
 	})
 }
 
+// A database of every earlier version, with a customer and a callback in
+// it, migrates to the latest and keeps them; the newest version's columns
+// are not there before.
 func TestMigrationFromThePreviousVersion(t *testing.T) {
 	for _, engine := range []Dialect{SQLite, Postgres} {
-		t.Run(string(engine), func(t *testing.T) {
-			ctx := t.Context()
-			dsn := newDSN(t, engine)
-			old, err := Open(ctx, dsn, Options{UpTo: Latest() - 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if v, _ := old.Version(ctx); v != Latest()-1 {
-				t.Fatalf("built version %d, want %d", v, Latest()-1)
-			}
-			// The previous version's data: a customer and a callback.
-			if err := old.AddCustomer(ctx, customer("cus_bbbbbbbbbbbbbbbb", "Bee", "rk_b"), "op_b"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := old.Record(ctx, "cus_bbbbbbbbbbbbbbbb", message("ev1", callback.EventOnboardingCreated, "o-bbbbbbbbbb", "111111111111", t0,
-				account("111111111111", callback.StatusVerified), account("222222222222", callback.StatusGaps)), t0); err != nil {
-				t.Fatal(err)
-			}
-			// Version 1 has no confirmations table.
-			if _, err := old.SQL().ExecContext(ctx, "SELECT 1 FROM confirmations"); err == nil {
-				t.Fatal("the previous version already has the confirmations table: the test builds the wrong version")
-			}
-			_ = old.Close()
+		for from := 1; from < Latest(); from++ {
+			t.Run(fmt.Sprintf("%s/from-%d", engine, from), func(t *testing.T) {
+				ctx := t.Context()
+				dsn := newDSN(t, engine)
+				old, err := Open(ctx, dsn, Options{UpTo: from})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v, _ := old.Version(ctx); v != from {
+					t.Fatalf("built version %d, want %d", v, from)
+				}
+				if err := old.AddCustomer(ctx, customer("cus_bbbbbbbbbbbbbbbb", "Bee", "rk_b"), "op_b"); err != nil {
+					t.Fatal(err)
+				}
+				// The callback, as version 1's columns hold it (this build's
+				// Record needs the latest schema).
+				m := message("ev1", callback.EventOnboardingCreated, "o-bbbbbbbbbb", "111111111111", t0,
+					account("111111111111", callback.StatusVerified), account("222222222222", callback.StatusGaps))
+				o := ledger.New(&m.Payload)
+				_, entry := ledger.Apply(o, m, t0)
+				state, _ := json.Marshal(o)
+				entryJSON, _ := json.Marshal(entry)
+				for _, q := range []struct {
+					sql  string
+					args []any
+				}{
+					{`INSERT INTO organizations (org_key, customer_id, management_account_id, status, accounts, verified, gaps, finding, unverifiable, unreachable, state, updated_at)
+						VALUES (?, ?, ?, 'active', 2, 1, 1, 0, 0, 0, ?, ?)`, []any{"o-bbbbbbbbbb", "cus_bbbbbbbbbbbbbbbb", "111111111111", string(state), micros(t0)}},
+					{`INSERT INTO events (customer_id, org_key, event_id, event, outcome, occurred_at, received_at, entry) VALUES (?, ?, 'ev1', 'onboarding.created', 'stored', ?, ?, ?)`,
+						[]any{"cus_bbbbbbbbbbbbbbbb", "o-bbbbbbbbbb", micros(t0), micros(t0), string(entryJSON)}},
+				} {
+					if _, err := old.SQL().ExecContext(ctx, old.q(q.sql), q.args...); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := old.SQL().ExecContext(ctx, "SELECT org_proof FROM organizations"); err == nil {
+					t.Fatal("the previous version already has the latest columns: the test builds the wrong version")
+				}
+				_ = old.Close()
 
-			db, err := Open(ctx, dsn, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			org, o, err := db.Onboarding(ctx, "o-bbbbbbbbbb")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if org.Counts.Accounts != 2 || org.Counts.Gaps != 1 || org.Confirmed != 0 || org.ConfirmedAt != nil || len(o.Accounts) != 2 {
-				t.Fatalf("after migrating: %+v, %d accounts", org, len(o.Accounts))
-			}
-			err = db.SaveConfirmations(ctx, "o-bbbbbbbbbb", "cus_bbbbbbbbbbbbbbbb", t0, []Confirmation{
-				{AccountID: "111111111111", RoleARN: "r1", Status: "verified", ExternalID: "current", CheckedAt: t0, Report: []byte(`{}`)},
-				{AccountID: "222222222222", RoleARN: "r2", Status: "unreachable", ExternalID: "current", CheckedAt: t0, Report: []byte(`{}`)},
-			}, true, "verified", "op_c")
-			if err != nil {
-				t.Fatal(err)
-			}
-			org, _, _ = db.Onboarding(ctx, "o-bbbbbbbbbb")
-			if org.Confirmed != 1 || org.ConfirmFailed != 1 || org.ConfirmedAt == nil {
-				t.Fatalf("confirmations after migrating: %+v", org)
-			}
-		})
+				db, err := Open(ctx, dsn, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				org, got, err := db.Onboarding(ctx, "o-bbbbbbbbbb")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if org.Counts.Accounts != 2 || org.Counts.Gaps != 1 || org.Confirmed != 0 || org.ConfirmedAt != nil || org.Proof != ProofNone || len(got.Accounts) != 2 {
+					t.Fatalf("after migrating: %+v, %d accounts", org, len(got.Accounts))
+				}
+				if tl, err := db.Timeline(ctx, "o-bbbbbbbbbb", 10); err != nil || len(tl.Timeline) != 1 {
+					t.Fatalf("the timeline after migrating: %v", err)
+				}
+				// And the latest code goes on from there.
+				if _, err := db.Record(ctx, "cus_bbbbbbbbbbbbbbbb", message("ev2", callback.EventAccountAdded, "o-bbbbbbbbbb", "111111111111", t0.Add(time.Second),
+					account("333333333333", callback.StatusVerified)), t0); err != nil {
+					t.Fatal(err)
+				}
+				err = db.SaveConfirmations(ctx, "o-bbbbbbbbbb", "cus_bbbbbbbbbbbbbbbb", t0, []Confirmation{
+					{AccountID: "111111111111", RoleARN: "r1", Status: "verified", ExternalID: "current", CheckedAt: t0, Report: []byte(`{}`)},
+					{AccountID: "222222222222", RoleARN: "r2", Status: "unreachable", ExternalID: "current", CheckedAt: t0, Report: []byte(`{}`)},
+				}, true, "verified", ProofProven, "", "op_c")
+				if err != nil {
+					t.Fatal(err)
+				}
+				org, _, _ = db.Onboarding(ctx, "o-bbbbbbbbbb")
+				if org.Confirmed != 1 || org.ConfirmFailed != 1 || org.ConfirmedAt == nil || org.Proof != ProofProven {
+					t.Fatalf("confirmations after migrating: %+v", org)
+				}
+			})
+		}
 	}
 }
 
@@ -254,6 +283,30 @@ func TestBindingAndClaims(t *testing.T) {
 		lapsed, err := db.Timeline(ctx, "o-ssssssssss", 100)
 		if err != nil || lapsed.ManagementAccountID != "555555555555" || len(lapsed.Accounts) != 1 || len(lapsed.Timeline) != 1 {
 			t.Fatalf("the organization after the lapse: %+v, %v; want the new holder's only", lapsed, err)
+		}
+
+		// A claim the vendor found false lapses too.
+		c4, c5 := "cus_dddddddddddddddd", "cus_eeeeeeeeeeeeeeee"
+		for _, c := range []*Customer{customer(c4, "Dee", "rk_d"), customer(c5, "Eee", "rk_e")} {
+			if err := db.AddCustomer(ctx, c, "op_"+c.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.Record(ctx, c4, message("d1", callback.EventOnboardingCreated, "o-dddddddddd", "666666666666", t0, account("666666666666", callback.StatusVerified)), t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SaveConfirmations(ctx, "o-dddddddddd", c4, t0, []Confirmation{{AccountID: "666666666666", RoleARN: "r", Status: "verified", ExternalID: "current", CheckedAt: t0, Report: []byte("{}")}},
+			true, "verified", ProofDisproven, "the role in 666666666666 reports organization o-zzzzzzzzzz", "op_dis"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, _ := db.Onboarding(ctx, "o-dddddddddd"); got.Proof != ProofDisproven || CustomerStatus(false, []*Organization{got}) != StatusAttention {
+			t.Fatalf("a disproven claim: %+v", got)
+		}
+		if _, err := db.Record(ctx, c5, message("e1", callback.EventOnboardingCreated, "o-dddddddddd", "777777777777", t0, account("777777777777", callback.StatusVerified)), t0); err != nil {
+			t.Fatalf("claiming an organization whose claim was disproven: %v", err)
+		}
+		if got, _, _ := db.Onboarding(ctx, "o-dddddddddd"); got.CustomerID != c5 || got.Proof != ProofNone {
+			t.Fatalf("after the takeover: %+v", got)
 		}
 
 		// Revoked: refused.
@@ -472,7 +525,7 @@ func TestStatusInSQLIsCustomerStatus(t *testing.T) {
 			}
 			if c.confFail {
 				if err := db.SaveConfirmations(ctx, mgmt, id, t0, []Confirmation{{AccountID: mgmt, RoleARN: "r", Status: "unreachable", ExternalID: "current", CheckedAt: t0, Report: []byte("{}")}},
-					true, "verified", "op_conf"+id); err != nil {
+					true, "verified", ProofNone, "", "op_conf"+id); err != nil {
 					t.Fatal(err)
 				}
 			}

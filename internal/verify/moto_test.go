@@ -97,6 +97,11 @@ func TestRecordedFakeCorrectRolesVerify(t *testing.T) {
 			if len(rep.Findings) != 0 {
 				t.Errorf("findings %+v", rep.Findings)
 			}
+			// The organization the role's account reports: what a vendor
+			// checks a customer's claim against.
+			if o := rep.Organization; o == nil || o.ID != ob.Org.ID || o.ManagementAccountID != ob.Org.ManagementAccountID {
+				t.Errorf("organization %+v, want %s under %s", o, ob.Org.ID, ob.Org.ManagementAccountID)
+			}
 			// Moto's Bedrock has no logging configuration until one is put.
 			if !rep.HasDiagnosis(verify.DiagnosisBedrockLoggingOff) {
 				t.Errorf("no %s diagnosis:\n%s", verify.DiagnosisBedrockLoggingOff, dump(rep))

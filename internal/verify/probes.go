@@ -65,7 +65,13 @@ var probeTable = []probeSpec{
 	{
 		service: "organizations", action: "DescribeOrganization", iamAction: "organizations:DescribeOrganization",
 		call: func(ctx context.Context, v *run, p *Probe) error {
-			_, err := v.s.organizations(p.Region).DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+			out, err := v.s.organizations(p.Region).DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+			if err == nil && out.Organization != nil {
+				org := &Organization{ID: aws.ToString(out.Organization.Id), ManagementAccountID: aws.ToString(out.Organization.MasterAccountId)}
+				v.mu.Lock()
+				v.rep.Organization = org
+				v.mu.Unlock()
+			}
 			return err
 		},
 	},

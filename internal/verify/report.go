@@ -175,8 +175,19 @@ type Report struct {
 	// Notes are facts worth knowing that are not problems, such as the
 	// Bedrock module being switched off.
 	Notes []Diagnosis `json:"notes,omitempty"`
+	// Organization is the organization the role's account reports
+	// (organizations:DescribeOrganization, one of the probes), when it
+	// answered: what a vendor checks a customer's claimed organization
+	// against.
+	Organization *Organization `json:"organization,omitempty"`
 	// Duration is how long the verification took.
 	Duration time.Duration `json:"-"`
+}
+
+// Organization is what organizations:DescribeOrganization said.
+type Organization struct {
+	ID                  string `json:"id"`
+	ManagementAccountID string `json:"management_account_id"`
 }
 
 type reportJSON struct {
@@ -188,7 +199,9 @@ type reportJSON struct {
 	Unproven   []Unproven  `json:"unproven,omitempty"`
 	Diagnoses  []Diagnosis `json:"diagnoses,omitempty"`
 	Notes      []Diagnosis `json:"notes,omitempty"`
-	DurationMS int64       `json:"duration_ms"`
+	// Organization is omitted when it is unknown.
+	Organization *Organization `json:"organization,omitempty"`
+	DurationMS   int64         `json:"duration_ms"`
 }
 
 // MarshalJSON writes Duration as whole milliseconds, duration_ms.
@@ -200,7 +213,7 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	return json.Marshal(reportJSON{
 		AccountID: r.AccountID, RoleARN: r.RoleARN, Status: r.Status, Probes: probes,
 		Findings: r.Findings, Unproven: r.Unproven, Diagnoses: r.Diagnoses, Notes: r.Notes,
-		DurationMS: r.Duration.Milliseconds(),
+		Organization: r.Organization, DurationMS: r.Duration.Milliseconds(),
 	})
 }
 
@@ -213,7 +226,7 @@ func (r *Report) UnmarshalJSON(b []byte) error {
 	*r = Report{
 		AccountID: j.AccountID, RoleARN: j.RoleARN, Status: j.Status, Probes: j.Probes,
 		Findings: j.Findings, Unproven: j.Unproven, Diagnoses: j.Diagnoses, Notes: j.Notes,
-		Duration: time.Duration(j.DurationMS) * time.Millisecond,
+		Organization: j.Organization, Duration: time.Duration(j.DurationMS) * time.Millisecond,
 	}
 	return nil
 }
