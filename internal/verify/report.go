@@ -191,14 +191,14 @@ type Organization struct {
 }
 
 type reportJSON struct {
-	AccountID  string      `json:"account_id"`
-	RoleARN    string      `json:"role_arn"`
-	Status     Status      `json:"status"`
-	Probes     []Probe     `json:"probes"`
-	Findings   []Finding   `json:"findings,omitempty"`
-	Unproven   []Unproven  `json:"unproven,omitempty"`
-	Diagnoses  []Diagnosis `json:"diagnoses,omitempty"`
-	Notes      []Diagnosis `json:"notes,omitempty"`
+	AccountID string      `json:"account_id"`
+	RoleARN   string      `json:"role_arn"`
+	Status    Status      `json:"status"`
+	Probes    []Probe     `json:"probes"`
+	Findings  []Finding   `json:"findings,omitempty"`
+	Unproven  []Unproven  `json:"unproven,omitempty"`
+	Diagnoses []Diagnosis `json:"diagnoses,omitempty"`
+	Notes     []Diagnosis `json:"notes,omitempty"`
 	// Organization is omitted when it is unknown.
 	Organization *Organization `json:"organization,omitempty"`
 	DurationMS   int64         `json:"duration_ms"`
