@@ -223,12 +223,12 @@ func (s *Service) confirm(ctx context.Context, customerID, orgKey string, only m
 	}
 	s.printf("%s customer %s: vendor confirmed %d of %d roles of %s with the %s external ID (%s)%s\n",
 		s.now().UTC().Format(time.RFC3339), customerID, ok, len(results), orgKey, which, s.now().Sub(started).Round(time.Millisecond), detail)
-	switch {
-	case proof == org.Proof:
+	switch proof {
+	case org.Proof:
 		// Nothing new to say.
-	case proof == vendordb.ProofProven:
+	case vendordb.ProofProven:
 		s.printf("%s customer %s: organization %s proven: the management account's role reports it, under %s\n", s.now().UTC().Format(time.RFC3339), customerID, orgKey, o.ManagementAccountID)
-	case proof == vendordb.ProofDisproven:
+	case vendordb.ProofDisproven:
 		s.printf("%s customer %s: organization %s DISPROVEN: %s; the next customer that proves it may take it\n", s.now().UTC().Format(time.RFC3339), customerID, orgKey, proofDetail)
 		s.log.Warn("organization claim disproven", "customer", customerID, "org", orgKey, "detail", proofDetail)
 	}
