@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rolecall/rolecall/internal/vault"
+	"github.com/rolecall/rolecall/internal/vendordb"
 )
 
 // run runs rolecall-vendor with env and returns its exit code and output.
@@ -189,7 +191,7 @@ func TestMigrateAndBackup(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	code, out, _ := run(t, env, "migrate")
-	if code != 0 || !strings.Contains(out, "schema version 2") {
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("schema version %d, the latest", vendordb.Latest())) {
 		t.Fatalf("migrate: %d %s", code, out)
 	}
 	to := filepath.Join(t.TempDir(), "backup.db")
