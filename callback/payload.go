@@ -83,6 +83,16 @@ func CountsOf(accounts []Account) Counts {
 	return c
 }
 
+// Merge adds the counts of o, another set of accounts.
+func (c *Counts) Merge(o Counts) {
+	c.Accounts += o.Accounts
+	c.Verified += o.Verified
+	c.Gaps += o.Gaps
+	c.Finding += o.Finding
+	c.Unverifiable += o.Unverifiable
+	c.Unreachable += o.Unreachable
+}
+
 // Add counts one account of status st.
 func (c *Counts) Add(st Status) {
 	c.Accounts++

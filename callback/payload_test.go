@@ -359,3 +359,12 @@ func TestEventID(t *testing.T) {
 		})
 	}
 }
+
+func TestCountsMergeAddsEveryStatus(t *testing.T) {
+	a := CountsOf([]Account{{Status: StatusVerified}, {Status: StatusGaps}, {Status: StatusFinding}})
+	b := CountsOf([]Account{{Status: StatusUnverifiable}, {Status: StatusUnreachable}, {Status: StatusVerified}})
+	a.Merge(b)
+	if want := (Counts{Accounts: 6, Verified: 2, Gaps: 1, Finding: 1, Unverifiable: 1, Unreachable: 1}); a != want {
+		t.Fatalf("merged %+v, want %+v", a, want)
+	}
+}

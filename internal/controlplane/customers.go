@@ -24,6 +24,14 @@ var (
 	customerIDPattern = regexp.MustCompile(`^cus_[a-z2-7]{16}$`)
 )
 
+// checkCustomerID refuses what is not a customer id.
+func checkCustomerID(id string) error {
+	if !customerIDPattern.MatchString(id) {
+		return fmt.Errorf("customer id %q: want cus_ and 16 letters and digits (rolecall-vendor customers list shows them)", id)
+	}
+	return nil
+}
+
 // AddRequest describes a new customer.
 type AddRequest struct {
 	// Name is the operators' name for the customer (1-128 letters, digits,
@@ -152,8 +160,8 @@ var ErrRotationPending = errors.New("a rotation is already pending")
 // until the stack is confirmed to use it (see closeRotation). With restart,
 // a pending rotation is replaced by a new one.
 func (s *Service) RotateExternalID(ctx context.Context, customerID string, restart bool) (*Rotation, error) {
-	if !customerIDPattern.MatchString(customerID) {
-		return nil, fmt.Errorf("customer id %q: want cus_ and 16 letters and digits (rolecall-vendor customers list shows them)", customerID)
+	if err := checkCustomerID(customerID); err != nil {
+		return nil, err
 	}
 	next, err := s.newExternalID()
 	if err != nil {
@@ -256,8 +264,8 @@ func (s *Service) closeRotation(ctx context.Context, customerID, how string) err
 // confirming its roles. It does not touch the customer's AWS accounts:
 // the customer deletes the stack.
 func (s *Service) RevokeCustomer(ctx context.Context, customerID, reason string) error {
-	if !customerIDPattern.MatchString(customerID) {
-		return fmt.Errorf("customer id %q: want cus_ and 16 letters and digits (rolecall-vendor customers list shows them)", customerID)
+	if err := checkCustomerID(customerID); err != nil {
+		return err
 	}
 	eventID, err := s.eventID()
 	if err != nil {
@@ -295,8 +303,8 @@ type OrganizationView struct {
 // Customer returns a customer's view, with its last events (at most
 // events of them).
 func (s *Service) Customer(ctx context.Context, customerID string, events int) (*CustomerView, error) {
-	if !customerIDPattern.MatchString(customerID) {
-		return nil, fmt.Errorf("customer id %q: want cus_ and 16 letters and digits (rolecall-vendor customers list shows them): %w", customerID, vendordb.ErrNotFound)
+	if err := checkCustomerID(customerID); err != nil {
+		return nil, fmt.Errorf("%w: %w", err, vendordb.ErrNotFound)
 	}
 	c, err := s.db.Customer(ctx, customerID)
 	if err != nil {

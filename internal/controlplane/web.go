@@ -135,12 +135,7 @@ func rowOf(l *vendordb.Listed) customerRow {
 		Status: StatusOf(l.RevokedAt != nil, l.Organizations), Created: l.CreatedAt.Format(time.DateOnly)}
 	var last time.Time
 	for _, o := range l.Organizations {
-		r.Counts.Accounts += o.Counts.Accounts
-		r.Counts.Verified += o.Counts.Verified
-		r.Counts.Gaps += o.Counts.Gaps
-		r.Counts.Finding += o.Counts.Finding
-		r.Counts.Unverifiable += o.Counts.Unverifiable
-		r.Counts.Unreachable += o.Counts.Unreachable
+		r.Counts.Merge(o.Counts)
 		r.Confirmed += o.Confirmed
 		r.ConfirmFailed += o.ConfirmFailed
 		r.ConfirmedAt = r.ConfirmedAt || o.ConfirmedAt != nil
@@ -387,9 +382,11 @@ func (s *Service) apiChanges(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	customer := q.Get("customer")
-	if customer != "" && !customerIDPattern.MatchString(customer) {
-		apiError(w, http.StatusBadRequest, fmt.Errorf("customer %q: want cus_ and 16 letters and digits", customer))
-		return
+	if customer != "" {
+		if err := checkCustomerID(customer); err != nil {
+			apiError(w, http.StatusBadRequest, err)
+			return
+		}
 	}
 	events, err := s.db.Changes(r.Context(), int64(after), limit, customer)
 	if err != nil {

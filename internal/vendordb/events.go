@@ -113,8 +113,18 @@ func (d *DB) CustomerEvents(ctx context.Context, customerID string, limit int) (
 
 // Seen reports whether the customer's event id is stored.
 func (d *DB) Seen(ctx context.Context, customerID, eventID string) (bool, error) {
+	return d.seen(ctx, d.db, customerID, eventID)
+}
+
+// rowQuerier is a *sql.DB or a *sql.Tx.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// seen is Seen through q (Record asks inside its transaction).
+func (d *DB) seen(ctx context.Context, q rowQuerier, customerID, eventID string) (bool, error) {
 	var n int
-	err := d.db.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM events WHERE customer_id = ? AND event_id = ?`), customerID, eventID).Scan(&n)
+	err := q.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM events WHERE customer_id = ? AND event_id = ?`), customerID, eventID).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("look up event %s: %w", eventID, err)
 	}

@@ -67,9 +67,9 @@ func (d *DB) Record(ctx context.Context, customerID string, m *callback.Message,
 			return fmt.Errorf("%w: customer %s is bound to %s, the callback states %s", ErrForeignAccount, customerID, bound.String, management)
 		}
 
-		var dup int
-		if err := tx.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM events WHERE customer_id = ? AND event_id = ?`), customerID, m.ID).Scan(&dup); err != nil {
-			return fmt.Errorf("look up event %s: %w", m.ID, err)
+		dup, err := d.seen(ctx, tx, customerID, m.ID)
+		if err != nil {
+			return err
 		}
 		var holder, orgManagement, state, proof string
 		err = tx.QueryRowContext(ctx, d.q(`SELECT customer_id, management_account_id, state, org_proof FROM organizations WHERE org_key = ?`+d.forUpdate()), key).Scan(&holder, &orgManagement, &state, &proof)
@@ -109,7 +109,7 @@ func (d *DB) Record(ctx context.Context, customerID string, m *callback.Message,
 				return fmt.Errorf("organization %s: its stored state does not parse: %w", key, err)
 			}
 		}
-		if dup > 0 {
+		if dup {
 			rec.Outcome, rec.Onboarding = ledger.OutcomeDuplicate, o
 			return nil
 		}

@@ -238,12 +238,7 @@ func (d *DB) Totals(ctx context.Context) (*Totals, error) {
 			return nil, err
 		}
 		t.ByStatus[status] = n
-		t.Accounts.Accounts += c.Accounts
-		t.Accounts.Verified += c.Verified
-		t.Accounts.Gaps += c.Gaps
-		t.Accounts.Finding += c.Finding
-		t.Accounts.Unverifiable += c.Unverifiable
-		t.Accounts.Unreachable += c.Unreachable
+		t.Accounts.Merge(c)
 	}
 	return t, rows.Err()
 }

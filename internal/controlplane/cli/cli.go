@@ -559,14 +559,14 @@ func listCustomers(ctx context.Context, db *vendordb.DB, limit int, asJSON bool,
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tMANAGEMENT\tACCOUNTS\tVERIFIED\tCONFIRMED\tADDED")
 	for _, l := range all {
-		accounts, verified, confirmed := 0, 0, 0
+		var counts callback.Counts
+		confirmed := 0
 		for _, o := range l.Organizations {
-			accounts += o.Counts.Accounts
-			verified += o.Counts.Verified
+			counts.Merge(o.Counts)
 			confirmed += o.Confirmed
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", l.ID, l.Name, vendordb.CustomerStatus(l.RevokedAt != nil, l.Organizations),
-			cmp.Or(l.ManagementAccountID, "-"), accounts, verified, confirmed, l.CreatedAt.Format(time.DateOnly))
+			cmp.Or(l.ManagementAccountID, "-"), counts.Accounts, counts.Verified, confirmed, l.CreatedAt.Format(time.DateOnly))
 	}
 	return tw.Flush()
 }
